@@ -1,0 +1,413 @@
+//! A2A payloads as plangate reads them: tolerant of both dialects (v0.3 `kind` tags and v1.0
+//! kind-less parts), of snake_case keys (Bindu) and of missing optional fields (spec §5.5). Only
+//! what the gateway uses is kept; `data` payloads and `metadata` are never rewritten.
+
+use serde_json::{Map, Value};
+
+/// A peer's reply to a send or poll.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Task(Task),
+    Message(Message),
+}
+
+/// A remote task snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: String,
+    /// Normalised state (spec §5.6), e.g. `input-required`.
+    pub state: String,
+    pub status_message: Option<Message>,
+    pub artifacts: Vec<Artifact>,
+    pub history: Vec<Message>,
+}
+
+/// A message (result, status message or history entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: String,
+    pub parts: Vec<Part>,
+}
+
+/// A task artifact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Artifact {
+    pub artifact_id: Option<String>,
+    pub parts: Vec<Part>,
+}
+
+/// A message or artifact part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Text {
+        text: String,
+        metadata: Option<Map<String, Value>>,
+    },
+    Data(Value),
+    File {
+        text: Option<String>,
+    },
+}
+
+/// Classes of task states (spec §5.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateClass {
+    Terminal,
+    NeedsAction,
+    InProgress,
+}
+
+/// Normalises a state spelling: `TASK_STATE_INPUT_REQUIRED` → `input-required`,
+/// `cancelled` → `canceled`, `unspecified` → `unknown`.
+#[must_use]
+pub fn normalize_state(raw: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    let stripped = lower.strip_prefix("task_state_").unwrap_or(&lower);
+    let dashed = stripped.replace('_', "-");
+    match dashed.as_str() {
+        "cancelled" => "canceled".to_owned(),
+        "unspecified" => "unknown".to_owned(),
+        _ => dashed,
+    }
+}
+
+/// The class of a normalised state.
+#[must_use]
+pub fn state_class(state: &str) -> StateClass {
+    match state {
+        "completed" | "failed" | "canceled" | "rejected" => StateClass::Terminal,
+        "input-required" | "auth-required" | "payment-required" | "trust-verification-required" => {
+            StateClass::NeedsAction
+        }
+        _ => StateClass::InProgress,
+    }
+}
+
+/// Whether a state ends polling (terminal or needs action).
+#[must_use]
+pub fn is_settled(state: &str) -> bool {
+    state_class(state) != StateClass::InProgress
+}
+
+/// Looks a key up under its camelCase name, then its snake_case spelling.
+fn get<'a>(obj: &'a Map<String, Value>, camel: &str) -> Option<&'a Value> {
+    obj.get(camel).or_else(|| {
+        let snake = camel_to_snake(camel);
+        (snake != camel).then(|| obj.get(&snake)).flatten()
+    })
+}
+
+fn camel_to_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn kind(obj: &Map<String, Value>) -> Option<&str> {
+    obj.get("kind").and_then(Value::as_str)
+}
+
+/// Interprets a JSON-RPC `result` as a Task or a Message.
+///
+/// # Errors
+/// A description of why the value is neither (becomes -32006).
+pub fn parse_reply(result: &Value) -> Result<Reply, String> {
+    let Value::Object(obj) = result else {
+        return Err(format!("expected an object, got {}", short(result)));
+    };
+    if let Some(task) = obj.get("task") {
+        return parse_task(task).map(Reply::Task);
+    }
+    if let Some(message) = obj.get("message").filter(|m| m.is_object()) {
+        return parse_message(message).map(Reply::Message);
+    }
+    match kind(obj) {
+        Some("task") => return parse_task(result).map(Reply::Task),
+        Some("message") => return parse_message(result).map(Reply::Message),
+        _ => {}
+    }
+    if obj.get("status").is_some_and(Value::is_object) {
+        return parse_task(result).map(Reply::Task);
+    }
+    if obj.contains_key("role") && obj.contains_key("parts") {
+        return parse_message(result).map(Reply::Message);
+    }
+    Err(format!("neither a Task nor a Message: {}", short(result)))
+}
+
+/// Parses a Task object.
+///
+/// # Errors
+/// Missing `id` or `status.state`.
+pub fn parse_task(value: &Value) -> Result<Task, String> {
+    let Value::Object(obj) = value else {
+        return Err(format!("task is not an object: {}", short(value)));
+    };
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "task has no string `id`".to_owned())?;
+    let status = obj
+        .get("status")
+        .and_then(Value::as_object)
+        .ok_or_else(|| "task has no `status` object".to_owned())?;
+    let state = status
+        .get("state")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "task has no string `status.state`".to_owned())?;
+    let status_message = status
+        .get("message")
+        .filter(|m| m.is_object())
+        .and_then(|m| parse_message(m).ok());
+    let artifacts = get(obj, "artifacts")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(parse_artifact).collect())
+        .unwrap_or_default();
+    let history = get(obj, "history")
+        .and_then(Value::as_array)
+        .map(|h| h.iter().filter_map(|m| parse_message(m).ok()).collect())
+        .unwrap_or_default();
+    Ok(Task {
+        id: id.to_owned(),
+        state: normalize_state(state),
+        status_message,
+        artifacts,
+        history,
+    })
+}
+
+/// Parses a Message object (unknown parts are skipped).
+///
+/// # Errors
+/// The value is not an object.
+pub fn parse_message(value: &Value) -> Result<Message, String> {
+    let Value::Object(obj) = value else {
+        return Err(format!("message is not an object: {}", short(value)));
+    };
+    let role = obj
+        .get("role")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let parts = obj
+        .get("parts")
+        .and_then(Value::as_array)
+        .map(|p| p.iter().filter_map(parse_part).collect())
+        .unwrap_or_default();
+    Ok(Message { role, parts })
+}
+
+/// Parses an artifact (`artifactId`/`artifact_id` optional).
+#[must_use]
+pub fn parse_artifact(value: &Value) -> Option<Artifact> {
+    let obj = value.as_object()?;
+    let artifact_id = get(obj, "artifactId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let parts = obj
+        .get("parts")
+        .and_then(Value::as_array)
+        .map(|p| p.iter().filter_map(parse_part).collect())
+        .unwrap_or_default();
+    Some(Artifact { artifact_id, parts })
+}
+
+/// Parses one part, with or without `kind`; unknown parts give `None`.
+#[must_use]
+pub fn parse_part(value: &Value) -> Option<Part> {
+    let obj = value.as_object()?;
+    let metadata = obj.get("metadata").and_then(Value::as_object).cloned();
+    match kind(obj).or_else(|| obj.get("type").and_then(Value::as_str)) {
+        Some("text") => {
+            return obj.get("text").and_then(Value::as_str).map(|t| Part::Text {
+                text: t.to_owned(),
+                metadata,
+            });
+        }
+        Some("data") => return obj.get("data").cloned().map(Part::Data),
+        Some("file") => return Some(file_part(obj)),
+        _ => {}
+    }
+    if let Some(t) = obj.get("text").and_then(Value::as_str) {
+        return Some(Part::Text {
+            text: t.to_owned(),
+            metadata,
+        });
+    }
+    if let Some(d) = obj.get("data") {
+        return Some(Part::Data(d.clone()));
+    }
+    if obj.contains_key("file") || obj.contains_key("raw") || obj.contains_key("url") {
+        return Some(file_part(obj));
+    }
+    None
+}
+
+fn file_part(obj: &Map<String, Value>) -> Part {
+    let text = obj
+        .get("file")
+        .and_then(Value::as_object)
+        .and_then(|f| f.get("text"))
+        .or_else(|| obj.get("text"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Part::File { text }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    s.chars().take(120).collect()
+}
+
+fn parts_text(parts: &[Part], with_data: bool) -> Vec<String> {
+    parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text { text, .. } => Some(text.clone()),
+            Part::Data(d) if with_data => Some(d.to_string()),
+            Part::File { text } if with_data => text.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The text a reply contributes to the envelope (spec §5.10).
+#[must_use]
+pub fn output_text(reply: &Reply) -> String {
+    match reply {
+        Reply::Message(m) => parts_text(&m.parts, true).join("\n\n"),
+        Reply::Task(t) => {
+            let pieces: Vec<String> = t
+                .artifacts
+                .iter()
+                .flat_map(|a| parts_text(&a.parts, true))
+                .collect();
+            if !pieces.is_empty() {
+                return pieces.join("\n\n");
+            }
+            if let Some(m) = &t.status_message {
+                let text = parts_text(&m.parts, false);
+                if !text.is_empty() {
+                    return text.join("\n\n");
+                }
+            }
+            if let Some(m) = t
+                .history
+                .iter()
+                .rev()
+                .find(|m| m.role == "agent" || m.role == "ROLE_AGENT")
+            {
+                let text = parts_text(&m.parts, false);
+                if !text.is_empty() {
+                    return text.join("\n\n");
+                }
+            }
+            format!("[task {} {} \u{2014} no text output]", t.id, t.state)
+        }
+    }
+}
+
+/// Whether a finished task carries any artifact or status-message text (streaming peers that
+/// lack both get one `tasks/get` so the history fallback can work).
+#[must_use]
+pub fn has_direct_text(task: &Task) -> bool {
+    let artifact_text = task
+        .artifacts
+        .iter()
+        .any(|a| !parts_text(&a.parts, true).is_empty());
+    let status_text = task
+        .status_message
+        .as_ref()
+        .is_some_and(|m| !parts_text(&m.parts, false).is_empty());
+    artifact_text || status_text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn states_normalise() {
+        assert_eq!(
+            normalize_state("TASK_STATE_INPUT_REQUIRED"),
+            "input-required"
+        );
+        assert_eq!(normalize_state("cancelled"), "canceled");
+        assert_eq!(normalize_state("TASK_STATE_UNSPECIFIED"), "unknown");
+        assert_eq!(normalize_state("completed"), "completed");
+        assert_eq!(state_class("auth-required"), StateClass::NeedsAction);
+        assert_eq!(state_class("pending"), StateClass::InProgress);
+    }
+
+    #[test]
+    fn bindu_snake_case_task_parses_with_signed_artifact() {
+        let v: Value = serde_json::from_str(include_str!(
+            "../../fixtures/a2a/bindu-tasks-get-completed.json"
+        ))
+        .unwrap();
+        let Reply::Task(t) = parse_reply(&v["result"]).unwrap() else {
+            panic!("expected task")
+        };
+        assert_eq!(t.state, "completed");
+        assert_eq!(t.artifacts.len(), 1);
+        assert_eq!(
+            t.artifacts[0].artifact_id.as_deref(),
+            Some("11c62b0d-65d9-4423-862c-157a84406796")
+        );
+        let Part::Text { metadata, .. } = &t.artifacts[0].parts[0] else {
+            panic!("expected text")
+        };
+        assert!(
+            metadata
+                .as_ref()
+                .unwrap()
+                .contains_key("did.message.signature")
+        );
+        assert_eq!(output_text(&Reply::Task(t)), "echo: hello bindu");
+    }
+
+    #[test]
+    fn v1_wrapped_task_and_kindless_parts_parse() {
+        let v = json!({"task": {"id": "t", "status": {"state": "TASK_STATE_COMPLETED"},
+            "artifacts": [{"artifactId": "a", "parts": [{"text": "x"}, {"data": {"n": 1.0}}, {"raw": "AA=="}, {"weird": 1}]}]}});
+        let r = parse_reply(&v).unwrap();
+        assert_eq!(output_text(&r), "x\n\n{\"n\":1.0}");
+    }
+
+    #[test]
+    fn message_results_and_bad_shapes() {
+        let m = parse_reply(&json!({"role": "agent", "parts": [{"kind": "text", "text": "hi"}]}))
+            .unwrap();
+        assert!(matches!(m, Reply::Message(_)));
+        assert_eq!(output_text(&m), "hi");
+        assert!(parse_reply(&json!({"foo": 1})).is_err());
+        assert!(parse_reply(&json!("str")).is_err());
+        assert!(parse_reply(&json!({"kind": "task", "status": {"state": "working"}})).is_err());
+    }
+
+    #[test]
+    fn output_falls_back_to_status_then_history_then_placeholder() {
+        let t = parse_task(&json!({"id": "t", "status": {"state": "input-required",
+            "message": {"role": "agent", "parts": [{"text": "which city?"}]}}}))
+        .unwrap();
+        assert_eq!(output_text(&Reply::Task(t)), "which city?");
+        let t = parse_task(&json!({"id": "t", "status": {"state": "input-required"},
+            "history": [{"role": "user", "parts": [{"kind": "text", "text": "q"}]},
+                        {"role": "agent", "parts": [{"kind": "text", "text": "need more"}]}]}))
+        .unwrap();
+        assert_eq!(output_text(&Reply::Task(t)), "need more");
+        let t = parse_task(&json!({"id": "t9", "status": {"state": "TASK_STATE_FAILED"}})).unwrap();
+        assert_eq!(
+            output_text(&Reply::Task(t)),
+            "[task t9 failed \u{2014} no text output]"
+        );
+    }
+}

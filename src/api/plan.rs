@@ -1,0 +1,171 @@
+//! `POST /plan` (spec §1.4): authenticate, read and validate the body, check the catalog, admit
+//! (idempotency, shutdown, overload), then open the SSE stream and hand the plan to the planner.
+//! No planner logic lives here.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::idempotency::{Admission, Idempotency, Ticket};
+use super::{request, sse};
+use crate::error::ApiError;
+use crate::planner::event::PlanEvent;
+use crate::planner::tools::{ToolSet, check_collisions};
+use crate::planner::{AbortReason, Emitter, Plan, PlanAbort};
+use crate::state::AppState;
+
+/// Events buffered between the planner and a slow client before the planner waits.
+const CHANNEL_CAPACITY: usize = 64;
+
+/// Lives as long as the plan's response body; its drop ends the plan's hold on shared state.
+struct StreamGuard {
+    state: AppState,
+    ticket: Ticket,
+    abort: Arc<PlanAbort>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        // No-op when the plan already finished; on disconnect this aborts it.
+        self.abort.abort(AbortReason::Signal);
+        self.state.idempotency.end(&self.ticket);
+        self.state.open_plans.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `POST /plan`.
+pub async fn plan(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match admit(&state, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::warn!(status = %e.status(), error = %e, "plan request rejected");
+            e.into_response()
+        }
+    }
+}
+
+async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("cannot read body: {e}")))?;
+        if out.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let scope = state
+        .auth
+        .authenticate(headers)
+        .ok_or(ApiError::Unauthorized)?;
+    let raw = read_body(body, state.config.server.max_body_bytes, headers).await?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let request = request::validate(&value).map_err(ApiError::invalid)?;
+    let card_deadline = Instant::now() + state.config.a2a.card_budget;
+    check_collisions(&request.agents).map_err(ApiError::ToolIdCollision)?;
+
+    let idem_header = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let key = Idempotency::key(&scope, idem_header, &raw);
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let max = state.config.server.max_concurrent_plans;
+    let admission = state.idempotency.admit(&key, &session_id, || {
+        if state.draining.is_cancelled() {
+            return Err(ApiError::ShuttingDown);
+        }
+        if max > 0 && state.open_plans.load(Ordering::SeqCst) >= max {
+            return Err(ApiError::Overloaded);
+        }
+        state.open_plans.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    });
+    let ticket = match admission {
+        Admission::Duplicate {
+            session_id,
+            in_flight,
+        } => {
+            let message = if in_flight {
+                "Plan with identical body is in flight; not re-running."
+            } else {
+                "Plan with identical body recently completed (within idempotency TTL)."
+            };
+            return Ok(sse::fixed(&[
+                PlanEvent::Session {
+                    session_id: session_id.clone(),
+                    external_session_id: request.session_id.clone(),
+                    created: false,
+                },
+                PlanEvent::Duplicate {
+                    session_id,
+                    in_flight,
+                    message: message.to_owned(),
+                },
+                PlanEvent::Done,
+            ]));
+        }
+        Admission::Refused(e) => return Err(e),
+        Admission::Registered(ticket) => ticket,
+    };
+
+    // Agent cards load in the background and never delay `session`.
+    let mut seen = HashSet::new();
+    for agent in &request.agents {
+        if seen.insert(agent.endpoint.as_str()) {
+            state
+                .deps
+                .a2a
+                .prefetch_card(&agent.endpoint, state.config.a2a.card_budget);
+        }
+    }
+
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let events = Emitter::new(tx.clone());
+    let _ = tx.try_send(PlanEvent::Session {
+        session_id: session_id.clone(),
+        external_session_id: request.session_id.clone(),
+        created: true,
+    });
+    drop(tx);
+    let abort = Arc::new(PlanAbort::default());
+    let deadline = request.preferences.timeout_ms.map_or(
+        state.config.plan.default_timeout,
+        std::time::Duration::from_millis,
+    );
+    let plan = Plan {
+        session_id,
+        tools: ToolSet::from_request(&request),
+        request,
+        deadline,
+        card_deadline,
+        abort: Arc::clone(&abort),
+        events,
+    };
+    state
+        .tracker
+        .spawn(plan.run(Arc::clone(&state.deps), state.hard_stop.clone()));
+    let guard = StreamGuard {
+        state: state.clone(),
+        ticket,
+        abort,
+    };
+    Ok(sse::response(rx, state.config.server.sse_keepalive, guard))
+}

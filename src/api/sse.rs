@@ -1,0 +1,96 @@
+//! The SSE response body of a plan (spec §2.1): frames in channel order, flushed one by one,
+//! keep-alive comments while idle, nothing after `done`. Dropping the body (client gone) drops the
+//! guard it owns, which aborts the plan and ends its idempotency entry.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::planner::event::PlanEvent;
+
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+struct BodyState<G> {
+    rx: mpsc::Receiver<PlanEvent>,
+    keepalive: Option<Duration>,
+    done: bool,
+    /// Held until the body is dropped.
+    _guard: G,
+}
+
+/// Builds the streaming response; `guard` is dropped when the response body is.
+pub fn response<G: Send + 'static>(
+    rx: mpsc::Receiver<PlanEvent>,
+    keepalive: Option<Duration>,
+    guard: G,
+) -> Response {
+    let state = BodyState {
+        rx,
+        keepalive,
+        done: false,
+        _guard: guard,
+    };
+    let stream = futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let next = match st.keepalive {
+            Some(period) => match tokio::time::timeout(period, st.rx.recv()).await {
+                Ok(event) => event,
+                Err(_) => {
+                    return Some((
+                        Ok::<Bytes, std::convert::Infallible>(Bytes::from_static(KEEP_ALIVE)),
+                        st,
+                    ));
+                }
+            },
+            None => st.rx.recv().await,
+        };
+        let wire = match next {
+            Some(event) => {
+                st.done = event.is_done();
+                event.to_wire()
+            }
+            None => {
+                // The planner vanished without `done`: keep the contract anyway.
+                st.done = true;
+                let mut text = PlanEvent::Error {
+                    message: "internal error: planner stopped unexpectedly".to_owned(),
+                    code: "internal",
+                }
+                .to_wire();
+                text.push_str(&PlanEvent::Done.to_wire());
+                text
+            }
+        };
+        Some((Ok(Bytes::from(wire)), st))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    response
+}
+
+/// A complete, already-known stream (the duplicate path).
+pub fn fixed(events: &[PlanEvent]) -> Response {
+    let text: String = events.iter().map(PlanEvent::to_wire).collect();
+    let mut response = Response::new(Body::from(text));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}

@@ -1,0 +1,380 @@
+//! The planner's LLM: any OpenAI-compatible Chat Completions server (spec §3.4). Streams one step
+//! at a time, forwarding text deltas as they arrive and returning the accumulated tool calls.
+//!
+//! Why not `async-openai`: its client retries on its own schedule (100 ms·2ⁿ, 3 times) and
+//! reshapes provider errors, while the contract fixes both the retry schedule (500 ms, 1 000 ms,
+//! `Retry-After` capped at 10 s, only before the first chunk) and the error texts (the provider's
+//! `error.message`). With `byot` it would only contribute the HTTP call; reqwest +
+//! `eventsource-stream` (already needed for streaming peers) give that with exact control.
+
+pub mod stream;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use stream::{StepAccumulator, error_message};
+pub use stream::{StepOutput, ToolCall};
+
+/// A stream that delivers nothing for this long fails.
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Delays before the retries of a request that failed before any chunk arrived.
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(500), Duration::from_millis(1000)];
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Why an LLM step failed; `Display` is the plan's `error.message` (spec §3.4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    /// The provider's own message from a JSON error body or an in-stream `error` object.
+    #[error("{0}")]
+    Provider(String),
+    /// An HTTP error without a usable JSON message.
+    #[error("LLM: HTTP {status} {reason}")]
+    Http { status: u16, reason: String },
+    /// Network failure.
+    #[error("LLM: {0}")]
+    Network(String),
+    /// Nothing arrived for 120 s.
+    #[error("LLM stream stalled for 120 s")]
+    Stalled,
+    /// The plan was aborted.
+    #[error("aborted")]
+    Aborted,
+}
+
+/// One planner request (borrowed: the conversation is serialised, never cloned).
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRequest<'a> {
+    pub messages: &'a [Value],
+    pub tools: &'a [Value],
+    /// The closing step: `tool_choice: "none"`.
+    pub tools_disabled: bool,
+}
+
+/// The shared LLM client.
+pub struct LlmClient {
+    http: reqwest::Client,
+    url: String,
+    api_key: SecretString,
+    /// The configured model string (e.g. `openrouter/anthropic/claude-sonnet-4.6`).
+    model: String,
+    fallback_models: Vec<String>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+}
+
+impl std::fmt::Debug for LlmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmClient")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of an [`LlmClient`].
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub model: String,
+    pub fallback_models: Vec<String>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+}
+
+impl LlmClient {
+    /// Creates a client on the shared HTTP pool.
+    #[must_use]
+    pub fn new(http: reqwest::Client, settings: LlmSettings) -> Self {
+        let base = settings.base_url.trim_end_matches('/');
+        Self {
+            http,
+            url: format!("{base}/chat/completions"),
+            api_key: settings.api_key,
+            model: settings.model,
+            fallback_models: settings.fallback_models,
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+        }
+    }
+
+    fn is_openrouter(&self) -> bool {
+        self.model.starts_with("openrouter/")
+    }
+
+    fn wire_model(&self) -> &str {
+        self.model
+            .strip_prefix("openrouter/")
+            .unwrap_or(&self.model)
+    }
+
+    /// The JSON body of a streamed planner step, serialised once.
+    #[must_use]
+    pub fn step_body(&self, request: &ChatRequest<'_>) -> String {
+        let openrouter = self.is_openrouter();
+        let models: Option<Vec<&str>> =
+            (openrouter && !self.fallback_models.is_empty()).then(|| {
+                std::iter::once(self.wire_model())
+                    .chain(self.fallback_models.iter().map(String::as_str))
+                    .collect()
+            });
+        let body = StepBody {
+            model: self.wire_model(),
+            messages: request.messages,
+            tools: request.tools,
+            tool_choice: request.tools_disabled.then_some("none"),
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
+            temperature: self.temperature,
+            top_p: self.top_p,
+            cache_control: openrouter.then_some(CacheControl { kind: "ephemeral" }),
+            route: models.as_ref().map(|_| "fallback"),
+            models,
+        };
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+
+    /// Sends the request, retrying transient failures that happen before any response byte.
+    async fn send(
+        &self,
+        bytes: String,
+        abort: &CancellationToken,
+    ) -> Result<reqwest::Response, LlmError> {
+        let mut attempt = 0usize;
+        loop {
+            let mut auth =
+                HeaderValue::from_str(&format!("Bearer {}", self.api_key.expose_secret()))
+                    .map_err(|_| {
+                        LlmError::Network("API key is not a valid header value".to_owned())
+                    })?;
+            auth.set_sensitive(true);
+            let request = self
+                .http
+                .post(&self.url)
+                .header(AUTHORIZATION, auth)
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone());
+            let outcome = tokio::select! {
+                () = abort.cancelled() => return Err(LlmError::Aborted),
+                r = request.send() => r,
+            };
+            let (error, retry_after) = match outcome {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = resp
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .map(|s| Duration::from_secs_f64(s).min(MAX_RETRY_AFTER));
+                    let text = tokio::select! {
+                        () = abort.cancelled() => return Err(LlmError::Aborted),
+                        t = resp.text() => t.unwrap_or_default(),
+                    };
+                    let error = http_error(status, &text);
+                    let retryable =
+                        matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
+                    if !retryable {
+                        return Err(error);
+                    }
+                    (error, retry_after)
+                }
+                Err(e) => (LlmError::Network(error_chain(&e)), None),
+            };
+            let Some(delay) = RETRY_DELAYS.get(attempt) else {
+                return Err(error);
+            };
+            attempt += 1;
+            tracing::warn!(attempt, error = %error, "LLM request failed; retrying");
+            tokio::select! {
+                () = abort.cancelled() => return Err(LlmError::Aborted),
+                () = tokio::time::sleep(retry_after.unwrap_or(*delay)) => {}
+            }
+        }
+    }
+
+    /// Runs one streamed step; `on_text` receives each text delta as it arrives.
+    ///
+    /// # Errors
+    /// HTTP, network, provider, stall and abort failures.
+    pub async fn stream_step<F, Fut>(
+        &self,
+        request: &ChatRequest<'_>,
+        abort: &CancellationToken,
+        mut on_text: F,
+    ) -> Result<StepOutput, LlmError>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let body = self.step_body(request);
+        let response = self.send(body, abort).await?;
+        let mut events = eventsource_stream::EventStream::new(response.bytes_stream());
+        let mut acc = StepAccumulator::default();
+        loop {
+            let next = tokio::select! {
+                () = abort.cancelled() => return Err(LlmError::Aborted),
+                n = tokio::time::timeout(STALL_TIMEOUT, events.next()) => n,
+            };
+            let event = match next {
+                Err(_) => return Err(LlmError::Stalled),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(LlmError::Network(e.to_string())),
+                Ok(Some(Ok(event))) => event,
+            };
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                break;
+            }
+            let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+                if event.event == "error" {
+                    return Err(LlmError::Provider(data.to_owned()));
+                }
+                tracing::debug!("skipping an LLM chunk that is not JSON");
+                continue;
+            };
+            let effect = acc.apply(&chunk);
+            if let Some(message) = effect.error {
+                return Err(LlmError::Provider(message));
+            }
+            if let Some(text) = effect.text {
+                on_text(text).await;
+            }
+        }
+        Ok(acc.finish())
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StepBody<'a> {
+    model: &'a str,
+    messages: &'a [Value],
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tools: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    models: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<&'static str>,
+}
+
+#[derive(serde::Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(serde::Serialize)]
+struct CacheControl {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// The error for a non-2xx answer: the provider's `error.message` when the body has one.
+fn http_error(status: StatusCode, body: &str) -> LlmError {
+    if let Ok(v) = serde_json::from_str::<Value>(body)
+        && let Some(e) = v.get("error").filter(|e| !e.is_null())
+    {
+        let message = error_message(e);
+        if !message.is_empty() {
+            return LlmError::Provider(message);
+        }
+    }
+    LlmError::Http {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("").to_owned(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client(model: &str, fallback: &[&str]) -> LlmClient {
+        LlmClient::new(
+            reqwest::Client::builder().build().unwrap(),
+            LlmSettings {
+                base_url: "http://x/v1/".into(),
+                api_key: SecretString::from("k"),
+                model: model.into(),
+                fallback_models: fallback.iter().map(|s| (*s).to_owned()).collect(),
+                temperature: Some(0.3),
+                top_p: None,
+            },
+        )
+    }
+
+    #[test]
+    fn openrouter_extras_only_for_openrouter_models() {
+        let tools = [json!({})];
+        let req = ChatRequest {
+            messages: &[],
+            tools: &tools,
+            tools_disabled: true,
+        };
+        let body = |c: LlmClient| serde_json::from_str::<Value>(&c.step_body(&req)).unwrap();
+        let b = body(client("openrouter/anthropic/claude", &["openai/gpt-4o"]));
+        assert_eq!(b["model"], "anthropic/claude");
+        assert_eq!(b["cache_control"], json!({"type": "ephemeral"}));
+        assert_eq!(b["models"], json!(["anthropic/claude", "openai/gpt-4o"]));
+        assert_eq!(b["route"], "fallback");
+        assert_eq!(b["tool_choice"], "none");
+        assert_eq!(b["temperature"], 0.3);
+        assert!(b.get("top_p").is_none());
+        let b = body(client("gpt-4o", &["x"]));
+        assert!(b.get("cache_control").is_none() && b.get("models").is_none());
+        assert_eq!(client("m", &[]).url, "http://x/v1/chat/completions");
+    }
+
+    #[test]
+    fn http_errors_prefer_the_provider_message() {
+        assert_eq!(
+            http_error(
+                StatusCode::UNAUTHORIZED,
+                r#"{"error":{"message":"User not found.","code":401}}"#
+            )
+            .to_string(),
+            "User not found."
+        );
+        assert_eq!(
+            http_error(StatusCode::TOO_MANY_REQUESTS, "slow down").to_string(),
+            "LLM: HTTP 429 Too Many Requests"
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Decoding of streamed `chat.completion.chunk`s, lenient about what real providers send
+//! (`finish_reason: ""`, tool-call deltas without `index`, ids that repeat as `""`, usage on every
+//! chunk, an `error` object mid-stream). Tool-call deltas accumulate by `index`: the first non-empty
+//! id and name win, argument fragments append; a delta without `index` opens a new call when it
+//! carries an id and otherwise extends the last one.
+
+use serde_json::Value;
+
+use crate::planner::event::Usage;
+
+/// One complete tool call requested by the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The raw JSON argument text as streamed.
+    pub arguments: String,
+}
+
+/// What one decoded chunk contributed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ChunkEffect {
+    /// Text delta to forward to the client.
+    pub text: Option<String>,
+    /// A provider error reported inside the stream.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct PartialCall {
+    index: Option<i64>,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Accumulates the chunks of one streamed step.
+#[derive(Debug, Default)]
+pub struct StepAccumulator {
+    text: String,
+    calls: Vec<PartialCall>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+}
+
+/// The finished step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOutput {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+/// Extracts a provider error message from an `error` value.
+#[must_use]
+pub fn error_message(error: &Value) -> String {
+    match error {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_owned),
+        other => other.to_string(),
+    }
+}
+
+/// Reads a `usage` object (prompt/completion/total tokens, cached prompt tokens).
+#[must_use]
+pub fn parse_usage(usage: &Value) -> Option<Usage> {
+    let obj = usage.as_object()?;
+    let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+    let input = n(obj.get("prompt_tokens"));
+    let output = n(obj.get("completion_tokens"));
+    let total = obj
+        .get("total_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(input + output);
+    let cached = n(obj
+        .get("prompt_tokens_details")
+        .and_then(|d| d.get("cached_tokens")));
+    Some(Usage {
+        input_tokens: input,
+        output_tokens: output,
+        total_tokens: total,
+        cached_input_tokens: cached,
+    })
+}
+
+impl StepAccumulator {
+    /// Applies one chunk (the JSON of one `data:` line).
+    pub fn apply(&mut self, chunk: &Value) -> ChunkEffect {
+        let mut effect = ChunkEffect::default();
+        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+            effect.error = Some(error_message(error));
+            return effect;
+        }
+        if let Some(usage) = chunk.get("usage").and_then(parse_usage) {
+            self.usage = Some(usage);
+        }
+        let Some(choice) = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        else {
+            return effect;
+        };
+        if let Some(reason) = choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
+            self.finish_reason = Some(reason.to_owned());
+        }
+        let Some(delta) = choice.get("delta") else {
+            return effect;
+        };
+        if let Some(text) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            self.text.push_str(text);
+            effect.text = Some(text.to_owned());
+        }
+        if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+            for call in calls {
+                self.apply_tool_delta(call);
+            }
+        }
+        effect
+    }
+
+    fn apply_tool_delta(&mut self, delta: &Value) {
+        let index = delta.get("index").and_then(Value::as_i64);
+        let id = delta
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let function = delta.get("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let arguments = function
+            .and_then(|f| f.get("arguments"))
+            .and_then(|a| match a {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            });
+        let slot = match index {
+            Some(i) => match self.calls.iter().position(|c| c.index == Some(i)) {
+                Some(pos) => pos,
+                None => {
+                    self.calls.push(PartialCall {
+                        index: Some(i),
+                        ..PartialCall::default()
+                    });
+                    self.calls.len() - 1
+                }
+            },
+            None if id.is_some() || self.calls.is_empty() => {
+                self.calls.push(PartialCall::default());
+                self.calls.len() - 1
+            }
+            None => self.calls.len() - 1,
+        };
+        let Some(call) = self.calls.get_mut(slot) else {
+            return;
+        };
+        if call.id.is_empty()
+            && let Some(id) = id
+        {
+            id.clone_into(&mut call.id);
+        }
+        if call.name.is_empty()
+            && let Some(name) = name
+        {
+            name.clone_into(&mut call.name);
+        }
+        if let Some(args) = arguments {
+            call.arguments.push_str(&args);
+        }
+    }
+
+    /// Ends the step. Calls without a name are dropped; a call without an id gets a fresh one.
+    #[must_use]
+    pub fn finish(self) -> StepOutput {
+        let tool_calls = self
+            .calls
+            .into_iter()
+            .filter(|c| !c.name.is_empty())
+            .map(|c| ToolCall {
+                id: if c.id.is_empty() {
+                    format!("call_{}", uuid::Uuid::new_v4().simple())
+                } else {
+                    c.id
+                },
+                name: c.name,
+                arguments: c.arguments,
+            })
+            .collect();
+        StepOutput {
+            text: self.text,
+            tool_calls,
+            finish_reason: self.finish_reason,
+            usage: self.usage,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn split_arguments_accumulate_by_index() {
+        let mut acc = StepAccumulator::default();
+        acc.apply(&json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{\"a\""}}]}}]}));
+        acc.apply(&json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "", "function": {"arguments": ":1}"}}]}}]}));
+        acc.apply(&json!({"choices": [{"delta": {}, "finish_reason": ""}]}));
+        acc.apply(&json!({"choices": [{"delta": {}, "finish_reason": "tool_calls"}]}));
+        acc.apply(&json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}));
+        let out = acc.finish();
+        assert_eq!(
+            out.tool_calls,
+            [ToolCall {
+                id: "c1".into(),
+                name: "f".into(),
+                arguments: "{\"a\":1}".into()
+            }]
+        );
+        assert_eq!(out.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(out.usage.unwrap().total_tokens, 5);
+    }
+
+    #[test]
+    fn missing_index_opens_a_call_per_id() {
+        let mut acc = StepAccumulator::default();
+        acc.apply(&json!({"choices": [{"delta": {"tool_calls": [{"id": "a", "function": {"name": "x", "arguments": "{}"}}, {"id": "b", "function": {"name": "y", "arguments": "{"}}]}}]}));
+        acc.apply(
+            &json!({"choices": [{"delta": {"tool_calls": [{"function": {"arguments": "}"}}]}}]}),
+        );
+        let out = acc.finish();
+        assert_eq!(out.tool_calls.len(), 2);
+        assert_eq!(out.tool_calls[1].arguments, "{}");
+    }
+
+    #[test]
+    fn error_objects_are_reported() {
+        let mut acc = StepAccumulator::default();
+        let e = acc.apply(&json!({"error": {"code": 400, "message": "Token limit reached"}}));
+        assert_eq!(e.error.as_deref(), Some("Token limit reached"));
+    }
+}

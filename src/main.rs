@@ -1,0 +1,124 @@
+//! The `plangate` binary: parses the command line and wires the library together.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use plangate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "plangate",
+    version,
+    about = "An A2A planner gateway: POST a question and an agent catalog to /plan, get SSE back"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve {
+        /// TOML configuration file (also `GATEWAY_CONFIG`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Start the example agent and the gateway on loopback and stream one plan to the terminal.
+    Demo {
+        /// The question to ask.
+        #[arg(long, default_value = "What can plangate do?")]
+        question: String,
+    },
+    /// Run the built-in example A2A agent (v0.3, skills `echo` and `shout`).
+    ExampleAgent {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 3773)]
+        port: u16,
+        /// How long each task stays `working`, in milliseconds.
+        #[arg(long, default_value_t = 50)]
+        work_ms: u64,
+    },
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{message}\n").as_bytes());
+    ExitCode::from(1)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    plangate::telemetry::init();
+    match cli.command.unwrap_or(Command::Serve { config: None }) {
+        Command::Serve { config } => serve(&env, config).await,
+        Command::Demo { question } => {
+            let mut out = std::io::stdout();
+            match plangate::demo::run(&env, &question, &mut out).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
+        Command::ExampleAgent {
+            host,
+            port,
+            work_ms,
+        } => {
+            let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+                Ok(l) => l,
+                Err(e) => return fail(&format!("cannot listen on {host}:{port}: {e}")),
+            };
+            tracing::info!("example agent listening on http://{host}:{port}");
+            match plangate::example_agent::serve(
+                listener,
+                Duration::from_millis(work_ms),
+                plangate::shutdown_signal(),
+            )
+            .await
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+    }
+}
+
+async fn serve(env: &HashMap<String, String>, config_path: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load(env, config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    for name in Config::unsupported_vars(env) {
+        tracing::warn!("{name} is set but not supported by plangate; ignoring it");
+    }
+    let mode = if config.is_llm_mode() {
+        format!("LLM planner ({})", config.planner.model)
+    } else {
+        "fan-out (no LLM key configured)".to_owned()
+    };
+    let state = match plangate::AppState::new(config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if state.auth.rejects_everyone() {
+        tracing::warn!(
+            "bearer auth is on but no token is configured (GATEWAY_API_KEY): every /plan request will get 401"
+        );
+    }
+    let listener = match plangate::server::bind(&state).await {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, %mode, "plangate listening");
+    }
+    match plangate::serve_on(listener, state, plangate::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}

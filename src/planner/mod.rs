@@ -1,0 +1,427 @@
+//! The planner: owns one plan from `plan` to `done` (spec §3). In LLM mode it runs the step loop
+//! (stream a step, run its tool calls concurrently, feed results back, close with a no-tools step);
+//! without an LLM key it fans the question out to every skill (§3.11). Every frame goes through the
+//! plan's single ordered [`Emitter`]; every abort (deadline, disconnect, shutdown) goes through
+//! [`PlanAbort`], so running calls unwind with their frames instead of being dropped.
+
+pub mod dispatch;
+pub mod event;
+pub mod guard;
+pub mod prompt;
+pub mod tools;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::a2a::A2aClient;
+use crate::api::request::{PlanRequest, Role};
+use crate::llm::{ChatRequest, LlmClient, LlmError};
+use crate::recipe::RecipeBook;
+use event::{PlanEvent, Usage};
+use guard::DoomLoopGuard;
+use tools::ToolSet;
+
+/// How long an aborted plan may take to unwind before it is dropped (keeps the stream within
+/// deadline + 500 ms).
+const UNWIND_LIMIT: Duration = Duration::from_millis(450);
+
+/// Gateway-wide collaborators of every plan.
+#[derive(Debug)]
+pub struct PlannerDeps {
+    pub a2a: Arc<A2aClient>,
+    /// `None` = fan-out mode.
+    pub llm: Option<LlmClient>,
+    pub recipes: RecipeBook,
+    /// The full system prompt (planner prompt, recipe block, instructions), built at boot.
+    pub system_prompt: String,
+    /// The planner's `steps` setting.
+    pub default_steps: Option<u32>,
+}
+
+/// Why a plan was aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AbortReason {
+    Deadline = 1,
+    /// The client went away.
+    Signal = 2,
+    Shutdown = 3,
+}
+
+/// The abort switch of one plan: the first reason wins.
+#[derive(Debug, Default)]
+pub struct PlanAbort {
+    pub token: CancellationToken,
+    reason: AtomicU8,
+}
+
+impl PlanAbort {
+    /// Aborts the plan (no-op when already aborted).
+    pub fn abort(&self, reason: AbortReason) {
+        let _ = self
+            .reason
+            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    /// The reason, once aborted.
+    #[must_use]
+    pub fn reason(&self) -> Option<AbortReason> {
+        match self.reason.load(Ordering::SeqCst) {
+            1 => Some(AbortReason::Deadline),
+            2 => Some(AbortReason::Signal),
+            3 => Some(AbortReason::Shutdown),
+            _ => None,
+        }
+    }
+}
+
+/// The plan's ordered event channel. Sending never fails loudly: a gone client just stops
+/// receiving.
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    tx: mpsc::Sender<PlanEvent>,
+}
+
+impl Emitter {
+    /// Wraps the sending side of the plan's channel.
+    #[must_use]
+    pub fn new(tx: mpsc::Sender<PlanEvent>) -> Self {
+        Self { tx }
+    }
+
+    /// Queues one event in order.
+    pub async fn emit(&self, event: PlanEvent) {
+        let _ = self.tx.send(event).await;
+    }
+}
+
+/// One running plan.
+#[derive(Debug)]
+pub struct Plan {
+    pub session_id: String,
+    pub request: PlanRequest,
+    pub tools: ToolSet,
+    /// Effective deadline (request `timeout_ms` or the configured default).
+    pub deadline: Duration,
+    /// When tool calls stop waiting for agent cards.
+    pub card_deadline: Instant,
+    pub abort: Arc<PlanAbort>,
+    pub events: Emitter,
+}
+
+/// Why a plan ended without `final`.
+#[derive(Debug)]
+enum PlanFailure {
+    Llm(LlmError),
+    Aborted,
+}
+
+/// The successful end of a plan.
+#[derive(Debug)]
+struct PlanSuccess {
+    stop_reason: String,
+    usage: Usage,
+}
+
+/// Maps a provider finish reason to `final.stop_reason`.
+#[must_use]
+pub fn stop_reason(finish: Option<&str>) -> &'static str {
+    match finish {
+        Some("length") => "length",
+        Some("tool_calls" | "function_call") => "tool-calls",
+        Some("content_filter") => "content-filter",
+        Some("error") => "error",
+        _ => "stop",
+    }
+}
+
+impl Plan {
+    /// Runs the plan to its terminal frames (`final`/`error`, then `done`). `hard_stop` fires
+    /// when the shutdown grace period is over.
+    pub async fn run(self, deps: Arc<PlannerDeps>, hard_stop: CancellationToken) {
+        let abort = Arc::clone(&self.abort);
+        let deadline = self.deadline;
+        let body = async {
+            match &deps.llm {
+                Some(llm) => self.run_llm(&deps, llm).await,
+                None => self.run_fanout(&deps).await,
+            }
+        };
+        let watchdog = async {
+            tokio::select! {
+                () = tokio::time::sleep(deadline) => abort.abort(AbortReason::Deadline),
+                () = hard_stop.cancelled() => abort.abort(AbortReason::Shutdown),
+                () = abort.token.cancelled() => {}
+            }
+            tokio::time::sleep(UNWIND_LIMIT).await;
+        };
+        let result = tokio::select! {
+            r = body => r,
+            () = watchdog => Err(PlanFailure::Aborted),
+        };
+        let result = match (result, abort.reason()) {
+            // Anything that ended because of an abort reports the abort.
+            (Err(PlanFailure::Llm(LlmError::Aborted)), _) | (Err(_), Some(_)) => {
+                Err(PlanFailure::Aborted)
+            }
+            (r, _) => r,
+        };
+        match result {
+            Ok(success) => {
+                self.events
+                    .emit(PlanEvent::Final {
+                        session_id: self.session_id.clone(),
+                        stop_reason: success.stop_reason,
+                        usage: success.usage,
+                    })
+                    .await;
+            }
+            Err(PlanFailure::Llm(e)) => {
+                tracing::error!(session_id = %self.session_id, error = %e, "plan failed: LLM error");
+                self.events
+                    .emit(PlanEvent::Error {
+                        message: e.to_string(),
+                        code: "llm_error",
+                    })
+                    .await;
+            }
+            Err(PlanFailure::Aborted) => match abort.reason() {
+                Some(AbortReason::Deadline) => {
+                    tracing::warn!(session_id = %self.session_id, "plan deadline exceeded");
+                    self.events
+                        .emit(PlanEvent::Error {
+                            message: format!(
+                                "plan deadline exceeded after {} ms",
+                                deadline.as_millis()
+                            ),
+                            code: "deadline_exceeded",
+                        })
+                        .await;
+                }
+                Some(AbortReason::Shutdown) => {
+                    self.events
+                        .emit(PlanEvent::Error {
+                            message: "gateway shutting down".to_owned(),
+                            code: "shutting_down",
+                        })
+                        .await;
+                }
+                Some(AbortReason::Signal) => {
+                    tracing::info!(session_id = %self.session_id, "client disconnected; plan aborted");
+                }
+                None => {
+                    self.events
+                        .emit(PlanEvent::Error {
+                            message: "internal error: plan aborted without a reason".to_owned(),
+                            code: "internal",
+                        })
+                        .await;
+                }
+            },
+        }
+        self.events.emit(PlanEvent::Done).await;
+    }
+
+    async fn emit_plan(&self) {
+        self.events
+            .emit(PlanEvent::Plan {
+                plan_id: uuid::Uuid::new_v4().to_string(),
+                session_id: self.session_id.clone(),
+            })
+            .await;
+    }
+
+    /// The conversation before the first step: prior summary, history turns, the question
+    /// (spec §3.9 seeding). Index 0 is reserved for the system message.
+    fn seed_messages(&self, system: &str) -> Vec<Value> {
+        let r = &self.request;
+        let mut messages = Vec::with_capacity(r.history.len() + 3);
+        messages.push(json!({"role": "system", "content": system}));
+        if let Some(summary) = r.prior_summary.as_deref().filter(|s| !s.trim().is_empty()) {
+            messages.push(json!({"role": "user", "content": [{"type": "text", "text": format!("{}\n\n{summary}", prompt::PRIOR_CONTEXT_MARKER)}]}));
+        }
+        for turn in &r.history {
+            match turn.role {
+                Role::User => {
+                    let parts: Vec<Value> = turn
+                        .parts
+                        .iter()
+                        .map(|t| json!({"type": "text", "text": t}))
+                        .collect();
+                    messages.push(json!({"role": "user", "content": parts}));
+                }
+                Role::Assistant => {
+                    let text = turn.parts.concat();
+                    if !text.is_empty() {
+                        messages.push(json!({"role": "assistant", "content": text}));
+                    }
+                }
+            }
+        }
+        messages.push(json!({"role": "user", "content": r.question}));
+        messages
+    }
+
+    async fn run_llm(
+        &self,
+        deps: &PlannerDeps,
+        llm: &LlmClient,
+    ) -> Result<PlanSuccess, PlanFailure> {
+        let max_steps = self
+            .request
+            .preferences
+            .max_steps
+            .or(deps.default_steps)
+            .unwrap_or(10)
+            .max(1);
+        let closing_prompt = format!("{}\n\n{}", deps.system_prompt, prompt::CLOSING_ADDENDUM);
+        let mut messages = self.seed_messages(&deps.system_prompt);
+        self.emit_plan().await;
+        let tools = self.tools.definitions(&deps.recipes.tool_description());
+        let mut guard = DoomLoopGuard::default();
+        let mut usage = Usage::default();
+        let mut finish: Option<String> = None;
+        for step in 0..max_steps {
+            let closing = max_steps >= 2 && step == max_steps - 1;
+            if closing {
+                messages[0] = json!({"role": "system", "content": closing_prompt});
+            }
+            let part_id = uuid::Uuid::new_v4().to_string();
+            let request = ChatRequest {
+                messages: &messages,
+                tools: &tools,
+                tools_disabled: closing,
+            };
+            let out = llm
+                .stream_step(&request, &self.abort.token, |delta| {
+                    let event = PlanEvent::TextDelta {
+                        session_id: self.session_id.clone(),
+                        part_id: part_id.clone(),
+                        delta,
+                    };
+                    self.events.emit(event)
+                })
+                .await
+                .map_err(PlanFailure::Llm)?;
+            if let Some(u) = out.usage {
+                usage.input_tokens += u.input_tokens;
+                usage.output_tokens += u.output_tokens;
+                usage.total_tokens += u.total_tokens;
+                usage.cached_input_tokens += u.cached_input_tokens;
+            }
+            finish.clone_from(&out.finish_reason);
+            let run_tools = !closing && !out.tool_calls.is_empty();
+            let mut assistant = serde_json::Map::new();
+            assistant.insert("role".into(), json!("assistant"));
+            assistant.insert(
+                "content".into(),
+                if out.text.is_empty() {
+                    Value::Null
+                } else {
+                    json!(out.text)
+                },
+            );
+            if run_tools {
+                let calls: Vec<Value> = out
+                    .tool_calls
+                    .iter()
+                    .map(|c| {
+                        let args = if c.arguments.trim().is_empty() { "{}" } else { c.arguments.as_str() };
+                        json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}})
+                    })
+                    .collect();
+                assistant.insert("tool_calls".into(), Value::Array(calls));
+            }
+            messages.push(Value::Object(assistant));
+            if !run_tools {
+                break;
+            }
+            let prepared = self.prepare_calls(deps, &mut guard, &out.tool_calls).await;
+            let reports = join_all(prepared.into_iter().map(|p| self.execute(deps, p))).await;
+            for (call, report) in out.tool_calls.iter().zip(reports) {
+                messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": report.tool_message}));
+            }
+            if self.abort.token.is_cancelled() {
+                return Err(PlanFailure::Aborted);
+            }
+        }
+        Ok(PlanSuccess {
+            stop_reason: stop_reason(finish.as_deref()).to_owned(),
+            usage,
+        })
+    }
+
+    async fn run_fanout(&self, deps: &PlannerDeps) -> Result<PlanSuccess, PlanFailure> {
+        self.emit_plan().await;
+        let question = &self.request.question;
+        let mut started = Vec::new();
+        for (a, agent) in self.request.agents.iter().enumerate() {
+            for skill in &agent.skills {
+                self.wait_for_agent_card(deps, a).await;
+                let subject = self.agent_subject(deps, uuid::Uuid::new_v4().to_string(), a);
+                self.events
+                    .emit(PlanEvent::TaskStarted {
+                        subject: subject.clone(),
+                        skill: skill.id.clone(),
+                        input: json!({"input": question}),
+                    })
+                    .await;
+                started.push((a, skill.id.as_str(), subject));
+            }
+        }
+        let reports = join_all(started.iter().map(|(a, skill_id, subject)| async move {
+            let (end, report) = self.call_agent(deps, *a, skill_id, question).await;
+            self.events
+                .emit(PlanEvent::TaskEnded {
+                    subject: subject.clone(),
+                    end,
+                })
+                .await;
+            report
+        }))
+        .await;
+        if self.abort.token.is_cancelled() {
+            return Err(PlanFailure::Aborted);
+        }
+        let part_id = uuid::Uuid::new_v4().to_string();
+        if started.is_empty() {
+            self.events
+                .emit(PlanEvent::TextDelta {
+                    session_id: self.session_id.clone(),
+                    part_id: part_id.clone(),
+                    delta: prompt::FANOUT_NOTHING_TO_ASK.to_owned(),
+                })
+                .await;
+        }
+        for (k, ((a, skill_id, _), report)) in started.iter().zip(reports).enumerate() {
+            let text = match &report.remote {
+                Some((body, state)) if state == "completed" => body.clone(),
+                Some((body, state)) => format!("({state}) {body}"),
+                None => format!("(error) {}", report.error.unwrap_or_default()),
+            };
+            let sep = if k == 0 { "" } else { "\n\n" };
+            let delta = format!(
+                "{sep}[[{}:{skill_id}]]\n{text}",
+                self.request.agents[*a].name
+            );
+            self.events
+                .emit(PlanEvent::TextDelta {
+                    session_id: self.session_id.clone(),
+                    part_id: part_id.clone(),
+                    delta,
+                })
+                .await;
+        }
+        Ok(PlanSuccess {
+            stop_reason: "stop".to_owned(),
+            usage: Usage::default(),
+        })
+    }
+}

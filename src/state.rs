@@ -1,0 +1,123 @@
+//! Gateway-wide state shared by every request: configuration, the planner's collaborators, the
+//! idempotency table and the shutdown switches. Cloning [`AppState`] clones an `Arc`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::a2a::A2aClient;
+use crate::api::auth::Authenticator;
+use crate::api::idempotency::Idempotency;
+use crate::config::{Config, ConfigError};
+use crate::llm::{LlmClient, LlmSettings};
+use crate::planner::{PlannerDeps, prompt};
+use crate::recipe::RecipeBook;
+
+/// Shared state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub deps: Arc<PlannerDeps>,
+    pub auth: Authenticator,
+    pub idempotency: Idempotency,
+    /// Set when shutdown begins: new plans get 503.
+    pub draining: CancellationToken,
+    /// Fires when the shutdown grace period is over: running plans are aborted.
+    pub hard_stop: CancellationToken,
+    /// Owns every task the gateway spawns (plans, card fetches, cancels).
+    pub tracker: TaskTracker,
+    /// Plans whose streams are open.
+    pub open_plans: AtomicUsize,
+    pub started: Instant,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Counters for leak checks and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub open_plans: usize,
+    pub idempotency_entries: usize,
+    pub live_tasks: usize,
+}
+
+impl AppState {
+    /// Builds the state from a validated configuration.
+    ///
+    /// # Errors
+    /// A boot failure (HTTP client construction).
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("plangate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ConfigError(format!("http client: {e}")))?;
+        let tracker = TaskTracker::new();
+        let a2a = Arc::new(A2aClient::new(
+            http.clone(),
+            config.a2a.clone(),
+            config.peer_env.clone(),
+            tracker.clone(),
+        ));
+        let llm = config.llm.api_key.clone().map(|api_key| {
+            LlmClient::new(
+                http.clone(),
+                LlmSettings {
+                    base_url: config.llm.base_url.clone(),
+                    api_key,
+                    model: config.planner.model.clone(),
+                    fallback_models: config.llm.fallback_models.clone(),
+                    temperature: config.planner.temperature.or(Some(0.3)),
+                    top_p: config.planner.top_p,
+                },
+            )
+        });
+        let recipes = RecipeBook::empty();
+        let system_prompt = prompt::system_prompt(
+            prompt::BUILTIN_PROMPT,
+            recipes.prompt_block().as_deref(),
+            &config.planner.instructions,
+        );
+        let deps = Arc::new(PlannerDeps {
+            a2a,
+            llm,
+            recipes,
+            system_prompt,
+            default_steps: config.planner.steps,
+        });
+        Ok(Self(Arc::new(Inner {
+            auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
+            idempotency: Idempotency::new(config.plan.idempotency_ttl),
+            config,
+            deps,
+            draining: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            tracker,
+            open_plans: AtomicUsize::new(0),
+            started: Instant::now(),
+        })))
+    }
+
+    /// Current counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        Stats {
+            open_plans: self.open_plans.load(Ordering::SeqCst),
+            idempotency_entries: self.idempotency.len(),
+            live_tasks: self.tracker.len(),
+        }
+    }
+}
