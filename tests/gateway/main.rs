@@ -1,0 +1,18 @@
+//! Integration tests: a real gateway on loopback with a scripted fake LLM and fake A2A peers,
+//! plus interop tests against the real Bindu echo agent (started by `scripts/test.sh`).
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_pass_by_value,
+    reason = "test helpers fail loudly by design"
+)]
+
+mod bindu;
+mod http_surface;
+mod lifecycle;
+mod plan_failures;
+mod plan_stream;
+mod recordings;
+mod support;

@@ -1,0 +1,242 @@
+//! A scripted OpenAI-compatible Chat Completions server that records every request body.
+//! Turns are consumed in order; an unscripted turn answers 500 and fails the test that reads it.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub(crate) enum Turn {
+    /// Streamed text, then `finish_reason: stop`.
+    Text(String),
+    /// Optional narration, then tool calls `(id, name, arguments)` with split argument deltas.
+    Tools(String, Vec<(String, String, String)>),
+    /// An HTTP error with this body.
+    Status(u16, String),
+    /// A recorded SSE body, served verbatim.
+    Replay(String),
+    /// Some text, then an in-stream `error` object.
+    MidstreamError(String),
+    /// One chunk, then silence until the client goes away.
+    Hang,
+}
+
+impl Turn {
+    pub(crate) fn text(t: &str) -> Self {
+        Self::Text(t.to_owned())
+    }
+
+    pub(crate) fn call(id: &str, name: &str, args: Value) -> Self {
+        Self::Tools(
+            String::new(),
+            vec![(id.to_owned(), name.to_owned(), args.to_string())],
+        )
+    }
+
+    pub(crate) fn calls(calls: &[(&str, &str, Value)]) -> Self {
+        Self::Tools(
+            String::new(),
+            calls
+                .iter()
+                .map(|(i, n, a)| ((*i).to_owned(), (*n).to_owned(), a.to_string()))
+                .collect(),
+        )
+    }
+}
+
+struct LlmState {
+    turns: Mutex<VecDeque<Turn>>,
+    requests: Mutex<Vec<Value>>,
+    headers: Mutex<Vec<axum::http::HeaderMap>>,
+    served: AtomicUsize,
+    /// Streams whose client went away before the end.
+    dropped: Arc<AtomicUsize>,
+}
+
+pub(crate) struct FakeLlm {
+    pub(crate) url: String,
+    state: Arc<LlmState>,
+}
+
+fn chunk(v: &Value) -> String {
+    format!("data: {v}\n\n")
+}
+
+fn delta(d: Value) -> String {
+    chunk(
+        &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+        "choices": [{"index": 0, "delta": d, "finish_reason": null}]}),
+    )
+}
+
+fn finish(reason: &str) -> String {
+    chunk(
+        &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}),
+    )
+}
+
+fn usage() -> String {
+    chunk(
+        &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+        "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 2}}}),
+    )
+}
+
+fn split3(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len().div_ceil(3).max(1);
+    chars.chunks(n).map(|c| c.iter().collect()).collect()
+}
+
+struct DropCounter(Arc<AtomicUsize>, bool);
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn sse(chunks: Vec<String>) -> Response {
+    let body = Body::from_stream(futures::stream::iter(
+        chunks
+            .into_iter()
+            .map(|c| Ok::<Bytes, Infallible>(Bytes::from(c))),
+    ));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(body)
+        .unwrap()
+}
+
+async fn completions(
+    State(state): State<Arc<LlmState>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    state.requests.lock().unwrap().push(request);
+    state.headers.lock().unwrap().push(headers);
+    let n = state.served.fetch_add(1, Ordering::SeqCst);
+    let Some(turn) = state.turns.lock().unwrap().pop_front() else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unscripted turn {n}"),
+        )
+            .into_response();
+    };
+    match turn {
+        Turn::Text(t) => {
+            let mut c = vec![delta(json!({"role": "assistant", "content": ""}))];
+            c.extend(split3(&t).into_iter().map(|p| delta(json!({"content": p}))));
+            c.push(finish("stop"));
+            c.push(usage());
+            c.push("data: [DONE]\n\n".to_owned());
+            sse(c)
+        }
+        Turn::Tools(text, calls) => {
+            let mut c = vec![delta(json!({"role": "assistant", "content": ""}))];
+            if !text.is_empty() {
+                c.extend(
+                    split3(&text)
+                        .into_iter()
+                        .map(|p| delta(json!({"content": p}))),
+                );
+            }
+            for (i, (id, name, args)) in calls.iter().enumerate() {
+                c.push(delta(json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]})));
+                for piece in split3(args) {
+                    c.push(delta(
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                    ));
+                }
+            }
+            c.push(finish("tool_calls"));
+            c.push(usage());
+            c.push("data: [DONE]\n\n".to_owned());
+            sse(c)
+        }
+        Turn::Status(code, body) => (
+            StatusCode::from_u16(code).unwrap(),
+            [("content-type", "application/json")],
+            body,
+        )
+            .into_response(),
+        Turn::Replay(raw) => sse(vec![raw]),
+        Turn::MidstreamError(t) => sse(vec![
+            delta(json!({"role": "assistant", "content": t})),
+            chunk(&json!({"error": {"code": 502, "message": "upstream exploded"}})),
+            "data: [DONE]\n\n".to_owned(),
+        ]),
+        Turn::Hang => {
+            let guard = DropCounter(Arc::clone(&state.dropped), false);
+            let first = futures::stream::iter([Ok::<Bytes, Infallible>(Bytes::from(delta(
+                json!({"role": "assistant", "content": "thinking"}),
+            )))]);
+            let rest = futures::stream::once(async move {
+                let _g = guard;
+                std::future::pending::<()>().await;
+                Ok::<Bytes, Infallible>(Bytes::new())
+            });
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(first.chain(rest)))
+                .unwrap()
+        }
+    }
+}
+
+impl FakeLlm {
+    pub(crate) async fn start(turns: Vec<Turn>) -> Self {
+        let state = Arc::new(LlmState {
+            turns: Mutex::new(turns.into()),
+            requests: Mutex::new(Vec::new()),
+            headers: Mutex::new(Vec::new()),
+            served: AtomicUsize::new(0),
+            dropped: Arc::new(AtomicUsize::new(0)),
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(completions))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        #[expect(clippy::disallowed_methods, reason = "fake server lives for the test")]
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, state }
+    }
+
+    /// Request bodies received so far.
+    pub(crate) fn requests(&self) -> Vec<Value> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub(crate) fn authorization(&self, i: usize) -> Option<String> {
+        self.state.headers.lock().unwrap()[i]
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    /// Streams abandoned by the client before their end.
+    pub(crate) fn dropped_streams(&self) -> usize {
+        self.state.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Turns not yet consumed.
+    pub(crate) fn remaining(&self) -> usize {
+        self.state.turns.lock().unwrap().len()
+    }
+}

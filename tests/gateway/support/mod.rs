@@ -1,0 +1,250 @@
+//! Test harness: a real gateway on `127.0.0.1:0` plus scripted fakes, all in-process. Logs are
+//! silent unless `TEST_LOG=1`.
+
+pub(crate) mod fake_llm;
+pub(crate) mod fake_peer;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use plangate::AppState;
+use plangate::config::Config;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+/// One SSE frame as a client sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    pub(crate) event: String,
+    pub(crate) data: Value,
+}
+
+/// A gateway serving on a random loopback port.
+pub(crate) struct TestGateway {
+    pub(crate) url: String,
+    pub(crate) state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// The test configuration: loopback, auth off, short card budget.
+pub(crate) fn config() -> Config {
+    let mut c = Config::test_default();
+    c.a2a.card_budget = Duration::from_millis(500);
+    c
+}
+
+/// A configuration in LLM mode against a fake LLM.
+pub(crate) fn llm_config(llm_url: &str) -> Config {
+    let mut c = config();
+    c.llm.api_key = Some(secrecy::SecretString::from("test-key".to_owned()));
+    c.llm.base_url = llm_url.to_owned();
+    c.planner.model = "test-model".to_owned();
+    c
+}
+
+pub(crate) fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        plangate::telemetry::init();
+    }
+}
+
+pub(crate) fn http() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+impl TestGateway {
+    pub(crate) async fn spawn(config: Config) -> Self {
+        init_logs();
+        let state = AppState::new(config).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "test harness owns the server task"
+        )]
+        let server = tokio::spawn(plangate::serve_on(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            url,
+            state,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// POSTs a plan and collects frames until `done` (30 s test timeout).
+    pub(crate) async fn plan(&self, body: &Value) -> Vec<Frame> {
+        let resp = http()
+            .post(format!("{}/plan", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "plan was rejected");
+        collect(resp).await
+    }
+
+    /// Starts the shutdown and waits for the server to finish.
+    pub(crate) async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), h)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    /// Signals shutdown without waiting.
+    pub(crate) fn begin_stop(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.server.take().unwrap()
+    }
+}
+
+/// Reads SSE frames until `done`, with a 30 s timeout; asserts nothing follows `done`.
+pub(crate) async fn collect(resp: reqwest::Response) -> Vec<Frame> {
+    let text = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut body = String::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            body.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        body
+    })
+    .await
+    .expect("stream did not end within 30 s");
+    let frames = parse_frames(&text);
+    let done_at = frames
+        .iter()
+        .position(|f| f.event == "done")
+        .expect("stream has no done frame");
+    assert_eq!(done_at, frames.len() - 1, "frames after done: {text}");
+    frames
+}
+
+/// Parses SSE text into frames (comments skipped).
+pub(crate) fn parse_frames(text: &str) -> Vec<Frame> {
+    text.split("\n\n")
+        .filter(|block| !block.trim().is_empty() && !block.starts_with(':'))
+        .map(|block| {
+            let mut event = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = d.to_owned();
+                }
+            }
+            Frame {
+                event,
+                data: serde_json::from_str(&data)
+                    .unwrap_or_else(|e| panic!("bad frame data {data:?}: {e}")),
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn events(frames: &[Frame]) -> Vec<&str> {
+    frames.iter().map(|f| f.event.as_str()).collect()
+}
+
+pub(crate) fn find<'a>(frames: &'a [Frame], event: &str) -> Vec<&'a Value> {
+    frames
+        .iter()
+        .filter(|f| f.event == event)
+        .map(|f| &f.data)
+        .collect()
+}
+
+/// The concatenated text deltas.
+pub(crate) fn answer(frames: &[Frame]) -> String {
+    find(frames, "text.delta")
+        .iter()
+        .map(|d| d["delta"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Validates every frame against `schemas/events/<event>.schema.json`.
+pub(crate) fn assert_frames_match_schemas(frames: &[Frame]) {
+    for f in frames {
+        let path = format!(
+            "{}/schemas/events/{}.schema.json",
+            env!("CARGO_MANIFEST_DIR"),
+            f.event
+        );
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no schema {path}: {e}")),
+        )
+        .unwrap();
+        let validator = jsonschema::draft202012::new(&schema).unwrap();
+        if let Some(err) = validator.iter_errors(&f.data).next() {
+            panic!(
+                "frame {} does not match its schema: {err}\n{}",
+                f.event, f.data
+            );
+        }
+    }
+}
+
+/// Checks the per-call ordering rules of spec §2.3.
+pub(crate) fn assert_call_ordering(frames: &[Frame]) {
+    let names = events(frames);
+    assert_eq!(names[0], "session");
+    for (i, f) in frames.iter().enumerate() {
+        if f.event == "task.artifact" {
+            assert_eq!(
+                names[i + 1],
+                "task.finished",
+                "artifact and finished must be adjacent"
+            );
+            let id = &f.data["task_id"];
+            assert!(
+                frames[..i]
+                    .iter()
+                    .any(|g| g.event == "task.started" && &g.data["task_id"] == id),
+                "artifact before started"
+            );
+        }
+    }
+    let started = find(frames, "task.started").len();
+    assert_eq!(
+        started,
+        find(frames, "task.finished").len(),
+        "every started call finishes"
+    );
+    let terminal = frames
+        .iter()
+        .filter(|f| f.event == "final" || f.event == "error")
+        .count();
+    assert_eq!(terminal, 1, "exactly one of final/error: {names:?}");
+    assert_eq!(
+        names[names.len() - 2],
+        if find(frames, "final").is_empty() {
+            "error"
+        } else {
+            "final"
+        }
+    );
+}
+
+/// Waits until the gateway has released every plan and spawned task.
+pub(crate) async fn wait_for_idle(state: &AppState) {
+    for _ in 0..200 {
+        let s = state.stats();
+        if s.open_plans == 0 && s.idempotency_entries == 0 && s.live_tasks == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("gateway did not return to idle: {:?}", state.stats());
+}
