@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::support::fake_llm::{FakeLlm, Turn};
@@ -26,15 +27,21 @@ async fn hundreds_of_plans_leave_nothing_behind() {
     let gw = TestGateway::spawn(config()).await;
     let catalog =
         json!([{"name": "ex", "endpoint": agent, "skills": [{"id": "echo"}, {"id": "shout"}]}]);
-    for i in 0..300 {
-        let frames = gw
-            .plan(&json!({"question": format!("q{i}"), "agents": catalog}))
-            .await;
-        assert_eq!(
-            answer(&frames),
-            format!("[[ex:echo]]\necho: q{i}\n\n[[ex:shout]]\nQ{i}")
-        );
-    }
+    // 300 plans, 10 at a time (each waits ~100 ms for its first poll).
+    futures::stream::iter(0..300)
+        .for_each_concurrent(10, |i| {
+            let (gw, catalog) = (&gw, &catalog);
+            async move {
+                let frames = gw
+                    .plan(&json!({"question": format!("q{i}"), "agents": catalog}))
+                    .await;
+                assert_eq!(
+                    answer(&frames),
+                    format!("[[ex:echo]]\necho: q{i}\n\n[[ex:shout]]\nQ{i}")
+                );
+            }
+        })
+        .await;
     wait_for_idle(&gw.state).await;
     gw.stop().await;
 }
