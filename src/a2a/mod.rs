@@ -167,6 +167,9 @@ impl A2aClient {
         if self.cards.peek(endpoint).is_some() {
             return;
         }
+        if self.config.block_private_endpoints && is_literal_blocked(endpoint) {
+            return;
+        }
         let this = Arc::clone(self);
         let endpoint = endpoint.to_owned();
         self.tracker.spawn(async move {
@@ -196,6 +199,9 @@ impl A2aClient {
     }
 
     async fn fetch_card(&self, endpoint: &str) -> Option<AgentCard> {
+        if self.config.block_private_endpoints && resolves_to_blocked(endpoint).await {
+            return None;
+        }
         let origin = card::origin(endpoint)?;
         for path in ["/.well-known/agent-card.json", "/.well-known/agent.json"] {
             let url = format!("{origin}{path}");
@@ -227,6 +233,16 @@ impl A2aClient {
     /// call budget.
     pub async fn call(&self, call: PeerCall<'_>) -> CallOutcome {
         let mut progress = CallProgress::default();
+        if self.config.block_private_endpoints && resolves_to_blocked(&call.agent.endpoint).await {
+            return CallOutcome {
+                remote_task_id: None,
+                remote_state: None,
+                result: Err(A2aError::transport(
+                    "endpoint resolves to a blocked address".to_owned(),
+                    false,
+                )),
+            };
+        }
         let auth = match self.resolve_auth(&call.agent.auth) {
             Ok(a) => a,
             Err(e) => {
@@ -612,6 +628,57 @@ impl A2aClient {
     }
 }
 
+/// Whether an address is one the SSRF guard refuses: loopback, private, link-local, unspecified.
+#[must_use]
+pub fn is_blocked_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_blocked_ip(std::net::IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The endpoint's host is an IP literal the guard refuses (no DNS needed).
+fn is_literal_blocked(endpoint: &str) -> bool {
+    url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(is_blocked_ip(ip.into())),
+            Some(url::Host::Ipv6(ip)) => Some(is_blocked_ip(ip.into())),
+            Some(url::Host::Domain(d)) => Some(d.eq_ignore_ascii_case("localhost")),
+            None => None,
+        })
+        .unwrap_or(false)
+}
+
+/// Resolves the endpoint's host; blocked when any address is (or it does not resolve).
+async fn resolves_to_blocked(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return true;
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return true;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            addrs.is_empty() || addrs.iter().any(|a| is_blocked_ip(a.ip()))
+        }
+        Err(_) => true,
+    }
+}
+
 /// Internal marker: the call budget ran out during a request.
 const BUDGET_SPENT: &str = "call budget spent";
 
@@ -658,6 +725,30 @@ mod tests {
     fn rpc_url_normalises_one_trailing_slash() {
         assert_eq!(rpc_url("http://h:3773"), "http://h:3773/");
         assert_eq!(rpc_url("http://h/a2a/"), "http://h/a2a/");
+    }
+
+    #[test]
+    fn ssrf_guard_classifies_addresses() {
+        for blocked in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_blocked_ip(blocked.parse().unwrap()), "{blocked}");
+        }
+        for open in ["8.8.8.8", "2001:4860::8888"] {
+            assert!(!is_blocked_ip(open.parse().unwrap()), "{open}");
+        }
+        assert!(is_literal_blocked("http://127.0.0.1:3773"));
+        assert!(is_literal_blocked("http://localhost/"));
+        assert!(!is_literal_blocked("https://example.com/a2a"));
     }
 
     #[test]

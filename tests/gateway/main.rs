@@ -10,6 +10,7 @@
 )]
 
 mod bindu;
+mod cli;
 mod http_surface;
 mod lifecycle;
 mod plan_failures;

@@ -402,3 +402,20 @@ async fn abort_while_the_send_is_in_flight_cancels_our_chosen_task_id() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn ssrf_guard_refuses_loopback_endpoints_without_contacting_them() {
+    let peer = FakePeer::start(Script::Message).await;
+    let mut c = config();
+    c.a2a.block_private_endpoints = true;
+    let gw = TestGateway::spawn(c).await;
+    let frames = gw
+        .plan(&json!({"question": "q", "agents": [peer.agent("p", "s")]}))
+        .await;
+    assert_eq!(
+        finished(&frames)["error"],
+        "transport: endpoint resolves to a blocked address"
+    );
+    assert!(peer.requests().is_empty());
+    gw.stop().await;
+}
