@@ -352,3 +352,59 @@ async fn keep_alive_comments_flow_while_idle() {
     assert!(text.ends_with("event: done\ndata: {}\n\n"));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn draining_gateway_answers_503_with_retry_after() {
+    use tower::ServiceExt;
+    let state = plangate::AppState::new(config()).unwrap();
+    state.draining.cancel();
+    let resp = plangate::api::router(state)
+        .oneshot(
+            axum::http::Request::post("/plan")
+                .body(axum::body::Body::from(r#"{"question":"q"}"#))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+    assert_eq!(
+        &body[..],
+        br#"{"error":"shutting_down","detail":"gateway is shutting down"}"#
+    );
+}
+
+#[test]
+fn request_schema_agrees_with_the_validator_on_sample_bodies() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/schemas/plan-request.schema.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let samples = [
+        json!({"question": "q"}),
+        json!({"question": "q", "agents": [{"name": "a", "endpoint": "https://h", "protocol": "1.0",
+            "auth": {"type": "bearer", "token": "t"}, "trust": {"verifyDID": true},
+            "skills": [{"id": "s", "inputSchema": {"type": "string"}, "tags": ["x"]}]}],
+            "preferences": {"timeout_ms": 5000, "max_steps": 3}, "history": [{"role": "user", "parts": [{"type": "text", "text": ""}]}],
+            "prior_summary": "s", "prior_task_ids": {"a": "t"}}),
+        json!({}),
+        json!({"question": ""}),
+        json!({"question": "q", "preferences": {"timeout_ms": 10}}),
+        json!({"question": "q", "agents": [{"name": "a", "endpoint": "https://h", "auth": {"type": "magic"}}]}),
+        json!({"question": "q", "history": [{"role": "bot", "parts": []}]}),
+    ];
+    for sample in samples {
+        let ours = plangate::api::request::validate(&sample).is_ok();
+        assert_eq!(
+            validator.is_valid(&sample),
+            ours,
+            "schema and validator disagree on {sample}"
+        );
+    }
+}

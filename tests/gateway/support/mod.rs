@@ -123,6 +123,8 @@ pub(crate) async fn collect(resp: reqwest::Response) -> Vec<Frame> {
     .await
     .expect("stream did not end within 30 s");
     let frames = parse_frames(&text);
+    // Every frame any test sees is checked against the published schemas.
+    assert_frames_match_schemas(&frames);
     let done_at = frames
         .iter()
         .position(|f| f.event == "done")
