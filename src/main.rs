@@ -33,6 +33,11 @@ enum Command {
         #[arg(long, default_value = "What can plangate do?")]
         question: String,
     },
+    /// Work with recipe folders.
+    Recipes {
+        #[command(subcommand)]
+        command: RecipesCommand,
+    },
     /// Run the built-in example A2A agent (v0.3, skills `echo` and `shout`).
     ExampleAgent {
         #[arg(long, default_value = "127.0.0.1")]
@@ -43,6 +48,42 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         work_ms: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum RecipesCommand {
+    /// Lint a recipes folder (default: GATEWAY_RECIPES_DIR, else `recipes`).
+    Check { dir: Option<PathBuf> },
+}
+
+fn recipes_check(env: &HashMap<String, String>, dir: Option<PathBuf>) -> ExitCode {
+    let dir = dir
+        .or_else(|| {
+            env.get(plangate::config::ENV_RECIPES_DIR)
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(plangate::config::DEFAULT_RECIPES_DIR));
+    match plangate::recipe::check::check(&dir) {
+        Ok(report) => {
+            let mut text: String = report.findings.iter().map(|f| format!("{f}\n")).collect();
+            text.push_str(&report.summary());
+            text.push('\n');
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            if report.count(plangate::recipe::check::Severity::Error) > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(message) => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("{message}\n").as_bytes(),
+            );
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -64,6 +105,9 @@ async fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::Recipes {
+            command: RecipesCommand::Check { dir },
+        } => recipes_check(&env, dir),
         Command::ExampleAgent {
             host,
             port,

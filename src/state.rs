@@ -14,7 +14,7 @@ use crate::api::idempotency::Idempotency;
 use crate::config::{Config, ConfigError};
 use crate::llm::{LlmClient, LlmSettings};
 use crate::planner::{PlannerDeps, prompt};
-use crate::recipe::RecipeBook;
+use crate::recipe::{Permissions, RecipeBook};
 
 /// Shared state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -80,14 +80,24 @@ impl AppState {
                     api_key,
                     model: config.planner.model.clone(),
                     fallback_models: config.llm.fallback_models.clone(),
-                    temperature: config.planner.temperature.or(Some(0.3)),
+                    temperature: config.planner.temperature,
                     top_p: config.planner.top_p,
                 },
             )
         });
-        let recipes = RecipeBook::empty();
+        let permissions = Permissions::new(&config.planner.recipe_rules, &config.recipes.deny);
+        let recipes = RecipeBook::load(
+            &config.recipes.dir,
+            config.recipes.dir_explicit,
+            &permissions,
+        )
+        .map_err(|e| ConfigError(e.to_string()))?;
         let system_prompt = prompt::system_prompt(
-            prompt::BUILTIN_PROMPT,
+            config
+                .planner
+                .prompt
+                .as_deref()
+                .unwrap_or(prompt::BUILTIN_PROMPT),
             recipes.prompt_block().as_deref(),
             &config.planner.instructions,
         );

@@ -38,7 +38,7 @@ pub fn document(state: &AppState) -> Value {
             None => (None, model.as_str()),
         };
         json!({"model": model, "provider": provider, "model_id": model_id,
-               "temperature": c.planner.temperature.or(Some(0.3)), "top_p": c.planner.top_p,
+               "temperature": c.planner.temperature, "top_p": c.planner.top_p,
                "max_steps": c.planner.steps.unwrap_or(10)})
     } else {
         json!({"model": "fanout", "provider": "fanout", "model_id": null, "temperature": null, "top_p": null, "max_steps": null})

@@ -6,6 +6,7 @@
 //! environment is always passed in as a map, never read here, so tests build their own.
 
 mod file;
+mod planner_file;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::recipe::Action;
 pub use file::FileConfig;
+pub use planner_file::PlannerFile;
 
 pub const ENV_CONFIG: &str = "GATEWAY_CONFIG";
 pub const ENV_HOSTNAME: &str = "GATEWAY_HOSTNAME";
@@ -121,6 +124,10 @@ pub struct PlannerConfig {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub steps: Option<u32>,
+    /// The planner file's body; `None` = the built-in prompt.
+    pub prompt: Option<String>,
+    /// The planner file's `permission.recipe` rules, in order.
+    pub recipe_rules: Vec<(String, Action)>,
 }
 
 /// Recipe folder settings (spec §4).
@@ -279,11 +286,10 @@ impl Config {
         })
         .collect();
 
-        let model = env
+        let explicit_model = env
             .get(ENV_PLANNER_MODEL)
             .map(str::to_owned)
-            .or(f.planner.model)
-            .unwrap_or_else(|| DEFAULT_PLANNER_MODEL.to_owned());
+            .or(f.planner.model);
         let planner_file = match env
             .get(ENV_PLANNER_FILE)
             .map(PathBuf::from)
@@ -300,6 +306,10 @@ impl Config {
             }
             None => Some(PathBuf::from(DEFAULT_PLANNER_FILE)).filter(|p| p.is_file()),
         };
+        let planner_settings = planner_file.as_deref().map(PlannerFile::read).transpose()?;
+        let model = explicit_model
+            .or_else(|| planner_settings.as_ref().and_then(|p| p.model.clone()))
+            .unwrap_or_else(|| DEFAULT_PLANNER_MODEL.to_owned());
         let context_window = match f.planner.context_window {
             Some(w) if w > 16_000 => Some(w.unsigned_abs()),
             Some(w) => {
@@ -398,9 +408,18 @@ impl Config {
                 file: planner_file,
                 context_window,
                 instructions: f.planner.instructions.unwrap_or_default(),
-                temperature: None,
-                top_p: None,
-                steps: None,
+                // Without a planner file: temperature 0.3, top_p unset, 10 steps (spec §7.4).
+                temperature: match &planner_settings {
+                    Some(p) => p.temperature,
+                    None => Some(0.3),
+                },
+                top_p: planner_settings.as_ref().and_then(|p| p.top_p),
+                steps: planner_settings.as_ref().and_then(|p| p.steps),
+                recipe_rules: planner_settings
+                    .as_ref()
+                    .map(|p| p.recipe_rules.clone())
+                    .unwrap_or_default(),
+                prompt: planner_settings.map(|p| p.prompt),
             },
             recipes: RecipesConfig {
                 dir: recipes_dir,
@@ -533,6 +552,8 @@ mod tests {
         assert_eq!(c.planner.model, DEFAULT_PLANNER_MODEL);
         assert_eq!(c.a2a.call_budget, Duration::from_secs(600));
         assert_eq!(c.environment, "development");
+        assert_eq!(c.planner.temperature, Some(0.3));
+        assert!(c.planner.prompt.is_none());
         let _ = Config::test_default();
     }
 
@@ -588,6 +609,36 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("tok-secret-1"));
         assert!(!dbg.contains("sk-secret-2"));
+    }
+
+    #[test]
+    fn planner_file_sets_the_model_below_env_and_toml() {
+        let dir = std::env::temp_dir().join(format!("plangate-planner-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("planner.md");
+        std::fs::write(&path, "---\nmodel: from-file\nsteps: 3\n---\nMy prompt").unwrap();
+        let p = path.to_str().unwrap();
+        let c = Config::load(&env(&[("GATEWAY_PLANNER_FILE", p)]), None).unwrap();
+        assert_eq!(c.planner.model, "from-file");
+        assert_eq!(c.planner.steps, Some(3));
+        assert_eq!(
+            c.planner.temperature, None,
+            "a planner file without temperature leaves it unset"
+        );
+        assert_eq!(c.planner.prompt.as_deref(), Some("My prompt"));
+        let c = Config::load(
+            &env(&[
+                ("GATEWAY_PLANNER_FILE", p),
+                ("GATEWAY_PLANNER_MODEL", "from-env"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.planner.model, "from-env");
+        let err =
+            Config::load(&env(&[("GATEWAY_PLANNER_FILE", "/nope/planner.md")]), None).unwrap_err();
+        assert!(err.to_string().contains("GATEWAY_PLANNER_FILE"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

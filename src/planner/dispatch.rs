@@ -244,7 +244,7 @@ impl Plan {
                     .and_then(|a| a.get("name"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                match deps.recipes.load(name) {
+                match deps.recipes.content(name) {
                     Ok(content) => (
                         CallEnd {
                             content: Some(content.clone()),

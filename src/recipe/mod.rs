@@ -1,23 +1,242 @@
 //! Recipes: markdown playbooks the planner lazy-loads through `load_recipe` (spec §4).
 //!
-//! This module owns the set of recipes visible to the planner. Loading them from
-//! `GATEWAY_RECIPES_DIR` is a separate feature; until it lands the set is empty, so the prompt has
-//! no recipe block and `load_recipe` answers "not found" exactly as the contract words it.
+//! Loaded once at boot from `GATEWAY_RECIPES_DIR`: flat `name.md` files and bundled
+//! `name/RECIPE.md` folders. Visibility is decided at load time (planner permission rules and
+//! `GATEWAY_RECIPES_DENY`); denied recipes count in `/health` but are never listed or loadable.
+//! No server path ever leaves this module: the planner sees `recipes/<name>/` only.
+
+pub mod check;
+pub mod frontmatter;
+pub mod permission;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::planner::dispatch::esc;
+pub use permission::{Action, Permissions};
+
+/// Bundled files listed by `load_recipe` at most.
+const MAX_LISTED_FILES: usize = 10;
+/// The reserved prefix of A2A tool ids.
+const RESERVED_PREFIX: &str = "call_";
+/// Frontmatter keys a recipe uses; others are ignored (the linter warns).
+pub const KNOWN_KEYS: [&str; 4] = ["name", "description", "tags", "triggers"];
+
+/// A boot failure while loading recipes (spec §4.2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecipeError {
+    #[error("recipes: directory \"{0}\" does not exist")]
+    MissingDir(String),
+    #[error("recipes: cannot read \"{path}\": {detail}")]
+    Unreadable { path: String, detail: String },
+    #[error("recipe: invalid frontmatter in {file}: {detail}")]
+    InvalidFrontmatter {
+        file: String,
+        detail: String,
+        /// 1-based line in the file, when known.
+        line: Option<usize>,
+    },
+    #[error("recipe: duplicate name \"{name}\" in {first} and {second}")]
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
+}
+
+/// One loaded recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipe {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub triggers: Vec<String>,
+    pub body: String,
+    /// Bundled files, `/`-separated paths relative to the recipe folder, byte-sorted.
+    pub files: Vec<String>,
+    /// The file as shown in messages (recipes folder as configured + relative path).
+    pub display: String,
+    pub denied: bool,
+}
+
+/// A recipe file found by the scan, not yet parsed.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// How messages name it, e.g. `recipes/x/RECIPE.md`.
+    pub display: String,
+    pub default_name: String,
+    /// The recipe folder for the bundled layout.
+    pub bundle_dir: Option<PathBuf>,
+}
+
+/// Lists the recipe files of a folder in name order (flat `*.md` files and `*/RECIPE.md`).
+///
+/// # Errors
+/// The folder cannot be read.
+pub fn scan(dir: &Path) -> Result<Vec<Candidate>, RecipeError> {
+    let unreadable = |e: std::io::Error| RecipeError::Unreadable {
+        path: dir.display().to_string(),
+        detail: e.to_string(),
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    let shown = dir.display().to_string();
+    let shown = shown.trim_end_matches('/');
+    let mut out = Vec::new();
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if path.is_file() && name.to_ascii_lowercase().ends_with(".md") {
+            out.push(Candidate {
+                display: format!("{shown}/{name}"),
+                default_name: name[..name.len() - 3].to_owned(),
+                path,
+                bundle_dir: None,
+            });
+        } else if path.is_dir() && path.join("RECIPE.md").is_file() {
+            out.push(Candidate {
+                display: format!("{shown}/{name}/RECIPE.md"),
+                default_name: name,
+                path: path.join("RECIPE.md"),
+                bundle_dir: Some(path),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Regular files of a bundled recipe up to depth 2, except its `RECIPE.md`.
+fn bundled_files(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let Ok(top) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in top.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_file() && name != "RECIPE.md" {
+            files.push(name);
+        } else if kind.is_dir()
+            && let Ok(inner) = std::fs::read_dir(entry.path())
+        {
+            for sub in inner.filter_map(Result::ok) {
+                if sub.file_type().is_ok_and(|t| t.is_file()) {
+                    files.push(format!("{name}/{}", sub.file_name().to_string_lossy()));
+                }
+            }
+        }
+    }
+    files.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    files
+}
+
+fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn string_list(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| format!("{key} must be a list of strings")),
+        Some(_) => Err(format!("{key} must be a list of strings")),
+    }
+}
+
+/// Parses one recipe file's text; the recipe's `files` and `denied` are left empty.
+///
+/// # Errors
+/// The first frontmatter problem, with its line when known.
+pub fn parse(
+    text: &str,
+    candidate: &Candidate,
+) -> Result<(Recipe, Map<String, Value>), RecipeError> {
+    let invalid = |detail: String, line: Option<usize>| RecipeError::InvalidFrontmatter {
+        file: candidate.display.clone(),
+        detail,
+        line,
+    };
+    let doc = frontmatter::split(text).map_err(|e| invalid(e.detail, e.line))?;
+    let map = frontmatter::parse_mapping(&doc.yaml).map_err(|e| invalid(e.detail, e.line))?;
+    let key_line = |key: &str| {
+        doc.yaml
+            .lines()
+            .position(|l| l.starts_with(key) || l.starts_with(&format!("\"{key}\"")))
+            .map(|i| i + 2)
+    };
+    let name = match map.get("name") {
+        None | Some(Value::Null) => candidate.default_name.clone(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(invalid(
+                "name must be a string".to_owned(),
+                key_line("name"),
+            ));
+        }
+    };
+    if !is_valid_name(&name) {
+        return Err(invalid(
+            "recipe name must match [A-Za-z0-9][A-Za-z0-9._-]*".to_owned(),
+            key_line("name"),
+        ));
+    }
+    if name.starts_with(RESERVED_PREFIX) {
+        return Err(invalid(
+            "recipe name must not start with \"call_\" — that prefix is reserved for A2A tool ids"
+                .to_owned(),
+            key_line("name"),
+        ));
+    }
+    let description = match map.get("description") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(invalid(
+                "description is required".to_owned(),
+                key_line("description").or(Some(1)),
+            ));
+        }
+        Some(_) => {
+            return Err(invalid(
+                "description must be a string".to_owned(),
+                key_line("description"),
+            ));
+        }
+    };
+    let tags = string_list(&map, "tags").map_err(|d| invalid(d, key_line("tags")))?;
+    let triggers = string_list(&map, "triggers").map_err(|d| invalid(d, key_line("triggers")))?;
+    Ok((
+        Recipe {
+            name,
+            description,
+            tags,
+            triggers,
+            body: doc.body,
+            files: Vec::new(),
+            display: candidate.display.clone(),
+            denied: false,
+        },
+        map,
+    ))
+}
 
 /// The recipes known to the gateway, with their visibility already decided.
 #[derive(Debug, Default)]
 pub struct RecipeBook {
-    /// Loaded recipes, sorted by name.
+    /// Loaded recipes, sorted by name (bytes).
     recipes: Vec<Recipe>,
-}
-
-/// One loaded recipe.
-#[derive(Debug, Clone)]
-pub struct Recipe {
-    pub name: String,
-    pub description: String,
-    pub body: String,
-    pub denied: bool,
 }
 
 impl RecipeBook {
@@ -27,13 +246,61 @@ impl RecipeBook {
         Self::default()
     }
 
+    /// Loads a recipes folder. A missing folder is an error only when it was named explicitly.
+    ///
+    /// # Errors
+    /// The first invalid recipe, a duplicate name, or a missing explicit folder.
+    pub fn load(
+        dir: &Path,
+        explicit: bool,
+        permissions: &Permissions,
+    ) -> Result<Self, RecipeError> {
+        if !dir.is_dir() {
+            if explicit {
+                return Err(RecipeError::MissingDir(dir.display().to_string()));
+            }
+            return Ok(Self::empty());
+        }
+        let mut recipes: Vec<Recipe> = Vec::new();
+        for candidate in scan(dir)? {
+            let text =
+                std::fs::read_to_string(&candidate.path).map_err(|e| RecipeError::Unreadable {
+                    path: candidate.display.clone(),
+                    detail: e.to_string(),
+                })?;
+            let (mut recipe, _) = parse(&text, &candidate)?;
+            if let Some(first) = recipes.iter().find(|r| r.name == recipe.name) {
+                return Err(RecipeError::Duplicate {
+                    name: recipe.name,
+                    first: first.display.clone(),
+                    second: candidate.display,
+                });
+            }
+            if let Some(bundle) = &candidate.bundle_dir {
+                recipe.files = bundled_files(bundle);
+            }
+            recipe.denied = permissions.is_denied(&recipe.name);
+            recipes.push(recipe);
+        }
+        recipes.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        Ok(Self { recipes })
+    }
+
+    /// Builds a book from recipes (tests and embedding).
+    #[must_use]
+    pub fn from_recipes(mut recipes: Vec<Recipe>) -> Self {
+        recipes.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        Self { recipes }
+    }
+
     /// Number of valid recipes loaded at boot, denied ones included (`/health` `recipe_count`).
     #[must_use]
     pub fn count(&self) -> usize {
         self.recipes.len()
     }
 
-    fn visible(&self) -> impl Iterator<Item = &Recipe> {
+    /// The recipes the planner may see, in name order.
+    pub fn visible(&self) -> impl Iterator<Item = &Recipe> {
         self.recipes.iter().filter(|r| !r.denied)
     }
 
@@ -55,69 +322,81 @@ impl RecipeBook {
     /// The `<available_recipes>` block for the system prompt, when any recipe is visible.
     #[must_use]
     pub fn prompt_block(&self) -> Option<String> {
-        let visible: Vec<&Recipe> = self.visible().collect();
-        if visible.is_empty() {
-            return None;
-        }
         let mut lines = vec!["<available_recipes>".to_owned()];
-        for r in visible {
+        for r in self.visible() {
             lines.push("  <recipe>".to_owned());
-            lines.push(format!(
-                "    <name>{}</name>",
-                crate::planner::dispatch::esc(&r.name)
-            ));
+            lines.push(format!("    <name>{}</name>", esc(&r.name)));
             lines.push(format!(
                 "    <description>{}</description>",
-                crate::planner::dispatch::esc(&r.description)
+                esc(&r.description)
             ));
             lines.push(format!(
                 "    <location>recipes/{}/</location>",
-                crate::planner::dispatch::esc(&r.name)
+                esc(&r.name)
             ));
+            if !r.tags.is_empty() {
+                let tags: Vec<String> = r.tags.iter().map(|t| esc(t)).collect();
+                lines.push(format!("    <tags>{}</tags>", tags.join(", ")));
+            }
             lines.push("  </recipe>".to_owned());
+        }
+        if lines.len() == 1 {
+            return None;
         }
         lines.push("</available_recipes>".to_owned());
         Some(lines.join("\n"))
     }
 
-    /// The `load_recipe` output for a visible recipe.
+    /// The `load_recipe` output for a visible recipe (spec §4.5).
     ///
     /// # Errors
     /// The contract's not-found text for unknown or denied names.
-    pub fn load(&self, name: &str) -> Result<String, String> {
-        match self.visible().find(|r| r.name == name) {
-            Some(r) => {
-                let mut lines = vec![
-                    format!(
-                        "<recipe_content name=\"{}\">",
-                        crate::planner::dispatch::esc(&r.name)
-                    ),
-                    format!("# Recipe: {}", r.name),
-                ];
-                if !r.body.is_empty() {
-                    lines.push(r.body.clone());
-                }
-                lines.push(format!(
-                    "Base directory for this recipe: recipes/{}/",
-                    r.name
-                ));
-                lines.push("Relative paths (e.g., scripts/, reference/) resolve against this base directory.".to_owned());
-                lines.push("<recipe_files>(none)</recipe_files>".to_owned());
-                lines.push("</recipe_content>".to_owned());
-                Ok(lines.join("\n"))
-            }
-            None => {
-                let names: Vec<&str> = self.visible().map(|r| r.name.as_str()).collect();
-                let available = if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                };
-                Err(format!(
-                    "load_recipe: recipe \"{name}\" not found. Available: {available}"
-                ))
-            }
+    pub fn content(&self, name: &str) -> Result<String, String> {
+        let Some(r) = self.visible().find(|r| r.name == name) else {
+            let names: Vec<&str> = self.visible().map(|r| r.name.as_str()).collect();
+            let available = if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            };
+            return Err(format!(
+                "load_recipe: recipe \"{name}\" not found. Available: {available}"
+            ));
+        };
+        let mut lines = vec![
+            format!("<recipe_content name=\"{}\">", esc(&r.name)),
+            format!("# Recipe: {}", r.name),
+        ];
+        if !r.body.is_empty() {
+            lines.push(r.body.clone());
         }
+        lines.push(format!(
+            "Base directory for this recipe: recipes/{}/",
+            r.name
+        ));
+        lines.push(
+            "Relative paths (e.g., scripts/, reference/) resolve against this base directory."
+                .to_owned(),
+        );
+        if r.files.len() > MAX_LISTED_FILES {
+            lines.push(format!(
+                "Note: bundled file list truncated at {MAX_LISTED_FILES} entries."
+            ));
+        }
+        if r.files.is_empty() {
+            lines.push("<recipe_files>(none)</recipe_files>".to_owned());
+        } else {
+            lines.push("<recipe_files>".to_owned());
+            lines.extend(
+                r.files
+                    .iter()
+                    .take(MAX_LISTED_FILES)
+                    .map(|f| format!("<file>{f}</file>")),
+            );
+            lines.push("</recipe_files>".to_owned());
+        }
+        lines.push("</recipe_content>".to_owned());
+        Ok(lines.join("\n"))
     }
 }
 
@@ -125,11 +404,17 @@ impl RecipeBook {
 mod tests {
     use super::*;
 
+    fn fixtures(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/recipes")
+            .join(name)
+    }
+
     #[test]
     fn empty_book_matches_the_contract_texts() {
         let book = RecipeBook::empty();
         assert_eq!(
-            book.load("x").unwrap_err(),
+            book.content("x").unwrap_err(),
             "load_recipe: recipe \"x\" not found. Available: none"
         );
         assert!(
@@ -138,5 +423,163 @@ mod tests {
         );
         assert!(book.prompt_block().is_none());
         assert_eq!(book.count(), 0);
+    }
+
+    #[test]
+    fn loads_flat_and_bundled_layouts_sorted_by_name() {
+        let book = RecipeBook::load(&fixtures("valid"), true, &Permissions::default()).unwrap();
+        let names: Vec<&str> = book.visible().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["Upper-first", "bundled", "flat-one", "renamed"]);
+        let bundled = book.visible().find(|r| r.name == "bundled").unwrap();
+        assert_eq!(bundled.files, ["notes.txt", "scripts/run.sh"]);
+        assert_eq!(bundled.tags, ["research", "web"]);
+        assert!(bundled.display.ends_with("valid/bundled/RECIPE.md"));
+        let loaded = book.content("bundled").unwrap();
+        assert_eq!(
+            loaded,
+            "<recipe_content name=\"bundled\">\n# Recipe: bundled\nStep 1. Search.\n\nStep 2. Summarise.\nBase directory for this recipe: recipes/bundled/\nRelative paths (e.g., scripts/, reference/) resolve against this base directory.\n<recipe_files>\n<file>notes.txt</file>\n<file>scripts/run.sh</file>\n</recipe_files>\n</recipe_content>"
+        );
+        assert!(
+            book.content("flat-one")
+                .unwrap()
+                .contains("\n<recipe_files>(none)</recipe_files>\n")
+        );
+        assert!(
+            !loaded.contains(env!("CARGO_MANIFEST_DIR")),
+            "no server path"
+        );
+        let block = book.prompt_block().unwrap();
+        assert!(block.contains("  <recipe>\n    <name>bundled</name>\n    <description>Research with &quot;care&quot; &amp; cite</description>\n    <location>recipes/bundled/</location>\n    <tags>research, web</tags>\n  </recipe>"));
+        assert!(
+            book.tool_description()
+                .contains("Available recipes:\n- **Upper-first**: ")
+        );
+    }
+
+    #[test]
+    fn denied_recipes_are_counted_but_invisible() {
+        let perms = Permissions::new(
+            &[("flat-*".to_owned(), Action::Deny)],
+            &["renamed".to_owned()],
+        );
+        let book = RecipeBook::load(&fixtures("valid"), true, &perms).unwrap();
+        assert_eq!(book.count(), 4);
+        assert_eq!(book.visible().count(), 2);
+        assert_eq!(
+            book.content("flat-one").unwrap_err(),
+            "load_recipe: recipe \"flat-one\" not found. Available: Upper-first, bundled"
+        );
+        assert!(!book.prompt_block().unwrap().contains("flat-one"));
+        assert!(!book.tool_description().contains("flat-one"));
+    }
+
+    #[test]
+    fn more_than_ten_bundled_files_are_truncated_with_a_note() {
+        let r = Recipe {
+            name: "big".into(),
+            description: "d".into(),
+            tags: vec![],
+            triggers: vec![],
+            body: String::new(),
+            files: (0..12).map(|i| format!("f{i:02}")).collect(),
+            display: "recipes/big/RECIPE.md".into(),
+            denied: false,
+        };
+        let out = RecipeBook::from_recipes(vec![r]).content("big").unwrap();
+        assert!(out.contains("resolve against this base directory.\nNote: bundled file list truncated at 10 entries.\n<recipe_files>\n"));
+        assert!(out.contains("<file>f09</file>\n</recipe_files>"));
+        assert!(
+            out.starts_with("<recipe_content name=\"big\">\n# Recipe: big\nBase directory"),
+            "empty body is skipped"
+        );
+    }
+
+    #[test]
+    fn every_invalid_fixture_has_its_exact_boot_error() {
+        let cases = [
+            (
+                "missing",
+                "recipe: invalid frontmatter in {d}/missing.md: missing frontmatter",
+            ),
+            (
+                "unterminated",
+                "recipe: invalid frontmatter in {d}/unterminated.md: unterminated frontmatter",
+            ),
+            (
+                "not-mapping",
+                "recipe: invalid frontmatter in {d}/not-mapping.md: frontmatter is not a mapping",
+            ),
+            (
+                "no-description",
+                "recipe: invalid frontmatter in {d}/no-description.md: description is required",
+            ),
+            (
+                "bad-tags",
+                "recipe: invalid frontmatter in {d}/bad-tags.md: tags must be a list of strings",
+            ),
+            (
+                "bad-triggers",
+                "recipe: invalid frontmatter in {d}/bad-triggers.md: triggers must be a list of strings",
+            ),
+            (
+                "bad-name",
+                "recipe: invalid frontmatter in {d}/bad-name.md: recipe name must match [A-Za-z0-9][A-Za-z0-9._-]*",
+            ),
+            (
+                "reserved",
+                "recipe: invalid frontmatter in {d}/reserved.md: recipe name must not start with \"call_\" — that prefix is reserved for A2A tool ids",
+            ),
+            (
+                "name-type",
+                "recipe: invalid frontmatter in {d}/name-type.md: name must be a string",
+            ),
+        ];
+        for (file, want) in cases {
+            let dir = fixtures("invalid").join(file);
+            let err = RecipeBook::load(&dir, true, &Permissions::default()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                want.replace("{d}", &dir.display().to_string()),
+                "{file}"
+            );
+        }
+        let dir = fixtures("invalid").join("yaml");
+        let err = RecipeBook::load(&dir, true, &Permissions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "recipe: invalid frontmatter in {}/yaml.md: YAML error: ",
+                dir.display()
+            )),
+            "{err}"
+        );
+        let dir = fixtures("invalid").join("duplicate");
+        assert_eq!(
+            RecipeBook::load(&dir, true, &Permissions::default())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "recipe: duplicate name \"same\" in {0}/a.md and {0}/b/RECIPE.md",
+                dir.display()
+            )
+        );
+    }
+
+    #[test]
+    fn missing_folder_is_an_error_only_when_named() {
+        let dir = fixtures("nope");
+        assert!(
+            RecipeBook::load(&dir, false, &Permissions::default())
+                .unwrap()
+                .count()
+                == 0
+        );
+        assert_eq!(
+            RecipeBook::load(&dir, true, &Permissions::default())
+                .unwrap_err()
+                .to_string(),
+            format!("recipes: directory \"{}\" does not exist", dir.display())
+        );
     }
 }

@@ -15,5 +15,6 @@ mod http_surface;
 mod lifecycle;
 mod plan_failures;
 mod plan_stream;
+mod recipes;
 mod recordings;
 mod support;
