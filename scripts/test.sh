@@ -46,6 +46,14 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-bindu-echo.sh" ]]; then
   if (( rc == 0 )); then
     start_bindu PLANGATE_BINDU_URL
     start_bindu PLANGATE_BINDU_UNSIGNED_URL --unsigned
+    # A peer that checks our request signatures with Bindu's own verifier. The key is the one of
+    # the fixed test seed in fixtures/identity (tests/gateway/identity.rs signs with it).
+    port="$(free_port)"
+    "$PEERS_VENV_DIR/bindu/bin/python" tests/peers/verifying_peer.py "$port" \
+      FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF verifying-peer-token > "target/verifying-peer.log" 2>&1 &
+    pids+=("$!")
+    wait_http "http://127.0.0.1:$port/health" 60 || { tail -n 30 target/verifying-peer.log >&2; exit 1; }
+    export PLANGATE_VERIFYING_PEER_URL="http://127.0.0.1:$port"
     export PLANGATE_REQUIRE_PEERS=1
   elif (( rc == 69 )); then
     echo "test.sh: no Python >= 3.12 found; Bindu interop tests will be skipped" >&2

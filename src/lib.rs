@@ -21,6 +21,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod example_agent;
+pub mod identity;
 pub mod llm;
 pub mod planner;
 pub mod recipe;

@@ -33,6 +33,11 @@ enum Command {
         #[arg(long, default_value = "What can plangate do?")]
         question: String,
     },
+    /// Gateway DID identity helpers.
+    Did {
+        #[command(subcommand)]
+        command: DidCommand,
+    },
     /// Work with recipe folders.
     Recipes {
         #[command(subcommand)]
@@ -48,6 +53,71 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         work_ms: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum DidCommand {
+    /// Print a fresh random seed for BINDU_GATEWAY_DID_SEED (and, with --author and --name,
+    /// the DID, did:key and public key it gives).
+    New {
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print the configured identity: DID, did:key, public key and DID document.
+    Show {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn out(text: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+}
+
+fn did_command(env: &HashMap<String, String>, command: DidCommand) -> ExitCode {
+    match command {
+        DidCommand::New { author, name } => {
+            let mut seed = [0u8; 32];
+            if let Err(e) = getrandom::fill(&mut seed) {
+                return fail(&format!("cannot read random bytes: {e}"));
+            }
+            let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, seed);
+            let mut text = format!("BINDU_GATEWAY_DID_SEED={encoded}\n");
+            if let (Some(author), Some(name)) = (author, name) {
+                match plangate::identity::Identity::new(&encoded, &author, &name) {
+                    Ok(id) => text.push_str(&format!(
+                        "BINDU_GATEWAY_AUTHOR={author}\nBINDU_GATEWAY_NAME={name}\n# DID:        {}\n# did:key:    {}\n# public key: {}\n",
+                        id.did(),
+                        id.did_key(),
+                        id.public_key_base58()
+                    )),
+                    Err(e) => return fail(&e.to_string()),
+                }
+            }
+            out(&text);
+            ExitCode::SUCCESS
+        }
+        DidCommand::Show { config } => match Config::load(env, config.as_deref()) {
+            Ok(c) => match c.identity {
+                Some(id) => {
+                    out(&format!(
+                        "DID:        {}\ndid:key:    {}\npublic key: {}\ndocument:   {}\n",
+                        id.did(),
+                        id.did_key(),
+                        id.public_key_base58(),
+                        id.document()
+                    ));
+                    ExitCode::SUCCESS
+                }
+                None => fail(
+                    "no gateway identity configured: set BINDU_GATEWAY_DID_SEED, BINDU_GATEWAY_AUTHOR and BINDU_GATEWAY_NAME",
+                ),
+            },
+            Err(e) => fail(&e.to_string()),
+        },
+    }
 }
 
 #[derive(Subcommand)]
@@ -108,6 +178,7 @@ async fn main() -> ExitCode {
         Command::Recipes {
             command: RecipesCommand::Check { dir },
         } => recipes_check(&env, dir),
+        Command::Did { command } => did_command(&env, command),
         Command::ExampleAgent {
             host,
             port,
@@ -149,6 +220,12 @@ async fn serve(env: &HashMap<String, String>, config_path: Option<PathBuf>) -> E
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Err(e) = state.register_hydra().await {
+        return fail(&e.to_string());
+    }
+    if let Some(identity) = &state.config.identity {
+        tracing::info!(did = %identity.did(), "gateway identity loaded");
+    }
     if state.auth.rejects_everyone() {
         tracing::warn!(
             "bearer auth is on but no token is configured (GATEWAY_API_KEY): every /plan request will get 401"

@@ -2,7 +2,7 @@
 //! idempotency table and the shutdown switches. Cloning [`AppState`] clones an `Arc`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -12,6 +12,8 @@ use crate::a2a::A2aClient;
 use crate::api::auth::Authenticator;
 use crate::api::idempotency::Idempotency;
 use crate::config::{Config, ConfigError};
+use crate::identity::hydra::TokenProvider;
+use crate::identity::verify::KeyResolver;
 use crate::llm::{LlmClient, LlmSettings};
 use crate::planner::{PlannerDeps, prompt};
 use crate::recipe::{Permissions, RecipeBook};
@@ -36,6 +38,10 @@ pub struct Inner {
     /// Plans whose streams are open.
     pub open_plans: AtomicUsize,
     pub started: Instant,
+    /// Hydra registration succeeded at boot.
+    pub hydra_integrated: AtomicBool,
+    /// The shared HTTP client.
+    pub http: reqwest::Client,
 }
 
 impl std::ops::Deref for AppState {
@@ -66,12 +72,22 @@ impl AppState {
             .build()
             .map_err(|e| ConfigError(format!("http client: {e}")))?;
         let tracker = TaskTracker::new();
-        let a2a = Arc::new(A2aClient::new(
-            http.clone(),
-            config.a2a.clone(),
-            config.peer_env.clone(),
-            tracker.clone(),
-        ));
+        let tokens = match (&config.identity, &config.hydra) {
+            (Some(identity), Some(hydra)) => {
+                Some(Arc::new(TokenProvider::new(http.clone(), identity, hydra)))
+            }
+            _ => None,
+        };
+        let a2a = Arc::new(
+            A2aClient::new(
+                http.clone(),
+                config.a2a.clone(),
+                config.peer_env.clone(),
+                tracker.clone(),
+            )
+            .with_identity(config.identity.clone(), tokens),
+        );
+        let keys = KeyResolver::new(http.clone(), config.a2a.did_resolve_timeout);
         let llm = config.llm.api_key.clone().map(|api_key| {
             LlmClient::new(
                 http.clone(),
@@ -103,6 +119,7 @@ impl AppState {
         );
         let deps = Arc::new(PlannerDeps {
             a2a,
+            keys,
             llm,
             recipes,
             system_prompt,
@@ -118,7 +135,32 @@ impl AppState {
             tracker,
             open_plans: AtomicUsize::new(0),
             started: Instant::now(),
+            hydra_integrated: AtomicBool::new(false),
+            http,
         })))
+    }
+
+    /// Registers the gateway with Hydra when identity and Hydra are configured (spec §6.5).
+    ///
+    /// # Errors
+    /// A boot failure from the Hydra admin API.
+    pub async fn register_hydra(&self) -> Result<(), ConfigError> {
+        match (&self.config.identity, &self.config.hydra) {
+            (Some(identity), Some(hydra)) => {
+                let integrated = crate::identity::hydra::register(&self.http, identity, hydra)
+                    .await
+                    .map_err(ConfigError)?;
+                self.hydra_integrated.store(integrated, Ordering::SeqCst);
+                Ok(())
+            }
+            (None, Some(_)) => {
+                tracing::warn!(
+                    "Hydra is configured but there is no gateway identity; ignoring Hydra"
+                );
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Current counters.

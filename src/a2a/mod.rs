@@ -18,6 +18,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::request::{Agent, PeerAuth, Protocol};
 use crate::config::A2aConfig;
+use crate::identity::Identity;
+use crate::identity::hydra::TokenProvider;
 use card::{AgentCard, CardCache, CardTtl};
 use jsonrpc::{Dialect, IdShape, SendParams};
 use wire::Reply;
@@ -105,11 +107,16 @@ pub struct CallOutcome {
     pub result: Result<Reply, A2aError>,
 }
 
-/// Auth resolved for one call (spec §5.13): header values built once, applied per request.
+/// Auth resolved for one call (spec §5.13): header values built once, applied per request;
+/// DID signatures are computed per request over the exact body bytes.
 #[derive(Clone)]
 enum ResolvedAuth {
     None,
     Bearer(HeaderValue),
+    Signed {
+        bearer: HeaderValue,
+        identity: Arc<Identity>,
+    },
 }
 
 /// Mutable facts of one call, kept so abort handling knows what to cancel.
@@ -130,6 +137,10 @@ pub struct A2aClient {
     peer_env: HashMap<String, SecretString>,
     cards: CardCache,
     tracker: TaskTracker,
+    /// Signs requests to `did_signed` peers.
+    identity: Option<Arc<Identity>>,
+    /// Bearer tokens for `did_signed` peers without `tokenEnvVar`.
+    tokens: Option<Arc<TokenProvider>>,
 }
 
 /// The JSON-RPC URL of a catalog endpoint: one trailing `/` removed, then `/` appended.
@@ -153,7 +164,21 @@ impl A2aClient {
             peer_env,
             cards: CardCache::default(),
             tracker,
+            identity: None,
+            tokens: None,
         }
+    }
+
+    /// Adds the gateway identity (and Hydra tokens) used for `did_signed` peers.
+    #[must_use]
+    pub fn with_identity(
+        mut self,
+        identity: Option<Arc<Identity>>,
+        tokens: Option<Arc<TokenProvider>>,
+    ) -> Self {
+        self.identity = identity;
+        self.tokens = tokens;
+        self
     }
 
     /// The A2A settings.
@@ -243,7 +268,7 @@ impl A2aClient {
                 )),
             };
         }
-        let auth = match self.resolve_auth(&call.agent.auth) {
+        let auth = match self.resolve_auth(&call.agent.auth).await {
             Ok(a) => a,
             Err(e) => {
                 return CallOutcome {
@@ -523,6 +548,22 @@ impl A2aClient {
             ResolvedAuth::Bearer(v) => {
                 headers.insert(AUTHORIZATION, v.clone());
             }
+            ResolvedAuth::Signed { bearer, identity } => {
+                headers.insert(AUTHORIZATION, bearer.clone());
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let signed = identity.sign_request(&body, now);
+                for (name, value) in [
+                    ("x-did", signed.did),
+                    ("x-did-timestamp", signed.timestamp),
+                    ("x-did-signature", signed.signature),
+                ] {
+                    if let Ok(v) = HeaderValue::from_str(&value) {
+                        headers.insert(HeaderName::from_static(name), v);
+                    }
+                }
+            }
         }
         self.http.post(url).headers(headers).body(body)
     }
@@ -577,12 +618,12 @@ impl A2aClient {
         })
     }
 
-    fn resolve_auth(&self, auth: &PeerAuth) -> Result<ResolvedAuth, A2aError> {
-        let bearer = |token: &str| {
+    async fn resolve_auth(&self, auth: &PeerAuth) -> Result<ResolvedAuth, A2aError> {
+        let header = |token: &str| {
             HeaderValue::from_str(&format!("Bearer {token}"))
                 .map(|mut v| {
                     v.set_sensitive(true);
-                    ResolvedAuth::Bearer(v)
+                    v
                 })
                 .map_err(|_| {
                     A2aError::Auth(
@@ -590,6 +631,7 @@ impl A2aClient {
                     )
                 })
         };
+        let bearer = |token: &str| header(token).map(ResolvedAuth::Bearer);
         match auth {
             PeerAuth::None => Ok(ResolvedAuth::None),
             PeerAuth::Bearer { token } => bearer(token.expose_secret()),
@@ -602,13 +644,29 @@ impl A2aClient {
                 bearer(&value)
             }
             PeerAuth::DidSigned { token_env_var } => {
-                if let Some(name) = token_env_var {
-                    self.allowed_env(name)?;
-                }
-                Err(A2aError::Auth(
-                    "did_signed peer requires a gateway LocalIdentity — set BINDU_GATEWAY_DID_SEED, BINDU_GATEWAY_AUTHOR and BINDU_GATEWAY_NAME"
-                        .to_owned(),
-                ))
+                let Some(identity) = self.identity.clone() else {
+                    return Err(A2aError::Auth(
+                        "did_signed peer requires a gateway LocalIdentity — set BINDU_GATEWAY_DID_SEED, BINDU_GATEWAY_AUTHOR and BINDU_GATEWAY_NAME"
+                            .to_owned(),
+                    ));
+                };
+                let token = match (token_env_var, &self.tokens) {
+                    (Some(name), _) => self.allowed_env(name)?.ok_or_else(|| {
+                        A2aError::Auth(format!(
+                            "env var \"{name}\" is not set (did_signed peer requires an OAuth bearer token alongside the DID signature)"
+                        ))
+                    })?,
+                    (None, Some(tokens)) => tokens.token().await.map_err(A2aError::Auth)?.expose_secret().to_owned(),
+                    (None, None) => {
+                        return Err(A2aError::Auth(
+                            "did_signed peer has no bearer token — set tokenEnvVar or configure BINDU_GATEWAY_HYDRA_TOKEN_URL".to_owned(),
+                        ));
+                    }
+                };
+                Ok(ResolvedAuth::Signed {
+                    bearer: header(&token)?,
+                    identity,
+                })
             }
         }
     }

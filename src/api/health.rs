@@ -43,6 +43,10 @@ pub fn document(state: &AppState) -> Value {
     } else {
         json!({"model": "fanout", "provider": "fanout", "model_id": null, "temperature": null, "top_p": null, "max_steps": null})
     };
+    let did = c.identity.as_ref().map(|i| i.did().to_owned());
+    let (author, gateway_id) = did
+        .as_deref()
+        .map_or((None, None), crate::identity::health_parts);
     let uptime = (state.started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -52,15 +56,15 @@ pub fn document(state: &AppState) -> Value {
             "bus_backend": "tokio-mpsc",
             "planner": planner,
             "recipe_count": state.deps.recipes.count(),
-            "did_signing_enabled": false,
-            "hydra_integrated": false
+            "did_signing_enabled": c.identity.is_some(),
+            "hydra_integrated": state.hydra_integrated.load(std::sync::atomic::Ordering::SeqCst)
         },
         "application": {
             "name": "plangate",
             "session_mode": "stateless",
-            "gateway_did": null,
-            "gateway_id": null,
-            "author": null
+            "gateway_did": did,
+            "gateway_id": gateway_id,
+            "author": author
         },
         "system": {
             "node_version": RUSTC,

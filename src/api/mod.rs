@@ -17,11 +17,32 @@ use crate::state::AppState;
 
 /// The gateway's router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/plan", post(plan::plan).fallback(not_found))
-        .route("/health", get(health::health).fallback(not_found))
-        .fallback(not_found)
-        .with_state(state)
+        .route("/health", get(health::health).fallback(not_found));
+    // The DID document exists only when an identity is loaded (spec §1.2).
+    if state.config.identity.is_some() {
+        router = router.route(
+            "/.well-known/did.json",
+            get(did_document).fallback(not_found),
+        );
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+/// `GET /.well-known/did.json`: the bytes serialised at boot.
+async fn did_document(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match &state.config.identity {
+        Some(identity) => (
+            [
+                (header::CONTENT_TYPE, "application/did+json"),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            identity.document().to_owned(),
+        )
+            .into_response(),
+        None => not_found().await,
+    }
 }
 
 async fn not_found() -> Response {

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::identity::Identity;
+use crate::identity::hydra::HydraSettings;
 use crate::recipe::Action;
 pub use file::FileConfig;
 pub use planner_file::PlannerFile;
@@ -34,6 +36,13 @@ pub const ENV_RECIPES_DENY: &str = "GATEWAY_RECIPES_DENY";
 pub const ENV_PEER_ENV_ALLOWLIST: &str = "GATEWAY_PEER_ENV_ALLOWLIST";
 pub const ENV_SSE_KEEPALIVE_SECS: &str = "GATEWAY_SSE_KEEPALIVE_SECS";
 pub const ENV_NODE_ENV: &str = "NODE_ENV";
+pub const ENV_DID_SEED: &str = "BINDU_GATEWAY_DID_SEED";
+pub const ENV_DID_AUTHOR: &str = "BINDU_GATEWAY_AUTHOR";
+pub const ENV_DID_NAME: &str = "BINDU_GATEWAY_NAME";
+pub const ENV_HYDRA_ADMIN_URL: &str = "BINDU_GATEWAY_HYDRA_ADMIN_URL";
+pub const ENV_HYDRA_TOKEN_URL: &str = "BINDU_GATEWAY_HYDRA_TOKEN_URL";
+pub const ENV_HYDRA_SCOPE: &str = "BINDU_GATEWAY_HYDRA_SCOPE";
+pub const DEFAULT_HYDRA_SCOPE: &str = "openid offline agent:read agent:write";
 /// Variables of the reference gateway that plangate does not support; a warning is logged.
 pub const UNSUPPORTED_ENV: [&str; 4] = [
     "BINDU_COMMS_URL",
@@ -83,6 +92,10 @@ pub struct Config {
     pub environment: String,
     /// Environment variables whose names are on the peer allow-list, captured at boot.
     pub peer_env: HashMap<String, SecretString>,
+    /// The gateway's DID identity, when configured (spec §6.1).
+    pub identity: Option<std::sync::Arc<Identity>>,
+    /// Hydra endpoints, when both URLs are set (spec §6.5).
+    pub hydra: Option<HydraSettings>,
 }
 
 /// Listener and HTTP server settings.
@@ -379,6 +392,42 @@ impl Config {
                 .map_or(200_000, to_usize),
             env_allowlist,
         };
+        let pick = |var: &str, toml: Option<String>| {
+            env.get(var)
+                .map(str::to_owned)
+                .or(toml)
+                .filter(|v| !v.is_empty())
+        };
+        let identity = Identity::from_settings(
+            pick(ENV_DID_SEED, f.identity.did_seed.clone()).as_deref(),
+            pick(ENV_DID_AUTHOR, f.identity.author.clone()).as_deref(),
+            pick(ENV_DID_NAME, f.identity.name.clone()).as_deref(),
+        )
+        .map_err(|e| ConfigError(e.to_string()))?
+        .map(std::sync::Arc::new);
+        let hydra = match (
+            pick(ENV_HYDRA_ADMIN_URL, f.hydra.admin_url.clone()),
+            pick(ENV_HYDRA_TOKEN_URL, f.hydra.token_url.clone()),
+        ) {
+            (None, None) => None,
+            (Some(admin_url), Some(token_url)) => Some(HydraSettings {
+                admin_url,
+                token_url,
+                scopes: pick(ENV_HYDRA_SCOPE, f.hydra.scope.clone())
+                    .unwrap_or_else(|| DEFAULT_HYDRA_SCOPE.to_owned())
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            }),
+            (admin, token) => {
+                let word = |v: &Option<String>| if v.is_some() { "set" } else { "missing" };
+                return Err(ConfigError(format!(
+                    "Partial Hydra config — set both or neither: BINDU_GATEWAY_HYDRA_ADMIN_URL, BINDU_GATEWAY_HYDRA_TOKEN_URL. Got: admin={}, token={}",
+                    word(&admin),
+                    word(&token)
+                )));
+            }
+        };
         let peer_env = a2a
             .env_allowlist
             .iter()
@@ -437,6 +486,8 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "development".to_owned()),
             peer_env,
+            identity,
+            hydra,
         })
     }
 
@@ -597,11 +648,58 @@ mod tests {
     }
 
     #[test]
+    fn identity_and_hydra_settings_are_all_or_none() {
+        let seed = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let c = Config::load(
+            &env(&[
+                ("BINDU_GATEWAY_DID_SEED", seed),
+                ("BINDU_GATEWAY_AUTHOR", "ops@example.com"),
+                ("BINDU_GATEWAY_NAME", "gateway"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.identity.unwrap().did(),
+            "did:bindu:ops_at_example_com:gateway:139e3940-e64b-5491-7220-88d9a0d74162"
+        );
+        let err = Config::load(&env(&[("BINDU_GATEWAY_AUTHOR", "a")]), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("Got: seed=missing, author=set, name=missing")
+        );
+        let err =
+            Config::load(&env(&[("BINDU_GATEWAY_HYDRA_TOKEN_URL", "http://t")]), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Partial Hydra config — set both or neither: BINDU_GATEWAY_HYDRA_ADMIN_URL, BINDU_GATEWAY_HYDRA_TOKEN_URL. Got: admin=missing, token=set"
+        );
+        let c = Config::load(
+            &env(&[
+                ("BINDU_GATEWAY_HYDRA_TOKEN_URL", "http://t"),
+                ("BINDU_GATEWAY_HYDRA_ADMIN_URL", "http://a"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.hydra.unwrap().scopes,
+            ["openid", "offline", "agent:read", "agent:write"]
+        );
+    }
+
+    #[test]
     fn debug_output_never_shows_secrets() {
         let c = Config::load(
             &env(&[
                 ("GATEWAY_API_KEY", "tok-secret-1"),
                 ("GATEWAY_LLM_API_KEY", "sk-secret-2"),
+                (
+                    "BINDU_GATEWAY_DID_SEED",
+                    "c2VjcmV0LXNlZWQtc2VjcmV0LXNlZWQtc2VjcmV0LXM=",
+                ),
+                ("BINDU_GATEWAY_AUTHOR", "a"),
+                ("BINDU_GATEWAY_NAME", "b"),
             ]),
             None,
         )
@@ -609,6 +707,8 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("tok-secret-1"));
         assert!(!dbg.contains("sk-secret-2"));
+        assert!(!dbg.contains("c2VjcmV0") && !dbg.contains("secret-seed"));
+        assert!(dbg.contains("did:bindu:a:b:"), "{dbg}");
     }
 
     #[test]

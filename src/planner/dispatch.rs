@@ -7,12 +7,13 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::event::{CallEnd, CallSubject, PlanEvent};
+use super::event::{CallEnd, CallSubject, PlanEvent, Signatures};
 use super::guard::DoomLoopGuard;
 use super::tools::{LOAD_RECIPE, ToolTarget};
 use super::{AbortReason, Plan, PlannerDeps};
 use crate::a2a::wire::{self, Reply};
 use crate::a2a::{A2aError, PeerCall};
+use crate::identity::verify::check_artifacts;
 use crate::llm::ToolCall;
 
 static REMOTE_CONTENT_TAG: LazyLock<Option<Regex>> =
@@ -339,13 +340,48 @@ impl Plan {
                     Reply::Message(_) => "completed".to_owned(),
                     Reply::Task(t) => t.state.clone(),
                 };
+                let verification = self.verify(deps, agent_index, &reply).await;
+                let signatures = match &verification {
+                    Verification::Ran(s) => Some(Some(*s)),
+                    Verification::NotRun | Verification::NoArtifacts | Verification::NoKey(_) => {
+                        Some(None)
+                    }
+                };
+                let verify_error = |s: &Signatures| {
+                    format!(
+                        "signature verification failed: {} of {} signed text parts verified",
+                        s.verified, s.signed
+                    )
+                };
+                if agent.trust.require_verified {
+                    let withheld = match &verification {
+                        Verification::Ran(s) if !s.ok => Some(verify_error(s)),
+                        Verification::Ran(s) if s.signed == 0 => {
+                            Some("signature verification failed: response is unsigned".to_owned())
+                        }
+                        Verification::NoKey(who) => Some(format!(
+                            "signature verification failed: no public key for {who}"
+                        )),
+                        _ => None,
+                    };
+                    if let Some(error) = withheld {
+                        let (mut end, report) = failed(error, outcome.remote_task_id, Some(state));
+                        end.signatures = signatures;
+                        return (end, report);
+                    }
+                }
+                let label = match &verification {
+                    Verification::Ran(s) if !s.ok => "no",
+                    Verification::Ran(s) if s.signed == 0 => "unsigned",
+                    Verification::Ran(_) => "yes",
+                    Verification::NotRun | Verification::NoArtifacts | Verification::NoKey(_) => {
+                        "unknown"
+                    }
+                };
                 let text = cap_output(
                     wire::output_text(&reply),
                     deps.a2a.config().max_output_chars,
                 );
-                // Verification of signatures plugs in here (DID identity); until it runs the
-                // label is "unknown" and `signatures` is null.
-                let label = "unknown";
                 let content = envelope(
                     &agent.name,
                     agent.trust.pinned_did.as_deref(),
@@ -353,12 +389,15 @@ impl Plan {
                     (state != "completed").then_some(state.as_str()),
                     &text,
                 );
-                let error = matches!(state.as_str(), "failed" | "rejected" | "canceled")
-                    .then(|| format!("remote task {state}"));
+                let error = match &verification {
+                    Verification::Ran(s) if !s.ok => Some(verify_error(s)),
+                    _ => matches!(state.as_str(), "failed" | "rejected" | "canceled")
+                        .then(|| format!("remote task {state}")),
+                };
                 (
                     CallEnd {
                         content: Some(content.clone()),
-                        signatures: Some(None),
+                        signatures,
                         error: error.clone(),
                         remote_task_id: outcome.remote_task_id,
                         remote_state: Some(state.clone()),
@@ -372,6 +411,52 @@ impl Plan {
             }
         }
     }
+
+    /// Verifies artifact signatures when the agent's trust settings ask for it (spec §6.4).
+    async fn verify(&self, deps: &PlannerDeps, agent_index: usize, reply: &Reply) -> Verification {
+        let agent = &self.request.agents[agent_index];
+        if !agent.trust.verify_did {
+            return Verification::NotRun;
+        }
+        let artifacts = match reply {
+            Reply::Task(t) if !t.artifacts.is_empty() => &t.artifacts,
+            _ => return Verification::NoArtifacts,
+        };
+        let key = match agent.trust.pinned_public_key {
+            Some(key) => key,
+            None => {
+                let did = agent.trust.pinned_did.clone().or_else(|| {
+                    deps.a2a
+                        .cached_card(&agent.endpoint)
+                        .and_then(|c| c.did.clone())
+                });
+                let Some(did) = did else {
+                    return Verification::NoKey(agent.name.clone());
+                };
+                match deps
+                    .keys
+                    .key_for_did(&agent.endpoint, &did, &self.abort.token)
+                    .await
+                {
+                    Some(key) => key,
+                    None => return Verification::NoKey(did),
+                }
+            }
+        };
+        Verification::Ran(check_artifacts(artifacts, &key))
+    }
+}
+
+/// The outcome of artifact verification.
+#[derive(Debug, Clone)]
+enum Verification {
+    /// `trust.verifyDID` is off.
+    NotRun,
+    /// Nothing to verify (no artifacts).
+    NoArtifacts,
+    /// Artifacts exist but no key could be obtained; holds the DID or agent name.
+    NoKey(String),
+    Ran(Signatures),
 }
 
 fn failed(

@@ -35,6 +35,8 @@ const UNWIND_LIMIT: Duration = Duration::from_millis(450);
 #[derive(Debug)]
 pub struct PlannerDeps {
     pub a2a: Arc<A2aClient>,
+    /// Resolves peer keys for artifact verification.
+    pub keys: crate::identity::verify::KeyResolver,
     /// `None` = fan-out mode.
     pub llm: Option<LlmClient>,
     pub recipes: RecipeBook,

@@ -12,6 +12,7 @@
 mod bindu;
 mod cli;
 mod http_surface;
+mod identity;
 mod lifecycle;
 mod plan_failures;
 mod plan_stream;

@@ -36,12 +36,16 @@ pub(crate) enum Script {
     BadEnvelope,
     /// Polls fail with HTTP 503 (no JSON-RPC error).
     PollsUnavailable,
+    /// `completed` on the first poll with one artifact holding these parts.
+    Artifact(Value),
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Recorded {
     pub(crate) method: String,
     pub(crate) body: Value,
+    /// The exact bytes received.
+    pub(crate) raw: String,
     pub(crate) headers: HeaderMap,
 }
 
@@ -78,6 +82,7 @@ async fn rpc(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Byte
     state.requests.lock().unwrap().push(Recorded {
         method: method.clone(),
         body: req.clone(),
+        raw: String::from_utf8_lossy(&body).into_owned(),
         headers,
     });
     let id = req["id"].clone();
@@ -121,6 +126,7 @@ async fn rpc(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Byte
                 Script::Fail => task(&task_id, "failed", json!({"status": {"state": "failed",
                     "message": {"role": "agent", "parts": [{"kind": "text", "text": "it broke"}]}}})),
                 Script::PollsUnavailable => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                Script::Artifact(parts) => task(&task_id, "completed", json!({"artifacts": [{"artifactId": "a1", "parts": parts}]})),
                 _ => task(&task_id, "working", json!({})),
             };
             ok(&id, result)

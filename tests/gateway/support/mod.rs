@@ -1,6 +1,7 @@
 //! Test harness: a real gateway on `127.0.0.1:0` plus scripted fakes, all in-process. Logs are
 //! silent unless `TEST_LOG=1`.
 
+pub(crate) mod fake_hydra;
 pub(crate) mod fake_llm;
 pub(crate) mod fake_peer;
 
@@ -57,6 +58,7 @@ impl TestGateway {
     pub(crate) async fn spawn(config: Config) -> Self {
         init_logs();
         let state = AppState::new(config).unwrap();
+        state.register_hydra().await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
