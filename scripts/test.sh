@@ -63,4 +63,34 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-bindu-echo.sh" ]]; then
   fi
 fi
 
+start_a2a() { # VAR_NAME [--no-compat]
+  local var="$1"; shift
+  local port; port="$(free_port)"
+  bash "$PEERS/run-a2a-echo.sh" "$port" "$@" > "target/a2a-$port.log" 2>&1 &
+  pids+=("$!")
+  if wait_http "http://127.0.0.1:$port/.well-known/agent-card.json" 60; then
+    export "$var=http://127.0.0.1:$port"
+    echo "test.sh: a2a-sdk echo agent ${*:-with v0.3 compat} on port $port"
+  else
+    echo "test.sh: the a2a-sdk agent did not become ready; log:" >&2
+    tail -n 30 "target/a2a-$port.log" >&2
+    return 1
+  fi
+}
+
+if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-a2a-echo.sh" ]]; then
+  rc=0
+  bash "$PEERS/run-a2a-echo.sh" --install-only || rc=$?
+  if (( rc == 0 )); then
+    start_a2a PLANGATE_A2A_URL
+    start_a2a PLANGATE_A2A_NOCOMPAT_URL --no-compat
+    export PLANGATE_REQUIRE_A2A=1
+  elif (( rc == 69 )); then
+    echo "test.sh: no Python >= 3.10 found; a2a-sdk interop tests will be skipped" >&2
+  else
+    echo "test.sh: installing the a2a-sdk peer failed (exit $rc)" >&2
+    exit "$rc"
+  fi
+fi
+
 cargo test --locked --all-targets

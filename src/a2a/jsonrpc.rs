@@ -93,6 +93,24 @@ impl Dialect {
         body.to_string().into_bytes()
     }
 
+    /// A streaming send body (`message/stream` or `SendStreamingMessage`): the send's params
+    /// without `blocking`/`returnImmediately`... v0.3 keeps `blocking:false` as Bindu requires
+    /// the same `configuration` shape.
+    #[must_use]
+    pub fn stream_body(self, p: SendParams<'_>) -> Vec<u8> {
+        let mut body: Value = serde_json::from_slice(&self.send_body(p)).unwrap_or(Value::Null);
+        match self {
+            Self::V03 => body["method"] = json!("message/stream"),
+            Self::V10 => {
+                body["method"] = json!("SendStreamingMessage");
+                if let Some(c) = body["params"]["configuration"].as_object_mut() {
+                    c.remove("returnImmediately");
+                }
+            }
+        }
+        body.to_string().into_bytes()
+    }
+
     /// A poll request body (`tasks/get` or `GetTask`).
     #[must_use]
     pub fn get_body(self, task_id: &str, shape: IdShape) -> Vec<u8> {

@@ -5,6 +5,7 @@
 
 pub mod card;
 pub mod jsonrpc;
+mod stream;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -95,6 +96,17 @@ pub struct PeerCall<'a> {
     pub card: Option<&'a AgentCard>,
     /// Fires on client disconnect, deadline or shutdown.
     pub abort: &'a CancellationToken,
+    /// Receives intermediate states of streaming peers (`task.status` frames).
+    pub status: Option<&'a tokio::sync::mpsc::UnboundedSender<StatusUpdate>>,
+}
+
+/// An intermediate state reported by a streaming peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// Normalised state.
+    pub state: String,
+    /// Text of the status message, when the peer sent one.
+    pub message: Option<String>,
 }
 
 /// What a peer call produced.
@@ -110,7 +122,7 @@ pub struct CallOutcome {
 /// Auth resolved for one call (spec §5.13): header values built once, applied per request;
 /// DID signatures are computed per request over the exact body bytes.
 #[derive(Clone)]
-enum ResolvedAuth {
+pub(crate) enum ResolvedAuth {
     None,
     Bearer(HeaderValue),
     Signed {
@@ -121,12 +133,12 @@ enum ResolvedAuth {
 
 /// Mutable facts of one call, kept so abort handling knows what to cancel.
 #[derive(Debug, Default)]
-struct CallProgress {
-    remote_task_id: Option<String>,
-    last_state: Option<String>,
-    polls: u32,
+pub(crate) struct CallProgress {
+    pub(crate) remote_task_id: Option<String>,
+    pub(crate) last_state: Option<String>,
+    pub(crate) polls: u32,
     /// Set when the failure requires a best-effort cancel (spec §5.9).
-    cancel: bool,
+    pub(crate) cancel: bool,
 }
 
 /// The shared A2A client: one HTTP connection pool, the card cache and the env allow-list.
@@ -291,9 +303,14 @@ impl A2aClient {
         };
         let url = rpc_url(&call.agent.endpoint);
         let budget_end = Instant::now() + self.config.call_budget;
-        let mut result = self
-            .send_and_poll(&call, dialect, &url, &auth, budget_end, &mut progress)
-            .await;
+        let streaming = call.card.is_some_and(|c| c.streaming);
+        let mut result = if streaming {
+            self.stream_call(&call, dialect, &url, &auth, budget_end, &mut progress)
+                .await
+        } else {
+            self.send_and_poll(&call, dialect, &url, &auth, budget_end, &mut progress)
+                .await
+        };
         // Auto mode without a card: a v1.0-only peer answers -32601 to v0.3 names (spec §5.1).
         if call.agent.protocol == Protocol::Auto
             && call.card.is_none()
@@ -381,7 +398,7 @@ impl A2aClient {
                 return Err(self.budget_error(e, progress));
             }
         };
-        let mut task = match wire::parse_reply(&result) {
+        let task = match wire::parse_reply(&result) {
             Ok(Reply::Message(m)) => {
                 progress.remote_task_id = None;
                 return Ok(Reply::Message(m));
@@ -391,6 +408,25 @@ impl A2aClient {
         };
         progress.remote_task_id = Some(task.id.clone());
         progress.last_state = Some(task.state.clone());
+        self.poll_until_settled(call, dialect, url, auth, budget_end, progress, task)
+            .await
+    }
+
+    /// Polls `tasks/get` / `GetTask` on the fast ladder until the task settles (spec §5.7).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call's context, passed down unchanged"
+    )]
+    async fn poll_until_settled(
+        &self,
+        call: &PeerCall<'_>,
+        dialect: Dialect,
+        url: &str,
+        auth: &ResolvedAuth,
+        budget_end: Instant,
+        progress: &mut CallProgress,
+        mut task: wire::Task,
+    ) -> Result<Reply, A2aError> {
         let mut shape = IdShape::Both;
         let mut failures = 0;
         let mut k = 0usize;

@@ -57,7 +57,9 @@ pub fn document(state: &AppState) -> Value {
             "planner": planner,
             "recipe_count": state.deps.recipes.count(),
             "did_signing_enabled": c.identity.is_some(),
-            "hydra_integrated": state.hydra_integrated.load(std::sync::atomic::Ordering::SeqCst)
+            "hydra_integrated": state.hydra_integrated.load(std::sync::atomic::Ordering::SeqCst),
+            "a2a_protocols": ["0.3", "1.0"],
+            "a2a_transports": ["jsonrpc-poll", "jsonrpc-sse"]
         },
         "application": {
             "name": "plangate",

@@ -12,7 +12,7 @@ use super::guard::DoomLoopGuard;
 use super::tools::{LOAD_RECIPE, ToolTarget};
 use super::{AbortReason, Plan, PlannerDeps};
 use crate::a2a::wire::{self, Reply};
-use crate::a2a::{A2aError, PeerCall};
+use crate::a2a::{A2aError, PeerCall, StatusUpdate};
 use crate::identity::verify::check_artifacts;
 use crate::llm::ToolCall;
 
@@ -237,7 +237,10 @@ impl Plan {
                     error: None,
                 },
             ),
-            (None, ToolTarget::Peer(i)) => self.call_peer(deps, i, call.args.as_ref()).await,
+            (None, ToolTarget::Peer(i)) => {
+                self.call_peer(deps, &call.subject.task_id, i, call.args.as_ref())
+                    .await
+            }
             (None, ToolTarget::LoadRecipe) => {
                 let name = call
                     .args
@@ -281,6 +284,7 @@ impl Plan {
     async fn call_peer(
         &self,
         deps: &PlannerDeps,
+        task_id: &str,
         tool_index: usize,
         args: Option<&Value>,
     ) -> (CallEnd, CallReport) {
@@ -298,35 +302,56 @@ impl Plan {
             return failed(e, None, None);
         }
         let input = tool.peer_input(args);
-        self.call_agent(deps, tool.agent, &skill.id, &input).await
+        self.call_agent(deps, task_id, tool.agent, &skill.id, &input)
+            .await
     }
 
     /// Calls one agent skill with a peer input and maps the outcome (spec §5.11).
     pub(super) async fn call_agent(
         &self,
         deps: &PlannerDeps,
+        task_id: &str,
         agent_index: usize,
         skill_id: &str,
         input: &str,
     ) -> (CallEnd, CallReport) {
         let agent = &self.request.agents[agent_index];
         let card = deps.a2a.cached_card(&agent.endpoint);
-        let outcome = deps
-            .a2a
-            .call(PeerCall {
-                agent,
-                skill_id,
-                input,
-                context_id: &self.session_id,
-                reference_task_id: self
-                    .request
-                    .prior_task_ids
-                    .get(&agent.name)
-                    .map(String::as_str),
-                card: card.as_deref(),
-                abort: &self.abort.token,
-            })
-            .await;
+        // Streaming peers report intermediate states; forward them as `task.status` while the
+        // call runs, so they land before the call's end frames.
+        let (status_tx, mut status_rx) = tokio::sync::mpsc::unbounded_channel::<StatusUpdate>();
+        let call = async {
+            let status_tx = status_tx;
+            deps.a2a
+                .call(PeerCall {
+                    agent,
+                    skill_id,
+                    input,
+                    context_id: &self.session_id,
+                    reference_task_id: self
+                        .request
+                        .prior_task_ids
+                        .get(&agent.name)
+                        .map(String::as_str),
+                    card: card.as_deref(),
+                    abort: &self.abort.token,
+                    status: Some(&status_tx),
+                })
+                .await
+        };
+        let forward = async {
+            while let Some(update) = status_rx.recv().await {
+                self.events
+                    .emit(PlanEvent::TaskStatus {
+                        task_id: task_id.to_owned(),
+                        agent: agent.name.clone(),
+                        state: update.state,
+                        message: update.message,
+                    })
+                    .await;
+            }
+        };
+        let (outcome, ()) = tokio::join!(call, forward);
         match outcome.result {
             Err(e) => {
                 let e = match (e, self.abort.reason()) {

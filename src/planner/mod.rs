@@ -379,7 +379,9 @@ impl Plan {
             }
         }
         let reports = join_all(started.iter().map(|(a, skill_id, subject)| async move {
-            let (end, report) = self.call_agent(deps, *a, skill_id, question).await;
+            let (end, report) = self
+                .call_agent(deps, &subject.task_id, *a, skill_id, question)
+                .await;
             self.events
                 .emit(PlanEvent::TaskEnded {
                     subject: subject.clone(),

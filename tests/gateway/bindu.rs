@@ -145,7 +145,7 @@ async fn bindu_task_is_canceled_when_the_client_disconnects() {
     let gw = TestGateway::spawn(config()).await;
     let resp = http()
         .post(format!("{}/plan", gw.url))
-        .json(&json!({"question": format!("sleep:20 {marker}"), "agents": [bindu_agent(&url)]}))
+        .json(&json!({"question": format!("sleep:3 {marker}"), "agents": [bindu_agent(&url)]}))
         .send()
         .await
         .unwrap();

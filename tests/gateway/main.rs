@@ -18,4 +18,5 @@ mod plan_failures;
 mod plan_stream;
 mod recipes;
 mod recordings;
+mod streaming;
 mod support;

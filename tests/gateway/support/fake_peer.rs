@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// How the peer answers every message.
@@ -38,6 +39,21 @@ pub(crate) enum Script {
     PollsUnavailable,
     /// `completed` on the first poll with one artifact holding these parts.
     Artifact(Value),
+    /// Streaming methods answer these SSE events (`{id}` in strings is replaced by the task id),
+    /// 30 ms apart, then close; polls of the task answer `completed` with `echo: <input>`.
+    Stream(Vec<Value>),
+    /// A client-chosen `taskId` is answered -32001 (a2a-sdk); without one, a server id is used.
+    RejectClientTaskId,
+}
+
+/// Options beyond the script.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PeerOptions {
+    pub(crate) card: Option<Value>,
+    /// v0.3 method names answer -32601.
+    pub(crate) v1_only: bool,
+    /// The card routes answer 404.
+    pub(crate) no_card: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +68,7 @@ pub(crate) struct Recorded {
 struct PeerState {
     script: Script,
     card: Value,
+    options: PeerOptions,
     requests: Mutex<Vec<Recorded>>,
     /// task id → (polls so far, input text)
     tasks: Mutex<HashMap<String, (usize, String)>>,
@@ -76,6 +93,44 @@ fn task(id: &str, state: &str, extra: Value) -> Value {
     t
 }
 
+fn fill(v: &Value, task_id: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace("{id}", task_id)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, task_id)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), fill(x, task_id)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn stream_response(events: Vec<Value>) -> Response {
+    let stream = futures::stream::iter(events).then(|e| async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Ok::<Bytes, std::convert::Infallible>(Bytes::from(format!("data: {e}\n\n")))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap()
+}
+
+/// Rewrites a v0.3 task into its v1.0 spelling (states, no `kind`).
+fn to_v1(mut t: Value) -> Value {
+    if let Some(o) = t.as_object_mut() {
+        o.remove("kind");
+    }
+    if let Some(state) = t["status"]["state"].as_str() {
+        t["status"]["state"] = json!(format!(
+            "TASK_STATE_{}",
+            state.to_uppercase().replace('-', "_")
+        ));
+    }
+    t
+}
+
 async fn rpc(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Bytes) -> Response {
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let method = req["method"].as_str().unwrap_or("").to_owned();
@@ -89,10 +144,50 @@ async fn rpc(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Byte
     if let Script::Http(code, body) = &state.script {
         return (StatusCode::from_u16(*code).unwrap(), body.clone()).into_response();
     }
-    match method.as_str() {
+    let v1 = matches!(
+        method.as_str(),
+        "SendMessage" | "SendStreamingMessage" | "GetTask" | "CancelTask"
+    );
+    if state.options.v1_only && !v1 {
+        return axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}})).into_response();
+    }
+    let method = match method.as_str() {
+        "SendMessage" => "message/send".to_owned(),
+        "SendStreamingMessage" => "message/stream".to_owned(),
+        "GetTask" => "tasks/get".to_owned(),
+        "CancelTask" => "tasks/cancel".to_owned(),
+        other => other.to_owned(),
+    };
+    let response = rpc_v03(&state, &method, &req, id.clone()).await;
+    if !v1 {
+        return response;
+    }
+    // v1.0: wrap send results as {"task": …} and spell states TASK_STATE_*.
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    if v.get("result").is_some_and(|r| r.get("status").is_some()) {
+        let task = to_v1(v["result"].take());
+        v["result"] = if method == "message/send" {
+            json!({"task": task})
+        } else {
+            task
+        };
+    }
+    axum::Json(v).into_response()
+}
+
+async fn rpc_v03(state: &Arc<PeerState>, method: &str, req: &Value, id: Value) -> Response {
+    match method {
         "message/send" => {
             let input = req["params"]["message"]["parts"][0]["text"].as_str().unwrap_or("").to_owned();
-            let task_id = req["params"]["message"]["taskId"].as_str().unwrap_or("server-task").to_owned();
+            let client_task_id = req["params"]["message"]["taskId"].as_str().map(str::to_owned);
+            if matches!(state.script, Script::RejectClientTaskId) && let Some(t) = &client_task_id {
+                return axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32001, "message": format!("Task {t} not found")}})).into_response();
+            }
+            let task_id = client_task_id.unwrap_or_else(|| format!("server-{}", uuid::Uuid::new_v4()));
             match &state.script {
                 Script::RpcError(code, message) => {
                     axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})).into_response()
@@ -108,6 +203,17 @@ async fn rpc(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Byte
                     state.tasks.lock().unwrap().insert(task_id.clone(), (0, input));
                     ok(&id, task(&task_id, "submitted", json!({})))
                 }
+            }
+        }
+        "message/stream" => {
+            let input = req["params"]["message"]["parts"][0]["text"].as_str().unwrap_or("").to_owned();
+            let task_id = req["params"]["message"]["taskId"].as_str().map_or_else(|| format!("server-{}", uuid::Uuid::new_v4()), str::to_owned);
+            match &state.script {
+                Script::Stream(events) => {
+                    state.tasks.lock().unwrap().insert(task_id.clone(), (0, input));
+                    stream_response(events.iter().map(|e| fill(e, &task_id)).collect())
+                }
+                _ => axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32004, "message": "streaming is not supported"}})).into_response(),
             }
         }
         "tasks/get" => {
@@ -127,12 +233,14 @@ async fn rpc(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Byte
                     "message": {"role": "agent", "parts": [{"kind": "text", "text": "it broke"}]}}})),
                 Script::PollsUnavailable => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
                 Script::Artifact(parts) => task(&task_id, "completed", json!({"artifacts": [{"artifactId": "a1", "parts": parts}]})),
+                Script::Stream(_) | Script::RejectClientTaskId => task(&task_id, "completed", json!({"artifacts": [{"artifactId": "a1",
+                    "parts": [{"kind": "text", "text": format!("echo: {input}")}]}]})),
                 _ => task(&task_id, "working", json!({})),
             };
             ok(&id, result)
         }
         "tasks/cancel" => {
-            let task_id = req["params"]["taskId"].as_str().unwrap_or("").to_owned();
+            let task_id = req["params"]["taskId"].as_str().or(req["params"]["id"].as_str()).unwrap_or("").to_owned();
             ok(&id, task(&task_id, "canceled", json!({})))
         }
         _ => axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}})).into_response(),
@@ -149,9 +257,25 @@ impl FakePeer {
     }
 
     pub(crate) async fn start_with_card(script: Script, card: Value) -> Self {
+        Self::start_with(
+            script,
+            PeerOptions {
+                card: Some(card),
+                ..PeerOptions::default()
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn start_with(script: Script, options: PeerOptions) -> Self {
+        let card = options
+            .card
+            .clone()
+            .unwrap_or_else(|| json!({"name": "fake", "capabilities": {"streaming": false}}));
         let state = Arc::new(PeerState {
             script,
             card,
+            options,
             requests: Mutex::new(Vec::new()),
             tasks: Mutex::new(HashMap::new()),
         });
@@ -162,7 +286,14 @@ impl FakePeer {
                 "/.well-known/agent.json",
                 get(move || {
                     let card = card_state.card.clone();
-                    async move { axum::Json(card) }
+                    let missing = card_state.options.no_card;
+                    async move {
+                        if missing {
+                            StatusCode::NOT_FOUND.into_response()
+                        } else {
+                            axum::Json(card).into_response()
+                        }
+                    }
                 }),
             )
             .with_state(Arc::clone(&state));
