@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 
 /// Tasks older than this are forgotten.
@@ -57,9 +58,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
-    axum::serve(listener, router(&base, work_time))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener.tap_io(|tcp| {
+            // Frames are small writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms each.
+            let _ = tcp.set_nodelay(true);
+        }),
+        router(&base, work_time),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn card(State(state): State<Arc<AgentState>>) -> Response {

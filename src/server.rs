@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api;
@@ -51,7 +52,14 @@ pub async fn serve_on(
             std::future::pending::<()>().await;
         }
     };
-    let server = axum::serve(listener, api::router(state.clone())).with_graceful_shutdown(graceful);
+    let server = axum::serve(
+        listener.tap_io(|tcp| {
+            // Frames are small writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms each.
+            let _ = tcp.set_nodelay(true);
+        }),
+        api::router(state.clone()),
+    )
+    .with_graceful_shutdown(graceful);
     let result = tokio::select! {
         r = server.into_future() => r,
         () = hard_stop => Ok(()),

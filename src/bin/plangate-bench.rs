@@ -1,0 +1,771 @@
+//! `plangate-bench`: measures the release gateway as a separate process against instant in-process
+//! fakes (an OpenAI-compatible LLM and A2A peers), so every figure is the gateway's own.
+//!
+//! ```text
+//! cargo build --release --bins && target/release/plangate-bench all [--json]
+//! ```
+//!
+//! Scenarios: `startup`, `idle`, `cpu`, `latency`, `throughput`, `open-plans`, `soak`,
+//! `first-poll`, `stream-vs-poll`, `all` (everything) and `smoke` (a short run for CI).
+
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line report"
+)]
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark fails loudly"
+)]
+#![expect(
+    clippy::needless_pass_by_value,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "statistics on small numbers"
+)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use clap::Parser;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "plangate-bench",
+    about = "Benchmarks the release plangate binary"
+)]
+struct Args {
+    /// startup | idle | cpu | latency | throughput | open-plans | soak | first-poll | stream-vs-poll | all | smoke
+    scenario: String,
+    /// Print one JSON object with the headline figures.
+    #[arg(long)]
+    json: bool,
+    /// Plans held open in `open-plans`.
+    #[arg(long, default_value_t = 10_000)]
+    open_plans: usize,
+    /// Sequential plans in `soak`.
+    #[arg(long, default_value_t = 100_000)]
+    soak_plans: usize,
+}
+
+// ---------------------------------------------------------------- fakes
+
+/// (send time, first poll time, never finishes) of one task.
+type PollRecord = (Instant, Option<Instant>, bool);
+
+#[derive(Default)]
+struct PeerLog {
+    polls: Mutex<HashMap<String, PollRecord>>,
+    cancels: AtomicUsize,
+}
+
+struct Fakes {
+    llm_url: String,
+    peer_url: String,
+    stream_peer_url: String,
+    log: Arc<PeerLog>,
+}
+
+fn sse_body(chunks: &'static [u8]) -> Response {
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from(chunks))
+        .unwrap()
+}
+
+static TOOL_TURN: &[u8] = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"call_peer_instant\",\"arguments\":\"{\\\"input\\\":\\\"hi\\\"}\"}}]},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15}}\n\ndata: [DONE]\n\n";
+static TEXT_TURN: &[u8] = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"The answer is \"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"42 [[peer:instant]].\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5,\"total_tokens\":25}}\n\ndata: [DONE]\n\n";
+
+async fn llm(body: Bytes) -> Response {
+    // A tool result in the conversation means the second step: answer in text.
+    let second = memchr_tool(&body);
+    sse_body(if second { TEXT_TURN } else { TOOL_TURN })
+}
+
+fn memchr_tool(body: &[u8]) -> bool {
+    body.windows(14).any(|w| w == b"\"role\":\"tool\"")
+}
+
+fn rpc_result(id: &Value, result: Value) -> Response {
+    (
+        [("content-type", "application/json")],
+        json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
+    )
+        .into_response()
+}
+
+fn completed(task_id: &str, text: &str) -> Value {
+    json!({"kind": "task", "id": task_id, "status": {"state": "completed"},
+        "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": text}]}]})
+}
+
+async fn peer(State(log): State<Arc<PeerLog>>, body: Bytes) -> Response {
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = req["id"].clone();
+    let method = req["method"].as_str().unwrap_or("");
+    let params = &req["params"];
+    match method {
+        "message/send" => {
+            let task_id = params["message"]["taskId"]
+                .as_str()
+                .unwrap_or("t")
+                .to_owned();
+            let skill = params["message"]["metadata"]["skillId"]
+                .as_str()
+                .unwrap_or("");
+            let text = params["message"]["parts"][0]["text"].as_str().unwrap_or("");
+            match skill {
+                "instant" => rpc_result(&id, completed(&task_id, &format!("echo: {text}"))),
+                _ => {
+                    log.polls
+                        .lock()
+                        .unwrap()
+                        .insert(task_id.clone(), (Instant::now(), None, skill == "slow"));
+                    rpc_result(
+                        &id,
+                        json!({"kind": "task", "id": task_id, "status": {"state": "submitted"}}),
+                    )
+                }
+            }
+        }
+        "tasks/get" => {
+            let task_id = params["taskId"].as_str().unwrap_or("").to_owned();
+            let mut polls = log.polls.lock().unwrap();
+            let Some((sent, first, slow)) = polls.get_mut(&task_id) else {
+                return rpc_result(
+                    &id,
+                    json!({"kind": "task", "id": task_id, "status": {"state": "working"}}),
+                );
+            };
+            first.get_or_insert_with(Instant::now);
+            // "timed" tasks finish 200 ms after the send; "slow" ones never do.
+            if sent.elapsed() >= Duration::from_millis(200) && !*slow {
+                rpc_result(&id, completed(&task_id, "done"))
+            } else {
+                rpc_result(
+                    &id,
+                    json!({"kind": "task", "id": task_id, "status": {"state": "working"}}),
+                )
+            }
+        }
+        "tasks/cancel" => {
+            log.cancels.fetch_add(1, Ordering::Relaxed);
+            rpc_result(
+                &id,
+                json!({"kind": "task", "id": params["taskId"], "status": {"state": "canceled"}}),
+            )
+        }
+        _ => rpc_result(&id, Value::Null),
+    }
+}
+
+async fn stream_peer(body: Bytes) -> Response {
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let task_id = req["params"]["message"]["taskId"]
+        .as_str()
+        .unwrap_or("t")
+        .to_owned();
+    let events = async_events(task_id);
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(events))
+        .unwrap()
+}
+
+fn async_events(
+    task_id: String,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    futures::stream::unfold(0u8, move |step| {
+        let task_id = task_id.clone();
+        async move {
+            let event = match step {
+                0 => {
+                    json!({"kind": "status-update", "taskId": task_id, "status": {"state": "working"}})
+                }
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    json!({"kind": "artifact-update", "taskId": task_id, "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": "done"}]}})
+                }
+                2 => {
+                    json!({"kind": "status-update", "taskId": task_id, "status": {"state": "completed"}, "final": true})
+                }
+                _ => return None,
+            };
+            Some((Ok(Bytes::from(format!("data: {event}\n\n"))), step + 1))
+        }
+    })
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "fakes live for the whole benchmark"
+    )]
+    tokio::spawn(async move {
+        axum::serve(
+            listener.tap_io(|tcp| {
+                // Frames are small writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms each.
+                let _ = tcp.set_nodelay(true);
+            }),
+            app,
+        )
+        .await
+        .unwrap()
+    });
+    url
+}
+
+async fn start_fakes() -> Fakes {
+    let log = Arc::new(PeerLog::default());
+    let llm_url = serve(Router::new().route("/v1/chat/completions", post(llm))).await;
+    let peer_url = serve(
+        Router::new()
+            .route("/", post(peer))
+            .route(
+                "/.well-known/agent-card.json",
+                get(|| async {
+                    axum::Json(json!({"name": "peer", "capabilities": {"streaming": false}}))
+                }),
+            )
+            .with_state(Arc::clone(&log)),
+    )
+    .await;
+    let stream_peer_url = serve(Router::new().route("/", post(stream_peer)).route(
+        "/.well-known/agent-card.json",
+        get(|| async { axum::Json(json!({"name": "s", "capabilities": {"streaming": true}})) }),
+    ))
+    .await;
+    Fakes {
+        llm_url: format!("{llm_url}/v1"),
+        peer_url,
+        stream_peer_url,
+        log,
+    }
+}
+
+// ---------------------------------------------------------------- the gateway process
+
+struct Gateway {
+    child: Child,
+    port: u16,
+    pid: u32,
+}
+
+fn gateway_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe.with_file_name("plangate");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release --bins` first",
+        bin.display()
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A raw HTTP/1.1 `GET /health`: true on a 200.
+fn health_ok(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+impl Gateway {
+    /// Starts the gateway; returns it with the time from launch to a healthy `/health`.
+    fn start(env: &[(&str, String)]) -> (Self, Duration) {
+        let port = free_port();
+        let t0 = Instant::now();
+        let mut cmd = Command::new(gateway_binary());
+        cmd.arg("serve")
+            .env_clear()
+            .env("GATEWAY_HOSTNAME", "127.0.0.1")
+            .env("GATEWAY_PORT", port.to_string())
+            .env("GATEWAY_AUTH_MODE", "none")
+            .env("GATEWAY_RECIPES_DIR", "")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn plangate");
+        let pid = child.id();
+        while !health_ok(port) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "gateway did not become healthy"
+            );
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        (Self { child, port, pid }, t0.elapsed())
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// utime + stime in microseconds.
+    fn cpu_us(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        ticks * 10_000 // CLK_TCK = 100
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- driving plans
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()
+        .unwrap()
+}
+
+fn llm_env(f: &Fakes) -> Vec<(&'static str, String)> {
+    vec![
+        ("GATEWAY_LLM_API_KEY", "bench".to_owned()),
+        ("GATEWAY_LLM_BASE_URL", f.llm_url.clone()),
+        ("GATEWAY_PLANNER_MODEL", "bench-model".to_owned()),
+    ]
+}
+
+fn plan_body(question: &str, endpoint: &str, skill: &str) -> String {
+    json!({"question": question, "agents": [{"name": "peer", "endpoint": endpoint, "skills": [{"id": skill, "description": "bench"}]}]}).to_string()
+}
+
+/// Runs one plan to `done`; returns its wall time.
+async fn run_plan(http: &reqwest::Client, url: &str, body: String) -> Duration {
+    let t0 = Instant::now();
+    let resp = http
+        .post(format!("{url}/plan"))
+        .body(body)
+        .send()
+        .await
+        .expect("plan request");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("plan stream");
+    assert!(
+        text.ends_with("event: done\ndata: {}\n\n"),
+        "stream did not end with done"
+    );
+    assert!(!text.contains("event: error"), "plan failed: {text}");
+    t0.elapsed()
+}
+
+/// Runs `n` plans, `concurrency` at a time; returns each plan's wall time and the total time.
+async fn run_many(
+    url: &str,
+    n: usize,
+    concurrency: usize,
+    body: &str,
+) -> (Vec<Duration>, Duration) {
+    let http = client();
+    let t0 = Instant::now();
+    let times: Vec<Duration> = futures::stream::iter(0..n)
+        .map(|i| {
+            let http = http.clone();
+            let body = body.replace("__N__", &i.to_string());
+            async move { run_plan(&http, url, body).await }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    (times, t0.elapsed())
+}
+
+fn percentile(times: &mut [Duration], p: f64) -> f64 {
+    times.sort();
+    let idx = ((times.len() as f64 - 1.0) * p).round() as usize;
+    times[idx].as_secs_f64() * 1000.0
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+// ---------------------------------------------------------------- scenarios
+
+#[derive(Default)]
+struct Report {
+    figures: serde_json::Map<String, Value>,
+    rows: Vec<(String, String, String)>,
+}
+
+impl Report {
+    fn add(&mut self, key: Option<&str>, label: &str, value: f64, unit: &str, target: &str) {
+        if let Some(k) = key {
+            self.figures
+                .insert(k.to_owned(), json!((value * 100.0).round() / 100.0));
+        }
+        self.rows.push((
+            label.to_owned(),
+            format!("{value:.2} {unit}"),
+            target.to_owned(),
+        ));
+    }
+
+    fn print(&self, as_json: bool) {
+        if as_json {
+            println!("{}", Value::Object(self.figures.clone()));
+            return;
+        }
+        println!("| figure | measured | target |\n|---|---|---|");
+        for (label, value, target) in &self.rows {
+            println!("| {label} | {value} | {target} |");
+        }
+    }
+}
+
+fn startup(r: &mut Report, runs: usize) {
+    let mut ms = Vec::new();
+    let mut idle = Vec::new();
+    for _ in 0..runs {
+        let (gw, took) = Gateway::start(&[]);
+        ms.push(took.as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(300));
+        idle.push(gw.rss_kib() as f64);
+        gw.stop();
+    }
+    r.add(
+        Some("startup_ms"),
+        &format!("launch to healthy /health (median of {runs})"),
+        median(&mut ms),
+        "ms",
+        "≤ 50 ms",
+    );
+    r.add(
+        Some("idle_rss_kib"),
+        "resident memory, idle",
+        median(&mut idle),
+        "KiB",
+        "≤ 20 MiB (20480 KiB)",
+    );
+}
+
+async fn cpu_and_latency(r: &mut Report, f: &Fakes, plans: usize) {
+    let (gw, _) = Gateway::start(&llm_env(f));
+    let body = plan_body("q __N__", &f.peer_url, "instant");
+    run_many(&gw.url(), 200, 8, &body).await; // warm-up
+    let cpu0 = gw.cpu_us();
+    let (_, _) = run_many(&gw.url(), plans, 16, &body).await;
+    let cpu = (gw.cpu_us() - cpu0) as f64 / plans as f64;
+    r.add(
+        Some("cpu_per_plan_us"),
+        &format!("gateway CPU per plan (LLM tool call + peer call + final text; {plans} plans)"),
+        cpu,
+        "µs",
+        "≤ 1000 µs",
+    );
+
+    let (mut seq, _) = run_many(&gw.url(), 1000, 1, &body).await;
+    r.add(
+        None,
+        "sequential plan wall time p50 (fakes instant)",
+        percentile(&mut seq, 0.5),
+        "ms",
+        "",
+    );
+    r.add(
+        None,
+        "sequential plan wall time p99",
+        percentile(&mut seq, 0.99),
+        "ms",
+        "",
+    );
+    for c in [16, 64, 256] {
+        let n = (c * 20).max(2000);
+        let (mut t, total) = run_many(&gw.url(), n, c, &body).await;
+        let throughput = n as f64 / total.as_secs_f64();
+        let p50 = percentile(&mut t, 0.5);
+        let p99 = percentile(&mut t, 0.99);
+        if c == 64 {
+            r.add(
+                Some("p50_added_ms"),
+                "added latency p50 at concurrency 64",
+                p50,
+                "ms",
+                "≤ 2 ms",
+            );
+            r.add(
+                Some("p99_added_ms"),
+                "added latency p99 at concurrency 64",
+                p99,
+                "ms",
+                "≤ 10 ms",
+            );
+            r.add(
+                Some("throughput_c64"),
+                "throughput at concurrency 64",
+                throughput,
+                "plans/s",
+                "",
+            );
+        } else {
+            r.add(
+                None,
+                &format!("throughput at concurrency {c} (p99 {p99:.1} ms)"),
+                throughput,
+                "plans/s",
+                "",
+            );
+        }
+    }
+    gw.stop();
+}
+
+async fn open_plans(r: &mut Report, f: &Fakes, n: usize) {
+    let mut env = llm_env(f);
+    env.retain(|(k, _)| *k != "GATEWAY_LLM_API_KEY"); // fan-out: one slow call per plan
+    env.push(("GATEWAY_SSE_KEEPALIVE_SECS", "1".to_owned()));
+    let (gw, _) = Gateway::start(&env);
+    run_many(
+        &gw.url(),
+        50,
+        8,
+        &plan_body("warm __N__", &f.peer_url, "instant"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = gw.rss_kib();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let keepalives = Arc::new(AtomicUsize::new(0));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    for i in 0..n {
+        let (http, url, stop, opened, keepalives) = (
+            http.clone(),
+            gw.url(),
+            stop.clone(),
+            Arc::clone(&opened),
+            Arc::clone(&keepalives),
+        );
+        // The "slow" skill's tasks never finish at the fake peer.
+        let body = json!({"question": format!("hold {i}"), "agents": [{"name": "peer", "endpoint": f.peer_url, "skills": [{"id": "slow"}]}]}).to_string();
+        tracker.spawn(async move {
+            let resp = http.post(format!("{url}/plan")).body(body).send().await.expect("open plan");
+            opened.fetch_add(1, Ordering::Relaxed);
+            let mut stream = resp.bytes_stream();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    chunk = stream.next() => match chunk {
+                        Some(Ok(c)) if c.starts_with(b": keep-alive") => { keepalives.fetch_add(1, Ordering::Relaxed); }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+        });
+        if i % 500 == 499 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    while opened.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = gw.rss_kib();
+    let per_plan = (during.saturating_sub(before)) as f64 / n as f64;
+    r.add(
+        Some("rss_per_open_plan_kib"),
+        &format!(
+            "resident memory per open plan ({n} open, keep-alives every 1 s: {} seen)",
+            keepalives.load(Ordering::Relaxed)
+        ),
+        per_plan,
+        "KiB",
+        "≤ 40 KiB",
+    );
+    stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    gw.stop();
+}
+
+async fn soak(r: &mut Report, f: &Fakes, n: usize) {
+    let (gw, _) = Gateway::start(&[]);
+    let body = plan_body("soak __N__", &f.peer_url, "instant");
+    run_many(&gw.url(), 2000, 4, &body).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = gw.rss_kib() as f64;
+    let t0 = Instant::now();
+    run_many(&gw.url(), n, 1, &body).await;
+    let took = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = gw.rss_kib() as f64;
+    let growth = (after - baseline) / baseline * 100.0;
+    r.add(
+        None,
+        &format!(
+            "post-warm-up baseline RSS (then {n} sequential plans in {:.0} s)",
+            took.as_secs_f64()
+        ),
+        baseline,
+        "KiB",
+        "",
+    );
+    r.add(
+        Some("rss_growth_pct"),
+        &format!("RSS growth after {n} sequential plans"),
+        growth,
+        "%",
+        "≤ 10 %",
+    );
+    gw.stop();
+}
+
+async fn first_poll(r: &mut Report, f: &Fakes) {
+    let (gw, _) = Gateway::start(&[]);
+    let body = plan_body("poll __N__", &f.peer_url, "timed");
+    f.log.polls.lock().unwrap().clear();
+    run_many(&gw.url(), 40, 4, &body).await;
+    let mut gaps: Vec<f64> = f
+        .log
+        .polls
+        .lock()
+        .unwrap()
+        .values()
+        .filter_map(|(sent, first, _)| {
+            first.map(|p| p.duration_since(*sent).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    r.add(
+        Some("first_poll_ms"),
+        "first poll of a submitted task after the send (median)",
+        median(&mut gaps),
+        "ms",
+        "≤ 110 ms",
+    );
+    gw.stop();
+}
+
+async fn stream_vs_poll(r: &mut Report, f: &Fakes) {
+    let (gw, _) = Gateway::start(&[]);
+    let polled = plan_body("p __N__", &f.peer_url, "timed");
+    let streamed = plan_body("s __N__", &f.stream_peer_url, "stream");
+    run_many(&gw.url(), 5, 1, &streamed).await;
+    let (mut p, _) = run_many(&gw.url(), 20, 1, &polled).await;
+    let (mut s, _) = run_many(&gw.url(), 20, 1, &streamed).await;
+    let pm = percentile(&mut p, 0.5);
+    let sm = percentile(&mut s, 0.5);
+    r.add(
+        None,
+        "plan against a 200 ms peer, polled (median)",
+        pm,
+        "ms",
+        "",
+    );
+    r.add(
+        Some("streamed_plan_ms"),
+        "plan against a 200 ms peer, streamed (median)",
+        sm,
+        "ms",
+        "≤ 205 ms (peer + 5 ms)",
+    );
+    gw.stop();
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let fakes = start_fakes().await;
+    let mut report = Report::default();
+    let s = args.scenario.as_str();
+    let all = s == "all";
+    if s == "smoke" {
+        startup(&mut report, 3);
+        cpu_and_latency(&mut report, &fakes, 500).await;
+        first_poll(&mut report, &fakes).await;
+        stream_vs_poll(&mut report, &fakes).await;
+        open_plans(&mut report, &fakes, 200).await;
+        soak(&mut report, &fakes, 1000).await;
+        report.print(args.json);
+        return;
+    }
+    if all || s == "startup" || s == "idle" {
+        startup(&mut report, 7);
+    }
+    if all || s == "cpu" || s == "latency" || s == "throughput" {
+        cpu_and_latency(&mut report, &fakes, 5000).await;
+    }
+    if all || s == "first-poll" {
+        first_poll(&mut report, &fakes).await;
+    }
+    if all || s == "stream-vs-poll" {
+        stream_vs_poll(&mut report, &fakes).await;
+    }
+    if all || s == "open-plans" {
+        open_plans(&mut report, &fakes, args.open_plans).await;
+    }
+    if all || s == "soak" {
+        soak(&mut report, &fakes, args.soak_plans).await;
+    }
+    if report.rows.is_empty() {
+        eprintln!("unknown scenario {s:?}; see --help");
+        std::process::exit(2);
+    }
+    report.print(args.json);
+}
