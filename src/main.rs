@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: less CPU per allocation than glibc malloc and no per-thread arena growth under
+/// many short-lived plans (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use plangate::config::Config;
 
 #[derive(Parser)]
@@ -161,8 +166,31 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // `GATEWAY_WORKER_THREADS`: 1 runs everything on one thread (least CPU per plan), unset or 0
+    // uses one worker per core (best throughput and tail latency).
+    let workers = std::env::var("GATEWAY_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let runtime = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if workers > 1 {
+            b.worker_threads(workers);
+        }
+        b.enable_all().build()
+    };
+    match runtime {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => fail(&format!("cannot start the async runtime: {e}")),
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
     plangate::telemetry::init();

@@ -117,12 +117,16 @@ impl AppState {
             recipes.prompt_block().as_deref(),
             &config.planner.instructions,
         );
+        let (system_message, closing_system_message) =
+            crate::planner::system_messages(&system_prompt)
+                .map_err(|e| ConfigError(format!("system prompt: {e}")))?;
         let deps = Arc::new(PlannerDeps {
             a2a,
             keys,
             llm,
             recipes,
-            system_prompt,
+            system_message,
+            closing_system_message,
             default_steps: config.planner.steps,
         });
         Ok(Self(Arc::new(Inner {

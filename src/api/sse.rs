@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use crate::planner::event::PlanEvent;
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+/// Queued frames are joined into one write up to about this many bytes.
+const COALESCE_LIMIT: usize = 16 * 1024;
 
 struct BodyState<G> {
     rx: mpsc::Receiver<PlanEvent>,
@@ -53,7 +55,19 @@ pub fn response<G: Send + 'static>(
         let wire = match next {
             Some(event) => {
                 st.done = event.is_done();
-                event.to_wire()
+                let mut text = event.to_wire();
+                // Frames already queued go out in the same write: fewer syscalls, same order,
+                // and nothing waits (spec §2.1 flushes each frame as soon as it is written).
+                while !st.done && text.len() < COALESCE_LIMIT {
+                    match st.rx.try_recv() {
+                        Ok(more) => {
+                            st.done = more.is_done();
+                            text.push_str(&more.to_wire());
+                        }
+                        Err(_) => break,
+                    }
+                }
+                text
             }
             None => {
                 // The planner vanished without `done`: keep the contract anyway.

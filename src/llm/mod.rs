@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use stream::{StepAccumulator, error_message};
@@ -50,8 +51,12 @@ pub enum LlmError {
 /// One planner request (borrowed: the conversation is serialised, never cloned).
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
+    /// The system message, pre-serialised.
+    pub system: &'a RawValue,
+    /// The conversation after the system message.
     pub messages: &'a [Value],
-    pub tools: &'a [Value],
+    /// Tool definitions (a JSON array), pre-serialised.
+    pub tools: &'a RawValue,
     /// The closing step: `tool_choice: "none"`.
     pub tools_disabled: bool,
 }
@@ -126,8 +131,11 @@ impl LlmClient {
             });
         let body = StepBody {
             model: self.wire_model(),
-            messages: request.messages,
-            tools: request.tools,
+            messages: Messages {
+                system: request.system,
+                rest: request.messages,
+            },
+            tools: (request.tools.get() != "[]").then_some(request.tools),
             tool_choice: request.tools_disabled.then_some("none"),
             stream: true,
             stream_options: StreamOptions {
@@ -261,9 +269,9 @@ impl LlmClient {
 #[derive(serde::Serialize)]
 struct StepBody<'a> {
     model: &'a str,
-    messages: &'a [Value],
-    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
-    tools: &'a [Value],
+    messages: Messages<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<&'static str>,
     stream: bool,
@@ -278,6 +286,24 @@ struct StepBody<'a> {
     models: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     route: Option<&'static str>,
+}
+
+/// The system message followed by the conversation, as one JSON array.
+struct Messages<'a> {
+    system: &'a RawValue,
+    rest: &'a [Value],
+}
+
+impl serde::Serialize for Messages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.rest.len() + 1))?;
+        seq.serialize_element(self.system)?;
+        for m in self.rest {
+            seq.serialize_element(m)?;
+        }
+        seq.end()
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -342,8 +368,11 @@ mod tests {
 
     #[test]
     fn openrouter_extras_only_for_openrouter_models() {
-        let tools = [json!({})];
+        let tools = serde_json::value::to_raw_value(&[json!({})]).unwrap();
+        let system =
+            serde_json::value::to_raw_value(&json!({"role": "system", "content": "S"})).unwrap();
         let req = ChatRequest {
+            system: &system,
             messages: &[],
             tools: &tools,
             tools_disabled: true,
@@ -355,6 +384,8 @@ mod tests {
         assert_eq!(b["models"], json!(["anthropic/claude", "openai/gpt-4o"]));
         assert_eq!(b["route"], "fallback");
         assert_eq!(b["tool_choice"], "none");
+        assert_eq!(b["messages"], json!([{"role": "system", "content": "S"}]));
+        assert_eq!(b["tools"], json!([{}]));
         assert_eq!(b["temperature"], 0.3);
         assert!(b.get("top_p").is_none());
         let b = body(client("gpt-4o", &["x"]));

@@ -40,8 +40,10 @@ pub struct PlannerDeps {
     /// `None` = fan-out mode.
     pub llm: Option<LlmClient>,
     pub recipes: RecipeBook,
-    /// The full system prompt (planner prompt, recipe block, instructions), built at boot.
-    pub system_prompt: String,
+    /// The system message (planner prompt, recipe block, instructions), serialised at boot.
+    pub system_message: Box<serde_json::value::RawValue>,
+    /// The same with the closing-step addendum.
+    pub closing_system_message: Box<serde_json::value::RawValue>,
     /// The planner's `steps` setting.
     pub default_steps: Option<u32>,
 }
@@ -123,6 +125,28 @@ pub struct Plan {
 enum PlanFailure {
     Llm(LlmError),
     Aborted,
+    Internal(String),
+}
+
+/// The system messages of every LLM step, serialised once.
+///
+/// # Errors
+/// Serialisation failure (not expected for strings).
+pub fn system_messages(
+    system_prompt: &str,
+) -> Result<
+    (
+        Box<serde_json::value::RawValue>,
+        Box<serde_json::value::RawValue>,
+    ),
+    serde_json::Error,
+> {
+    let normal =
+        serde_json::value::to_raw_value(&json!({"role": "system", "content": system_prompt}))?;
+    let closing_prompt = format!("{system_prompt}\n\n{}", prompt::CLOSING_ADDENDUM);
+    let closing =
+        serde_json::value::to_raw_value(&json!({"role": "system", "content": closing_prompt}))?;
+    Ok((normal, closing))
 }
 
 /// The successful end of a plan.
@@ -227,6 +251,15 @@ impl Plan {
                         .await;
                 }
             },
+            Err(PlanFailure::Internal(detail)) => {
+                tracing::error!(session_id = %self.session_id, %detail, "plan failed: internal error");
+                self.events
+                    .emit(PlanEvent::Error {
+                        message: format!("internal error: {detail}"),
+                        code: "internal",
+                    })
+                    .await;
+            }
         }
         self.events.emit(PlanEvent::Done).await;
     }
@@ -241,11 +274,10 @@ impl Plan {
     }
 
     /// The conversation before the first step: prior summary, history turns, the question
-    /// (spec §3.9 seeding). Index 0 is reserved for the system message.
-    fn seed_messages(&self, system: &str) -> Vec<Value> {
+    /// (spec §3.9 seeding). The system message is sent separately, pre-serialised.
+    fn seed_messages(&self) -> Vec<Value> {
         let r = &self.request;
         let mut messages = Vec::with_capacity(r.history.len() + 3);
-        messages.push(json!({"role": "system", "content": system}));
         if let Some(summary) = r.prior_summary.as_deref().filter(|s| !s.trim().is_empty()) {
             messages.push(json!({"role": "user", "content": [{"type": "text", "text": format!("{}\n\n{summary}", prompt::PRIOR_CONTEXT_MARKER)}]}));
         }
@@ -283,20 +315,25 @@ impl Plan {
             .or(deps.default_steps)
             .unwrap_or(10)
             .max(1);
-        let closing_prompt = format!("{}\n\n{}", deps.system_prompt, prompt::CLOSING_ADDENDUM);
-        let mut messages = self.seed_messages(&deps.system_prompt);
+        let mut messages = self.seed_messages();
         self.emit_plan().await;
-        let tools = self.tools.definitions(&deps.recipes.tool_description());
+        // Tool definitions do not change during a plan: serialise them once.
+        let tools = serde_json::value::to_raw_value(
+            &self.tools.definitions(&deps.recipes.tool_description()),
+        )
+        .map_err(|e| PlanFailure::Internal(e.to_string()))?;
         let mut guard = DoomLoopGuard::default();
         let mut usage = Usage::default();
         let mut finish: Option<String> = None;
         for step in 0..max_steps {
             let closing = max_steps >= 2 && step == max_steps - 1;
-            if closing {
-                messages[0] = json!({"role": "system", "content": closing_prompt});
-            }
             let part_id = uuid::Uuid::new_v4().to_string();
             let request = ChatRequest {
+                system: if closing {
+                    &deps.closing_system_message
+                } else {
+                    &deps.system_message
+                },
                 messages: &messages,
                 tools: &tools,
                 tools_disabled: closing,
