@@ -139,11 +139,14 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
 
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let events = Emitter::new(tx.clone());
-    let _ = tx.try_send(PlanEvent::Session {
-        session_id: session_id.clone(),
-        external_session_id: request.session_id.clone(),
-        created: true,
-    });
+    let _ = tx.try_send(
+        PlanEvent::Session {
+            session_id: session_id.clone(),
+            external_session_id: request.session_id.clone(),
+            created: true,
+        }
+        .into(),
+    );
     drop(tx);
     let abort = Arc::new(PlanAbort::default());
     let deadline = request.preferences.timeout_ms.map_or(
@@ -152,7 +155,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     );
     let plan = Plan {
         session_id,
-        tools: ToolSet::from_request(&request),
+        tools: ToolSet::from_request(&request, state.deps.llm.is_some()),
         request,
         deadline,
         card_deadline,

@@ -10,14 +10,14 @@ use axum::response::Response;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::planner::event::PlanEvent;
+use crate::planner::event::{PlanEvent, WireFrame};
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// Queued frames are joined into one write up to about this many bytes.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
 struct BodyState<G> {
-    rx: mpsc::Receiver<PlanEvent>,
+    rx: mpsc::Receiver<WireFrame>,
     keepalive: Option<Duration>,
     done: bool,
     /// Held until the body is dropped.
@@ -26,7 +26,7 @@ struct BodyState<G> {
 
 /// Builds the streaming response; `guard` is dropped when the response body is.
 pub fn response<G: Send + 'static>(
-    rx: mpsc::Receiver<PlanEvent>,
+    rx: mpsc::Receiver<WireFrame>,
     keepalive: Option<Duration>,
     guard: G,
 ) -> Response {
@@ -53,16 +53,16 @@ pub fn response<G: Send + 'static>(
             None => st.rx.recv().await,
         };
         let wire = match next {
-            Some(event) => {
-                st.done = event.is_done();
-                let mut text = event.to_wire();
+            Some(frame) => {
+                st.done = frame.last;
+                let mut text = frame.text;
                 // Frames already queued go out in the same write: fewer syscalls, same order,
                 // and nothing waits (spec §2.1 flushes each frame as soon as it is written).
                 while !st.done && text.len() < COALESCE_LIMIT {
                     match st.rx.try_recv() {
                         Ok(more) => {
-                            st.done = more.is_done();
-                            text.push_str(&more.to_wire());
+                            st.done = more.last;
+                            text.push_str(&more.text);
                         }
                         Err(_) => break,
                     }

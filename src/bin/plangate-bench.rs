@@ -687,6 +687,9 @@ async fn open_plans(r: &mut Report, f: &Fakes, n: usize) {
     let mut env = llm_env(f);
     env.retain(|(k, _)| *k != "GATEWAY_LLM_API_KEY"); // fan-out: one slow call per plan
     env.push(("GATEWAY_SSE_KEEPALIVE_SECS", "1".to_owned()));
+    if let Ok(w) = std::env::var("GATEWAY_WORKER_THREADS") {
+        env.push(("GATEWAY_WORKER_THREADS", w));
+    }
     let (gw, _) = Gateway::start(&env);
     run_many(
         &gw.url(),
@@ -737,7 +740,8 @@ async fn open_plans(r: &mut Report, f: &Fakes, n: usize) {
     while opened.load(Ordering::Relaxed) < n {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Let the opening burst's garbage be returned and the keep-alives settle into their rhythm.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let during = gw.rss_kib();
     let per_plan = (during.saturating_sub(before)) as f64 / n as f64;
     r.add(

@@ -104,6 +104,26 @@ pub enum PlanEvent {
     Done,
 }
 
+/// A rendered frame on its way to the client: what the plan's channel carries. Rendering in the
+/// planner keeps channel slots small (a few bytes instead of a whole event), which matters with
+/// thousands of open plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    /// `event: …\ndata: …\n\n` (one or two frames).
+    pub text: String,
+    /// This is `done`: nothing may follow.
+    pub last: bool,
+}
+
+impl From<PlanEvent> for WireFrame {
+    fn from(event: PlanEvent) -> Self {
+        Self {
+            text: event.to_wire(),
+            last: event.is_done(),
+        }
+    }
+}
+
 impl PlanEvent {
     /// Renders the event as wire bytes: `event: <name>\ndata: <compact JSON>\n\n` per frame.
     #[must_use]

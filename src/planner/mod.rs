@@ -90,19 +90,19 @@ impl PlanAbort {
 /// receiving.
 #[derive(Debug, Clone)]
 pub struct Emitter {
-    tx: mpsc::Sender<PlanEvent>,
+    tx: mpsc::Sender<event::WireFrame>,
 }
 
 impl Emitter {
     /// Wraps the sending side of the plan's channel.
     #[must_use]
-    pub fn new(tx: mpsc::Sender<PlanEvent>) -> Self {
+    pub fn new(tx: mpsc::Sender<event::WireFrame>) -> Self {
         Self { tx }
     }
 
     /// Queues one event in order.
     pub async fn emit(&self, event: PlanEvent) {
-        let _ = self.tx.send(event).await;
+        let _ = self.tx.send(event.into()).await;
     }
 }
 
