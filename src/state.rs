@@ -70,7 +70,7 @@ impl AppState {
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
             // Thousands of polling plans must not keep thousands of idle sockets and buffers.
-            .pool_max_idle_per_host(32)
+            .pool_max_idle_per_host(256)
             .build()
             .map_err(|e| ConfigError(format!("http client: {e}")))?;
         let tracker = TaskTracker::new();

@@ -662,21 +662,29 @@ async fn cpu_and_latency(r: &mut Report, f: &Fakes, plans: usize) {
         "ms",
         "",
     );
-    OVERSHOOT_NS.store(0, Ordering::Relaxed);
-    SIMULATIONS.store(0, Ordering::Relaxed);
-    let (mut t, _) = run_staggered(&gw.url(), 64 * 15, 64, &body, Duration::from_millis(300)).await;
-    let fake_ms = 3.0 * mean_simulated_ms();
+    // Staggered arrivals, three rounds: the medians of the rounds' p50 and p99 are reported.
+    let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+    let mut fake_ms = 0.0;
+    for _ in 0..3 {
+        OVERSHOOT_NS.store(0, Ordering::Relaxed);
+        SIMULATIONS.store(0, Ordering::Relaxed);
+        let (mut t, _) =
+            run_staggered(&gw.url(), 64 * 10, 64, &body, Duration::from_millis(300)).await;
+        fake_ms = 3.0 * mean_simulated_ms();
+        p50s.push(percentile(&mut t, 0.5) - fake_ms);
+        p99s.push(percentile(&mut t, 0.99) - fake_ms);
+    }
     r.add(
         Some("p50_added_ms"),
-        &format!("added latency p50 at concurrency 64 (wall − {fake_ms:.1} ms of LLM + peer time)"),
-        percentile(&mut t, 0.5) - fake_ms,
+        &format!("added latency p50 at concurrency 64 (wall − {fake_ms:.1} ms of LLM + peer time; median of 3 rounds)"),
+        median(&mut p50s),
         "ms",
         "≤ 2 ms",
     );
     r.add(
         Some("p99_added_ms"),
-        "added latency p99 at concurrency 64",
-        percentile(&mut t, 0.99) - fake_ms,
+        "added latency p99 at concurrency 64 (median of 3 rounds)",
+        median(&mut p99s),
         "ms",
         "≤ 10 ms",
     );
