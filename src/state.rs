@@ -130,6 +130,7 @@ impl AppState {
             system_message,
             closing_system_message,
             default_steps: config.planner.steps,
+            context_window: config.planner.context_window,
         });
         Ok(Self(Arc::new(Inner {
             auth: Authenticator::new(config.auth.mode, &config.auth.tokens),

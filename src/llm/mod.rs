@@ -109,6 +109,12 @@ impl LlmClient {
         }
     }
 
+    /// The configured model string.
+    #[must_use]
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
     fn is_openrouter(&self) -> bool {
         self.model.starts_with("openrouter/")
     }
@@ -209,6 +215,45 @@ impl LlmClient {
                 () = tokio::time::sleep(retry_after.unwrap_or(*delay)) => {}
             }
         }
+    }
+
+    /// One non-streaming completion without tools or sampling settings (the compaction
+    /// summariser); returns the message text, trimmed.
+    ///
+    /// # Errors
+    /// HTTP, network, provider and abort failures.
+    pub async fn complete(
+        &self,
+        messages: &[Value],
+        abort: &CancellationToken,
+    ) -> Result<String, LlmError> {
+        let mut body = serde_json::Map::new();
+        body.insert("model".into(), Value::String(self.wire_model().to_owned()));
+        body.insert("messages".into(), Value::Array(messages.to_vec()));
+        if self.is_openrouter() {
+            body.insert(
+                "cache_control".into(),
+                serde_json::json!({"type": "ephemeral"}),
+            );
+        }
+        let response = self.send(Value::Object(body).to_string(), abort).await?;
+        let text = tokio::select! {
+            () = abort.cancelled() => return Err(LlmError::Aborted),
+            r = tokio::time::timeout(STALL_TIMEOUT, response.text()) => match r {
+                Err(_) => return Err(LlmError::Stalled),
+                Ok(Err(e)) => return Err(LlmError::Network(error_chain(&e))),
+                Ok(Ok(t)) => t,
+            },
+        };
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| LlmError::Network(format!("invalid completion body: {e}")))?;
+        if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+            return Err(LlmError::Provider(error_message(e)));
+        }
+        v.pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .ok_or_else(|| LlmError::Provider("completion has no message content".to_owned()))
     }
 
     /// Runs one streamed step; `on_text` receives each text delta as it arrives.

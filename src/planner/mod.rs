@@ -4,6 +4,7 @@
 //! plan's single ordered [`Emitter`]; every abort (deadline, disconnect, shutdown) goes through
 //! [`PlanAbort`], so running calls unwind with their frames instead of being dropped.
 
+pub mod compaction;
 pub mod dispatch;
 pub mod event;
 pub mod guard;
@@ -46,6 +47,8 @@ pub struct PlannerDeps {
     pub closing_system_message: Box<serde_json::value::RawValue>,
     /// The planner's `steps` setting.
     pub default_steps: Option<u32>,
+    /// `planner.context_window`: overrides the model table for compaction.
+    pub context_window: Option<u64>,
 }
 
 /// Why a plan was aborted.
@@ -303,6 +306,54 @@ impl Plan {
         messages
     }
 
+    /// Compacts a history that exceeds the model's budget (spec §3.9). Failures are logged and
+    /// the plan continues on the full history.
+    async fn compact(&self, deps: &PlannerDeps, llm: &LlmClient, messages: &mut Vec<Value>) {
+        let Some(question) = messages.last().cloned() else {
+            return;
+        };
+        let seeded = &messages[..messages.len() - 1];
+        let before = compaction::estimate(seeded);
+        let window = compaction::context_window(llm.model(), deps.context_window);
+        if before < compaction::threshold(window) {
+            return;
+        }
+        let prior = self
+            .request
+            .prior_summary
+            .as_deref()
+            .filter(|s| !s.trim().is_empty());
+        let history = &seeded[usize::from(prior.is_some())..];
+        let Some(cut) = compaction::cut_index(history) else {
+            return;
+        };
+        let (head, tail) = history.split_at(cut);
+        let request = compaction::summariser_messages(prior, head);
+        match llm.complete(&request, &self.abort.token).await {
+            Ok(summary) => {
+                let tail = tail.to_vec();
+                let after = compaction::tokens_after(&tail, &summary);
+                let mut compacted = Vec::with_capacity(tail.len() + 2);
+                compacted.push(compaction::summary_message(&summary));
+                compacted.extend(tail);
+                compacted.push(question);
+                *messages = compacted;
+                self.events
+                    .emit(PlanEvent::CompactionSummary {
+                        session_id: self.session_id.clone(),
+                        summary,
+                        tokens_before: before,
+                        tokens_after: after,
+                        messages_compacted: cut as u64,
+                    })
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(session_id = %self.session_id, error = %e, "compaction failed; continuing with the full history");
+            }
+        }
+    }
+
     async fn run_llm(
         &self,
         deps: &PlannerDeps,
@@ -316,6 +367,7 @@ impl Plan {
             .unwrap_or(10)
             .max(1);
         let mut messages = self.seed_messages();
+        self.compact(deps, llm, &mut messages).await;
         self.emit_plan().await;
         // Tool definitions do not change during a plan: serialise them once.
         let tools = serde_json::value::to_raw_value(

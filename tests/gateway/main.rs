@@ -11,6 +11,7 @@
 
 mod bindu;
 mod cli;
+mod conversation;
 mod http_surface;
 mod identity;
 mod lifecycle;

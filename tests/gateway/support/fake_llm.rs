@@ -31,6 +31,8 @@ pub(crate) enum Turn {
     MidstreamError(String),
     /// One chunk, then silence until the client goes away.
     Hang,
+    /// A non-streaming completion with this text, answered after the delay.
+    Completion(String, std::time::Duration),
 }
 
 impl Turn {
@@ -59,6 +61,8 @@ impl Turn {
 struct LlmState {
     turns: Mutex<VecDeque<Turn>>,
     requests: Mutex<Vec<Value>>,
+    /// When each request arrived.
+    arrivals: Mutex<Vec<std::time::Instant>>,
     headers: Mutex<Vec<axum::http::HeaderMap>>,
     served: AtomicUsize,
     /// Streams whose client went away before the end.
@@ -130,6 +134,11 @@ async fn completions(
 ) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     state.requests.lock().unwrap().push(request);
+    state
+        .arrivals
+        .lock()
+        .unwrap()
+        .push(std::time::Instant::now());
     state.headers.lock().unwrap().push(headers);
     let n = state.served.fetch_add(1, Ordering::SeqCst);
     let Some(turn) = state.turns.lock().unwrap().pop_front() else {
@@ -170,6 +179,12 @@ async fn completions(
             c.push("data: [DONE]\n\n".to_owned());
             sse(c)
         }
+        Turn::Completion(text, delay) => {
+            tokio::time::sleep(delay).await;
+            axum::Json(json!({"id": "chatcmpl-s", "object": "chat.completion", "created": 1, "model": "fake",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})).into_response()
+        }
         Turn::Status(code, body) => (
             StatusCode::from_u16(code).unwrap(),
             [("content-type", "application/json")],
@@ -205,6 +220,7 @@ impl FakeLlm {
         let state = Arc::new(LlmState {
             turns: Mutex::new(turns.into()),
             requests: Mutex::new(Vec::new()),
+            arrivals: Mutex::new(Vec::new()),
             headers: Mutex::new(Vec::new()),
             served: AtomicUsize::new(0),
             dropped: Arc::new(AtomicUsize::new(0)),
@@ -222,6 +238,10 @@ impl FakeLlm {
     /// Request bodies received so far.
     pub(crate) fn requests(&self) -> Vec<Value> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    pub(crate) fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.state.arrivals.lock().unwrap().clone()
     }
 
     pub(crate) fn authorization(&self, i: usize) -> Option<String> {
