@@ -131,6 +131,39 @@ pub(crate) enum ResolvedAuth {
     },
 }
 
+/// One call's fixed context, handed to every request the call makes.
+#[derive(Clone, Copy)]
+pub(crate) struct Exchange<'c, 'a> {
+    pub(crate) call: &'c PeerCall<'a>,
+    pub(crate) dialect: Dialect,
+    /// The JSON-RPC URL.
+    pub(crate) url: &'c str,
+    pub(crate) auth: &'c ResolvedAuth,
+    /// When the call budget runs out.
+    pub(crate) budget_end: Instant,
+}
+
+impl<'c> Exchange<'c, '_> {
+    /// A client-chosen task id: v0.3 peers (Bindu) need one; v1.0 servers choose their own.
+    fn chosen_task_id(&self) -> Option<String> {
+        (self.dialect == Dialect::V03).then(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The send parameters of this call with the given client task id.
+    fn send_params<'p>(&self, task_id: Option<&'p str>) -> SendParams<'p>
+    where
+        'c: 'p,
+    {
+        SendParams {
+            context_id: self.call.context_id,
+            task_id,
+            text: self.call.input,
+            reference_task_id: self.call.reference_task_id,
+            skill_id: self.call.skill_id,
+        }
+    }
+}
+
 /// Mutable facts of one call, kept so abort handling knows what to cancel.
 #[derive(Debug, Default)]
 pub(crate) struct CallProgress {
@@ -303,13 +336,18 @@ impl A2aClient {
         };
         let url = rpc_url(&call.agent.endpoint);
         let budget_end = Instant::now() + self.config.call_budget;
+        let x = Exchange {
+            call: &call,
+            dialect,
+            url: &url,
+            auth: &auth,
+            budget_end,
+        };
         let streaming = call.card.is_some_and(|c| c.streaming);
         let mut result = if streaming {
-            self.stream_call(&call, dialect, &url, &auth, budget_end, &mut progress)
-                .await
+            self.stream_call(&x, &mut progress).await
         } else {
-            self.send_and_poll(&call, dialect, &url, &auth, budget_end, &mut progress)
-                .await
+            self.send_and_poll(&x, &mut progress).await
         };
         // Auto mode without a card: a v1.0-only peer answers -32601 to v0.3 names (spec §5.1).
         if call.agent.protocol == Protocol::Auto
@@ -320,7 +358,13 @@ impl A2aClient {
         {
             progress = CallProgress::default();
             result = self
-                .send_and_poll(&call, Dialect::V10, &url, &auth, budget_end, &mut progress)
+                .send_and_poll(
+                    &Exchange {
+                        dialect: Dialect::V10,
+                        ..x
+                    },
+                    &mut progress,
+                )
                 .await;
         }
         if progress.cancel
@@ -346,21 +390,18 @@ impl A2aClient {
 
     async fn send_and_poll(
         &self,
-        call: &PeerCall<'_>,
-        dialect: Dialect,
-        url: &str,
-        auth: &ResolvedAuth,
-        budget_end: Instant,
+        x: &Exchange<'_, '_>,
         progress: &mut CallProgress,
     ) -> Result<Reply, A2aError> {
-        let chosen_task_id = (dialect == Dialect::V03).then(|| uuid::Uuid::new_v4().to_string());
-        let mut params = SendParams {
-            context_id: call.context_id,
-            task_id: chosen_task_id.as_deref(),
-            text: call.input,
-            reference_task_id: call.reference_task_id,
-            skill_id: call.skill_id,
-        };
+        let Exchange {
+            call,
+            dialect,
+            url,
+            auth,
+            budget_end,
+        } = *x;
+        let chosen_task_id = x.chosen_task_id();
+        let mut params = x.send_params(chosen_task_id.as_deref());
         // Our chosen id is known while the send is in flight, so an abort can cancel it.
         progress.remote_task_id.clone_from(&chosen_task_id);
         let mut sent = self
@@ -408,25 +449,23 @@ impl A2aClient {
         };
         progress.remote_task_id = Some(task.id.clone());
         progress.last_state = Some(task.state.clone());
-        self.poll_until_settled(call, dialect, url, auth, budget_end, progress, task)
-            .await
+        self.poll_until_settled(x, progress, task).await
     }
 
     /// Polls `tasks/get` / `GetTask` on the fast ladder until the task settles (spec §5.7).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call's context, passed down unchanged"
-    )]
     async fn poll_until_settled(
         &self,
-        call: &PeerCall<'_>,
-        dialect: Dialect,
-        url: &str,
-        auth: &ResolvedAuth,
-        budget_end: Instant,
+        x: &Exchange<'_, '_>,
         progress: &mut CallProgress,
         mut task: wire::Task,
     ) -> Result<Reply, A2aError> {
+        let Exchange {
+            call,
+            dialect,
+            url,
+            auth,
+            budget_end,
+        } = *x;
         let mut shape = IdShape::Both;
         let mut failures = 0;
         let mut k = 0usize;

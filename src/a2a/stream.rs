@@ -9,11 +9,9 @@ use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::jsonrpc::{self, Dialect, IdShape, SendParams};
+use super::jsonrpc::{self, IdShape};
 use super::wire::{self, Artifact, Message, Reply, Task};
-use super::{
-    A2aClient, A2aError, CallProgress, PeerCall, ResolvedAuth, StatusUpdate, read_limited,
-};
+use super::{A2aClient, A2aError, CallProgress, Exchange, StatusUpdate, read_limited};
 
 /// The task as assembled from stream events.
 #[derive(Debug, Default)]
@@ -200,34 +198,15 @@ impl A2aClient {
     /// Sends with the streaming method and reads the stream until the task settles.
     pub(super) async fn stream_call(
         &self,
-        call: &PeerCall<'_>,
-        dialect: Dialect,
-        url: &str,
-        auth: &ResolvedAuth,
-        budget_end: Instant,
+        x: &Exchange<'_, '_>,
         progress: &mut CallProgress,
     ) -> Result<Reply, A2aError> {
-        let chosen_task_id = (dialect == Dialect::V03).then(|| uuid::Uuid::new_v4().to_string());
-        let mut params = SendParams {
-            context_id: call.context_id,
-            task_id: chosen_task_id.as_deref(),
-            text: call.input,
-            reference_task_id: call.reference_task_id,
-            skill_id: call.skill_id,
-        };
+        let dialect = x.dialect;
+        let chosen_task_id = x.chosen_task_id();
+        let mut params = x.send_params(chosen_task_id.as_deref());
         progress.remote_task_id.clone_from(&chosen_task_id);
         loop {
-            let response = match self
-                .open_stream(
-                    url,
-                    dialect,
-                    auth,
-                    dialect.stream_body(params),
-                    call,
-                    budget_end,
-                )
-                .await
-            {
+            let response = match self.open_stream(x, dialect.stream_body(params)).await {
                 Ok(r) => r,
                 Err(e) => {
                     progress.cancel = matches!(e, A2aError::Aborted);
@@ -240,9 +219,7 @@ impl A2aClient {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
             if is_sse {
-                let streamed = self
-                    .read_stream(call, dialect, url, auth, budget_end, progress, response)
-                    .await;
+                let streamed = self.read_stream(x, progress, response).await;
                 match streamed {
                     // The same refusals can arrive as the stream's first event (a2a-sdk).
                     Err(A2aError::Rpc { code: -32001, .. })
@@ -260,9 +237,7 @@ impl A2aClient {
                     }) if progress.last_state.is_none() => {
                         progress.remote_task_id = None;
                         progress.cancel = false;
-                        return self
-                            .send_and_poll(call, dialect, url, auth, budget_end, progress)
-                            .await;
+                        return self.send_and_poll(x, progress).await;
                     }
                     other => return other,
                 }
@@ -276,9 +251,7 @@ impl A2aClient {
                     ..
                 }) => {
                     progress.remote_task_id = None;
-                    return self
-                        .send_and_poll(call, dialect, url, auth, budget_end, progress)
-                        .await;
+                    return self.send_and_poll(x, progress).await;
                 }
                 Err(A2aError::Rpc { code: -32001, .. }) if params.task_id.is_some() => {
                     params.task_id = None;
@@ -297,10 +270,7 @@ impl A2aClient {
                         Ok(Reply::Task(t)) => {
                             progress.remote_task_id = Some(t.id.clone());
                             progress.last_state = Some(t.state.clone());
-                            self.poll_until_settled(
-                                call, dialect, url, auth, budget_end, progress, t,
-                            )
-                            .await
+                            self.poll_until_settled(x, progress, t).await
                         }
                         Err(detail) => Err(A2aError::InvalidShape(detail)),
                     };
@@ -312,13 +282,16 @@ impl A2aClient {
     /// POSTs a streaming request; the per-request timeout covers the wait for response headers.
     async fn open_stream(
         &self,
-        url: &str,
-        dialect: Dialect,
-        auth: &ResolvedAuth,
+        x: &Exchange<'_, '_>,
         body: Vec<u8>,
-        call: &PeerCall<'_>,
-        budget_end: Instant,
     ) -> Result<reqwest::Response, A2aError> {
+        let Exchange {
+            call,
+            dialect,
+            url,
+            auth,
+            budget_end,
+        } = *x;
         let now = Instant::now();
         if now >= budget_end {
             return Err(A2aError::transport(super::BUDGET_SPENT.to_owned(), false));
@@ -338,20 +311,19 @@ impl A2aClient {
         }
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call's context, passed down unchanged"
-    )]
     async fn read_stream(
         &self,
-        call: &PeerCall<'_>,
-        dialect: Dialect,
-        url: &str,
-        auth: &ResolvedAuth,
-        budget_end: Instant,
+        x: &Exchange<'_, '_>,
         progress: &mut CallProgress,
         response: reqwest::Response,
     ) -> Result<Reply, A2aError> {
+        let Exchange {
+            call,
+            dialect,
+            url,
+            auth,
+            budget_end,
+        } = *x;
         let limit = self.config.max_response_bytes;
         // Bound the bytes buffered for a single event: count since the last event boundary.
         let mut pending = 0usize;
@@ -449,9 +421,7 @@ impl A2aClient {
                 ));
             };
             let task = snapshot.into_task(Some(id));
-            return self
-                .poll_until_settled(call, dialect, url, auth, budget_end, progress, task)
-                .await;
+            return self.poll_until_settled(x, progress, task).await;
         }
         let mut task = snapshot.into_task(task_id);
         if !wire::has_direct_text(&task) && !task.id.is_empty() {
