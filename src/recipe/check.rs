@@ -239,11 +239,7 @@ fn check_links(text: &str, candidate: &Candidate, report: &mut Report) {
 mod tests {
     use super::*;
 
-    fn fixtures(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recipes")
-            .join(name)
-    }
+    use crate::recipe::fixture_dir as fixtures;
 
     #[test]
     fn relative_link_rules() {

@@ -400,15 +400,19 @@ impl RecipeBook {
     }
 }
 
+/// A folder of `fixtures/recipes` (tests).
+#[cfg(test)]
+pub(crate) fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/recipes")
+        .join(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fixtures(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recipes")
-            .join(name)
-    }
+    use super::fixture_dir as fixtures;
 
     #[test]
     fn empty_book_matches_the_contract_texts() {

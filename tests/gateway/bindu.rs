@@ -2,9 +2,8 @@
 //! `scripts/test.sh`, which exports `PLANGATE_BINDU_URL`. Without it these tests skip, unless
 //! `PLANGATE_REQUIRE_PEERS` is set (CI), where a missing peer fails them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::support::fake_llm::{FakeLlm, Turn};
@@ -123,19 +122,6 @@ async fn bindu_unsigned_agent_answers_the_same() {
     gw.stop().await;
 }
 
-async fn bindu_rpc(url: &str, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": uuid::Uuid::new_v4().to_string(), "method": method, "params": params});
-    http()
-        .post(format!("{url}/"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn bindu_task_is_canceled_when_the_client_disconnects() {
     let Some(url) = bindu_url("PLANGATE_BINDU_URL") else {
@@ -143,50 +129,17 @@ async fn bindu_task_is_canceled_when_the_client_disconnects() {
     };
     let marker = format!("cancel-me-{}", uuid::Uuid::new_v4());
     let gw = TestGateway::spawn(config()).await;
-    let resp = http()
-        .post(format!("{}/plan", gw.url))
-        .json(&json!({"question": format!("sleep:3 {marker}"), "agents": [bindu_agent(&url)]}))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = resp.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("event: task.started") {
-        seen.push_str(&String::from_utf8_lossy(
-            &stream.next().await.unwrap().unwrap(),
-        ));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    drop(stream);
+    let body = json!({"question": format!("sleep:3 {marker}"), "agents": [bindu_agent(&url)]});
+    disconnect_after(&gw, &body, "task.started", Duration::from_millis(500)).await;
     // Find our task through Bindu's own task list and watch it turn canceled.
-    let t0 = Instant::now();
-    let state = loop {
-        let list = bindu_rpc(&url, "tasks/list", json!({})).await;
-        let ours = list["result"].as_array().and_then(|tasks| {
-            tasks
-                .iter()
-                .find(|t| t.to_string().contains(&marker))
-                .cloned()
-        });
-        let state = ours
-            .as_ref()
-            .and_then(|t| t["status"]["state"].as_str())
-            .unwrap_or("")
-            .to_owned();
-        if state == "canceled" || t0.elapsed() > Duration::from_secs(3) {
-            break state;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let list = || async { peer_rpc(&url, "tasks/list", json!({}), None).await["result"].clone() };
+    let (state, took) =
+        wait_for_listed_state(list, &marker, "canceled", Duration::from_secs(3)).await;
     assert_eq!(
         state, "canceled",
         "Bindu task was not canceled after the disconnect"
     );
-    assert!(
-        t0.elapsed() < Duration::from_millis(1500),
-        "cancel took {:?}",
-        t0.elapsed()
-    );
+    assert!(took < Duration::from_millis(1500), "cancel took {took:?}");
     wait_for_idle(&gw.state).await;
     gw.stop().await;
 }

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::support::fake_peer::{FakePeer, PeerOptions, Script};
@@ -136,23 +135,6 @@ async fn a2a_sdk_v03_compat_resends_without_our_task_id() {
     gw.stop().await;
 }
 
-async fn disconnect_after_start(gw: &TestGateway, body: Value) {
-    let resp = http()
-        .post(format!("{}/plan", gw.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let mut stream = resp.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("event: task.status") {
-        seen.push_str(&String::from_utf8_lossy(
-            &stream.next().await.unwrap().unwrap(),
-        ));
-    }
-    drop(stream);
-}
-
 #[tokio::test]
 async fn a2a_sdk_task_is_canceled_when_the_client_disconnects() {
     let Some(url) = peer_url("PLANGATE_A2A_URL", "PLANGATE_REQUIRE_A2A") else {
@@ -160,37 +142,17 @@ async fn a2a_sdk_task_is_canceled_when_the_client_disconnects() {
     };
     let marker = format!("cancel-{}", uuid::Uuid::new_v4());
     let gw = TestGateway::spawn(config()).await;
-    disconnect_after_start(
-        &gw,
-        json!({"question": format!("sleep:3 {marker}"), "agents": [agent("sdk", &url, "auto")]}),
-    )
-    .await;
-    let t0 = Instant::now();
-    let state = loop {
-        let body = json!({"jsonrpc": "2.0", "id": "1", "method": "ListTasks", "params": {"pageSize": 100}});
-        let list: Value = http()
-            .post(format!("{url}/"))
-            .header("A2A-Version", "1.0")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ours = list["result"]["tasks"]
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t.to_string().contains(&marker)).cloned());
-        let state = ours
-            .map(|t| t["status"]["state"].as_str().unwrap_or("").to_owned())
-            .unwrap_or_default();
-        if state == "TASK_STATE_CANCELED" || t0.elapsed() > Duration::from_secs(3) {
-            break state;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let body =
+        json!({"question": format!("sleep:3 {marker}"), "agents": [agent("sdk", &url, "auto")]});
+    disconnect_after(&gw, &body, "task.status", Duration::ZERO).await;
+    let list = || async {
+        peer_rpc(&url, "ListTasks", json!({"pageSize": 100}), Some("1.0")).await["result"]["tasks"]
+            .clone()
     };
+    let (state, took) =
+        wait_for_listed_state(list, &marker, "TASK_STATE_CANCELED", Duration::from_secs(3)).await;
     assert_eq!(state, "TASK_STATE_CANCELED");
-    assert!(t0.elapsed() < Duration::from_millis(1500));
+    assert!(took < Duration::from_millis(1500), "cancel took {took:?}");
     wait_for_idle(&gw.state).await;
     gw.stop().await;
 }
@@ -237,35 +199,14 @@ async fn bindu_streamed_task_is_canceled_on_disconnect() {
     };
     let marker = format!("stream-cancel-{}", uuid::Uuid::new_v4());
     let gw = TestGateway::spawn(config()).await;
-    disconnect_after_start(
-        &gw,
-        json!({"question": format!("sleep:3 {marker}"), "agents": [agent("bindu", &url, "auto")]}),
-    )
-    .await;
-    let t0 = Instant::now();
-    let state = loop {
-        let body = json!({"jsonrpc": "2.0", "id": uuid::Uuid::new_v4().to_string(), "method": "tasks/list", "params": {}});
-        let list: Value = http()
-            .post(format!("{url}/"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ours = list["result"]
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t.to_string().contains(&marker)).cloned());
-        let state = ours
-            .map(|t| t["status"]["state"].as_str().unwrap_or("").to_owned())
-            .unwrap_or_default();
-        if state == "canceled" || t0.elapsed() > Duration::from_secs(3) {
-            break state;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let body =
+        json!({"question": format!("sleep:3 {marker}"), "agents": [agent("bindu", &url, "auto")]});
+    disconnect_after(&gw, &body, "task.status", Duration::ZERO).await;
+    let list = || async { peer_rpc(&url, "tasks/list", json!({}), None).await["result"].clone() };
+    let (state, took) =
+        wait_for_listed_state(list, &marker, "canceled", Duration::from_secs(3)).await;
     assert_eq!(state, "canceled");
+    assert!(took < Duration::from_millis(1500), "cancel took {took:?}");
     gw.stop().await;
 }
 

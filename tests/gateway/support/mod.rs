@@ -252,3 +252,73 @@ pub(crate) async fn wait_for_idle(state: &AppState) {
     }
     panic!("gateway did not return to idle: {:?}", state.stats());
 }
+
+/// Opens a plan, reads its stream until `event` has been seen, waits `linger`, then goes away
+/// (drops the connection) the way a closed browser tab does.
+pub(crate) async fn disconnect_after(
+    gw: &TestGateway,
+    body: &Value,
+    event: &str,
+    linger: Duration,
+) {
+    let resp = http()
+        .post(format!("{}/plan", gw.url))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut seen = String::new();
+    let marker = format!("event: {event}");
+    while !seen.contains(&marker) {
+        seen.push_str(&String::from_utf8_lossy(
+            &stream.next().await.unwrap().unwrap(),
+        ));
+    }
+    tokio::time::sleep(linger).await;
+    drop(stream);
+}
+
+/// Polls a peer's task list (`list` returns the array of tasks) until the task whose JSON
+/// contains `marker` is in state `want`, for at most `limit`. Returns the last state seen and
+/// how long it took.
+pub(crate) async fn wait_for_listed_state<F, Fut>(
+    list: F,
+    marker: &str,
+    want: &str,
+    limit: Duration,
+) -> (String, Duration)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let t0 = std::time::Instant::now();
+    loop {
+        let tasks = list().await;
+        let state = tasks
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t.to_string().contains(marker)))
+            .and_then(|t| t["status"]["state"].as_str())
+            .unwrap_or("")
+            .to_owned();
+        if state == want || t0.elapsed() > limit {
+            return (state, t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A JSON-RPC call straight to a peer (for checking what it stored).
+pub(crate) async fn peer_rpc(
+    url: &str,
+    method: &str,
+    params: Value,
+    a2a_version: Option<&str>,
+) -> Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": uuid::Uuid::new_v4().to_string(), "method": method, "params": params});
+    let mut req = http().post(format!("{url}/")).json(&body);
+    if let Some(v) = a2a_version {
+        req = req.header("A2A-Version", v);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
