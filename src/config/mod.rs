@@ -428,6 +428,39 @@ impl Config {
                 )));
             }
         };
+        // TLS (spec §1.1, §5.15) is not built in: refuse to start rather than silently serve
+        // plain HTTP to someone who asked for HTTPS.
+        let tls = [
+            (
+                "BINDU_GATEWAY_TLS_CERT",
+                pick("BINDU_GATEWAY_TLS_CERT", f.tls.cert.clone()),
+            ),
+            (
+                "BINDU_GATEWAY_TLS_KEY",
+                pick("BINDU_GATEWAY_TLS_KEY", f.tls.key.clone()),
+            ),
+            (
+                "BINDU_GATEWAY_TLS_CA",
+                pick("BINDU_GATEWAY_TLS_CA", f.tls.ca.clone()),
+            ),
+        ];
+        let set = tls.iter().filter(|(_, v)| v.is_some()).count();
+        if set > 0 && set < 3 {
+            return Err(ConfigError(
+                "Partial TLS config — set all three or none: BINDU_GATEWAY_TLS_CERT, BINDU_GATEWAY_TLS_KEY, BINDU_GATEWAY_TLS_CA".to_owned(),
+            ));
+        }
+        if let Some((_, Some(path))) = tls
+            .iter()
+            .find(|(_, v)| v.as_ref().is_some_and(|p| !Path::new(p).exists()))
+        {
+            return Err(ConfigError(format!("TLS file not found: {path}")));
+        }
+        if set == 3 {
+            return Err(ConfigError(
+                "config: BINDU_GATEWAY_TLS_CERT/KEY/CA are set, but this build of plangate does not terminate TLS; put a TLS proxy in front of it and unset them".to_owned(),
+            ));
+        }
         let peer_env = a2a
             .env_allowlist
             .iter()
@@ -685,6 +718,24 @@ mod tests {
         assert_eq!(
             c.hydra.unwrap().scopes,
             ["openid", "offline", "agent:read", "agent:write"]
+        );
+    }
+
+    #[test]
+    fn tls_settings_are_refused_instead_of_ignored() {
+        let err = Config::load(&env(&[("BINDU_GATEWAY_TLS_CERT", "/x")]), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Partial TLS config — set all three or none: BINDU_GATEWAY_TLS_CERT, BINDU_GATEWAY_TLS_KEY, BINDU_GATEWAY_TLS_CA"
+        );
+        let all = [
+            ("BINDU_GATEWAY_TLS_CERT", "/nope/c.pem"),
+            ("BINDU_GATEWAY_TLS_KEY", "/nope/k.pem"),
+            ("BINDU_GATEWAY_TLS_CA", "/nope/ca.pem"),
+        ];
+        assert_eq!(
+            Config::load(&env(&all), None).unwrap_err().to_string(),
+            "TLS file not found: /nope/c.pem"
         );
     }
 
