@@ -186,6 +186,8 @@ pub struct A2aClient {
     identity: Option<Arc<Identity>>,
     /// Bearer tokens for `did_signed` peers without `tokenEnvVar`.
     tokens: Option<Arc<TokenProvider>>,
+    /// Card-less `auto` peers found to speak only v1.0 (endpoint → until when), spec §5.1.
+    v1_learned: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 /// The JSON-RPC URL of a catalog endpoint: one trailing `/` removed, then `/` appended.
@@ -211,6 +213,7 @@ impl A2aClient {
             tracker,
             identity: None,
             tokens: None,
+            v1_learned: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -224,6 +227,27 @@ impl A2aClient {
         self.identity = identity;
         self.tokens = tokens;
         self
+    }
+
+    fn learned_v1(&self, endpoint: &str) -> bool {
+        let learned = self
+            .v1_learned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        learned
+            .get(endpoint)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    /// Remembers a v1.0-only peer for as long as its (failed) card entry lives.
+    fn learn_v1(&self, endpoint: &str) {
+        let mut learned = self
+            .v1_learned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        learned.retain(|_, until| *until > now);
+        learned.insert(endpoint.to_owned(), now + self.config.card_failure_ttl);
     }
 
     /// The A2A settings.
@@ -327,7 +351,9 @@ impl A2aClient {
             Protocol::V03 => Dialect::V03,
             Protocol::V10 => Dialect::V10,
             Protocol::Auto => {
-                if call.card.is_some_and(|c| c.speaks_v1) {
+                if call.card.is_some_and(|c| c.speaks_v1)
+                    || (call.card.is_none() && self.learned_v1(&call.agent.endpoint))
+                {
                     Dialect::V10
                 } else {
                     Dialect::V03
@@ -357,6 +383,7 @@ impl A2aClient {
             && matches!(&result, Err(A2aError::Rpc { code: -32601, .. }))
         {
             progress = CallProgress::default();
+            self.learn_v1(&call.agent.endpoint);
             result = self
                 .send_and_poll(
                     &Exchange {

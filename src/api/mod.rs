@@ -19,7 +19,10 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/plan", post(plan::plan).fallback(not_found))
-        .route("/health", get(health::health).fallback(not_found));
+        .route(
+            "/health",
+            get(health::health).head(not_found).fallback(not_found),
+        );
     // The DID document exists only when an identity is loaded (spec §1.2).
     if state.config.identity.is_some() {
         router = router.route(

@@ -281,6 +281,10 @@ async fn without_a_card_a_v1_only_peer_is_retried_in_v1() {
     assert_eq!(finished(&frames)["state"], "completed");
     let methods: Vec<String> = peer.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods[..2], ["message/send", "SendMessage"]);
+    // The choice is remembered: the next call goes straight to v1.0.
+    let before = peer.requests().len();
+    one(&gw, "again", agent("p", &peer.url, "auto")).await;
+    assert_eq!(peer.requests()[before].method, "SendMessage");
     gw.stop().await;
 }
 
