@@ -222,14 +222,7 @@ async fn health_has_the_compatible_shape() {
     let mut c = llm_config("http://127.0.0.1:1/v1");
     c.planner.model = "openrouter/anthropic/claude-sonnet-4.6".into();
     let gw = TestGateway::spawn(c).await;
-    let v: Value = http()
-        .get(format!("{}/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = gw.health().await;
     assert_eq!(
         v["runtime"]["planner"],
         json!({"model": "openrouter/anthropic/claude-sonnet-4.6", "provider": "openrouter",

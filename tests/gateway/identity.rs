@@ -42,14 +42,7 @@ async fn did_document_and_health_show_the_identity() {
         hex::encode(sha2::Sha256::digest(&body)),
         "2f3107ad47ed230297ffdb594a0aca9da852b4167dbf8825da1dd76c489434d2"
     );
-    let health: Value = http()
-        .get(format!("{}/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.health().await;
     assert_eq!(health["runtime"]["did_signing_enabled"], true);
     assert_eq!(health["runtime"]["hydra_integrated"], false);
     assert_eq!(
@@ -364,14 +357,7 @@ async fn hydra_registers_updates_and_leaves_an_unchanged_client_alone() {
         "xDKzyTMmr_qPlKRioGfHoMlbytTSWsA43u3ddJC7QxA"
     );
     assert_eq!(payload["scope"], "openid agent:read");
-    let health: Value = http()
-        .get(format!("{}/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.health().await;
     assert_eq!(health["runtime"]["hydra_integrated"], true);
     gw.stop().await;
 

@@ -96,14 +96,7 @@ async fn prompt_lists_visible_recipes_and_load_recipe_returns_their_content() {
         format!("Tool call failed: {}", denied["error"].as_str().unwrap())
     );
 
-    let health: Value = http()
-        .get(format!("{}/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.health().await;
     assert_eq!(
         health["runtime"]["recipe_count"], 4,
         "denied recipes are counted"

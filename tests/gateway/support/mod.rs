@@ -89,6 +89,18 @@ impl TestGateway {
         collect(resp).await
     }
 
+    /// `GET /health` as JSON.
+    pub(crate) async fn health(&self) -> Value {
+        http()
+            .get(format!("{}/health", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Starts the shutdown and waits for the server to finish.
     pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
