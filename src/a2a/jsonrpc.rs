@@ -55,6 +55,12 @@ impl Dialect {
     /// A send request body (`message/send` or `SendMessage`).
     #[must_use]
     pub fn send_body(self, p: SendParams<'_>) -> Vec<u8> {
+        self.message_body(p, false)
+    }
+
+    /// The body of a send or streaming send; both share the message and differ in method and in
+    /// the v1.0 `returnImmediately` flag.
+    fn message_body(self, p: SendParams<'_>, streaming: bool) -> Vec<u8> {
         let mut message = serde_json::Map::new();
         match self {
             Self::V03 => {
@@ -78,14 +84,22 @@ impl Dialect {
             message.insert("referenceTaskIds".into(), json!([r]));
         }
         message.insert("metadata".into(), json!({"skillId": p.skill_id}));
-        let (method, configuration) = match self {
-            Self::V03 => (
+        let (method, configuration) = match (self, streaming) {
+            (Self::V03, false) => (
                 "message/send",
                 json!({"acceptedOutputModes": ["text/plain", "application/json"], "blocking": false}),
             ),
-            Self::V10 => (
+            (Self::V03, true) => (
+                "message/stream",
+                json!({"acceptedOutputModes": ["text/plain", "application/json"], "blocking": false}),
+            ),
+            (Self::V10, false) => (
                 "SendMessage",
                 json!({"acceptedOutputModes": ["text/plain", "application/json"], "returnImmediately": true}),
+            ),
+            (Self::V10, true) => (
+                "SendStreamingMessage",
+                json!({"acceptedOutputModes": ["text/plain", "application/json"]}),
             ),
         };
         let body = json!({"jsonrpc": "2.0", "id": uuid(), "method": method,
@@ -93,22 +107,11 @@ impl Dialect {
         body.to_string().into_bytes()
     }
 
-    /// A streaming send body (`message/stream` or `SendStreamingMessage`): the send's params
-    /// without `blocking`/`returnImmediately`... v0.3 keeps `blocking:false` as Bindu requires
-    /// the same `configuration` shape.
+    /// A streaming send body (`message/stream` or `SendStreamingMessage`): the send's params; v1.0
+    /// drops `returnImmediately`, v0.3 keeps the `configuration` Bindu requires.
     #[must_use]
     pub fn stream_body(self, p: SendParams<'_>) -> Vec<u8> {
-        let mut body: Value = serde_json::from_slice(&self.send_body(p)).unwrap_or(Value::Null);
-        match self {
-            Self::V03 => body["method"] = json!("message/stream"),
-            Self::V10 => {
-                body["method"] = json!("SendStreamingMessage");
-                if let Some(c) = body["params"]["configuration"].as_object_mut() {
-                    c.remove("returnImmediately");
-                }
-            }
-        }
-        body.to_string().into_bytes()
+        self.message_body(p, true)
     }
 
     /// A poll request body (`tasks/get` or `GetTask`).

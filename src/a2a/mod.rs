@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
+
+use crate::error::error_chain;
 use tokio_util::task::TaskTracker;
 
 use crate::api::request::{Agent, PeerAuth, Protocol};
@@ -860,21 +862,6 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
             Err(e) => return Err(A2aError::transport(error_chain(&e), true)),
         }
     }
-}
-
-/// An error and its sources in one line (reqwest's top-level text alone is vague).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

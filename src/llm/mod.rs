@@ -19,6 +19,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::error_chain;
+
 use stream::{StepAccumulator, error_message};
 pub use stream::{StepOutput, ToolCall};
 
@@ -376,20 +378,6 @@ fn http_error(status: StatusCode, body: &str) -> LlmError {
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("").to_owned(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
