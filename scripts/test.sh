@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, integration (fake LLM + fake peers on loopback) and interop tests against
-# the REAL Bindu echo agent from ../shared/peers (installed into a venv on first use).
+# REAL peers: the Bindu and a2a-sdk echo agents from ../shared/peers (installed into venvs on first
+# use) and echo agents on the official JavaScript A2A SDK (tests/peers/js, `npm ci`).
 #
 #   PLANGATE_PEERS_DIR   where the peer scripts live (default: ../shared/peers)
 #   PLANGATE_SKIP_PEERS  set to 1 to skip starting real peers (their tests then skip themselves)
@@ -25,17 +26,18 @@ wait_http() { # URL SECONDS
   return 1
 }
 
-start_bindu() { # VAR_NAME [--unsigned]
-  local var="$1"; shift
+start_peer() { # VAR_NAME LABEL PROBE_PATH SECONDS COMMAND… ("{port}" in COMMAND becomes a free port)
+  local var="$1" label="$2" probe="$3" secs="$4"; shift 4
   local port; port="$(free_port)"
-  bash "$PEERS/run-bindu-echo.sh" "$port" "$@" > "target/bindu-$port.log" 2>&1 &
+  local args=("${@//\{port\}/$port}")
+  "${args[@]}" > "target/$label-$port.log" 2>&1 &
   pids+=("$!")
-  if wait_http "http://127.0.0.1:$port/health" 90; then
+  if wait_http "http://127.0.0.1:$port$probe" "$secs"; then
     export "$var=http://127.0.0.1:$port"
-    echo "test.sh: Bindu echo agent ${*:-signed} on port $port"
+    echo "test.sh: $label on port $port"
   else
-    echo "test.sh: Bindu did not become healthy; log:" >&2
-    tail -n 30 "target/bindu-$port.log" >&2
+    echo "test.sh: $label did not become ready; log:" >&2
+    tail -n 30 "target/$label-$port.log" >&2
     return 1
   fi
 }
@@ -44,16 +46,14 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-bindu-echo.sh" ]]; then
   rc=0
   bash "$PEERS/run-bindu-echo.sh" --install-only || rc=$?
   if (( rc == 0 )); then
-    start_bindu PLANGATE_BINDU_URL
-    start_bindu PLANGATE_BINDU_UNSIGNED_URL --unsigned
+    start_peer PLANGATE_BINDU_URL bindu /health 90 bash "$PEERS/run-bindu-echo.sh" "{port}"
+    start_peer PLANGATE_BINDU_UNSIGNED_URL bindu-unsigned /health 90 \
+      bash "$PEERS/run-bindu-echo.sh" "{port}" --unsigned
     # A peer that checks our request signatures with Bindu's own verifier. The key is the one of
     # the fixed test seed in fixtures/identity (tests/gateway/identity.rs signs with it).
-    port="$(free_port)"
-    "$PEERS_VENV_DIR/bindu/bin/python" tests/peers/verifying_peer.py "$port" \
-      FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF verifying-peer-token > "target/verifying-peer.log" 2>&1 &
-    pids+=("$!")
-    wait_http "http://127.0.0.1:$port/health" 60 || { tail -n 30 target/verifying-peer.log >&2; exit 1; }
-    export PLANGATE_VERIFYING_PEER_URL="http://127.0.0.1:$port"
+    start_peer PLANGATE_VERIFYING_PEER_URL verifying-peer /health 60 \
+      "$PEERS_VENV_DIR/bindu/bin/python" tests/peers/verifying_peer.py "{port}" \
+      FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF verifying-peer-token
     export PLANGATE_REQUIRE_PEERS=1
   elif (( rc == 69 )); then
     echo "test.sh: no Python >= 3.12 found; Bindu interop tests will be skipped" >&2
@@ -63,33 +63,34 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-bindu-echo.sh" ]]; then
   fi
 fi
 
-start_a2a() { # VAR_NAME [--no-compat]
-  local var="$1"; shift
-  local port; port="$(free_port)"
-  bash "$PEERS/run-a2a-echo.sh" "$port" "$@" > "target/a2a-$port.log" 2>&1 &
-  pids+=("$!")
-  if wait_http "http://127.0.0.1:$port/.well-known/agent-card.json" 60; then
-    export "$var=http://127.0.0.1:$port"
-    echo "test.sh: a2a-sdk echo agent ${*:-with v0.3 compat} on port $port"
-  else
-    echo "test.sh: the a2a-sdk agent did not become ready; log:" >&2
-    tail -n 30 "target/a2a-$port.log" >&2
-    return 1
-  fi
-}
-
 if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-a2a-echo.sh" ]]; then
   rc=0
   bash "$PEERS/run-a2a-echo.sh" --install-only || rc=$?
   if (( rc == 0 )); then
-    start_a2a PLANGATE_A2A_URL
-    start_a2a PLANGATE_A2A_NOCOMPAT_URL --no-compat
+    card=/.well-known/agent-card.json
+    start_peer PLANGATE_A2A_URL a2a-compat "$card" 60 bash "$PEERS/run-a2a-echo.sh" "{port}"
+    start_peer PLANGATE_A2A_NOCOMPAT_URL a2a "$card" 60 \
+      bash "$PEERS/run-a2a-echo.sh" "{port}" --no-compat
     export PLANGATE_REQUIRE_A2A=1
   elif (( rc == 69 )); then
     echo "test.sh: no Python >= 3.10 found; a2a-sdk interop tests will be skipped" >&2
   else
     echo "test.sh: installing the a2a-sdk peer failed (exit $rc)" >&2
     exit "$rc"
+  fi
+fi
+
+# Agents on the official JavaScript A2A SDK (tests/peers/js, pinned by its package-lock.json).
+if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 ]]; then
+  if command -v node > /dev/null && command -v npm > /dev/null; then
+    npm ci --prefix tests/peers/js --no-audit --no-fund --loglevel=error > target/js-install.log 2>&1 \
+      || { echo "test.sh: npm ci in tests/peers/js failed; log:" >&2; tail -n 30 target/js-install.log >&2; exit 1; }
+    start_peer PLANGATE_JS_A2A_URL js-a2a /_log 30 node tests/peers/js/echo_agent.mjs "{port}"
+    start_peer PLANGATE_JS_A2A_V1CARD_URL js-a2a-v1card /_log 30 \
+      node tests/peers/js/echo_agent.mjs "{port}" --card-v1-only
+    export PLANGATE_REQUIRE_JS=1
+  else
+    echo "test.sh: node/npm not found; @a2a-js/sdk interop tests will be skipped" >&2
   fi
 fi
 

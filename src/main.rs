@@ -132,19 +132,40 @@ enum RecipesCommand {
 }
 
 fn recipes_check(env: &HashMap<String, String>, dir: Option<PathBuf>) -> ExitCode {
-    let dir = dir
-        .or_else(|| {
-            env.get(plangate::config::ENV_RECIPES_DIR)
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| PathBuf::from(plangate::config::DEFAULT_RECIPES_DIR));
+    let from_env = env
+        .get(plangate::config::ENV_RECIPES_DIR)
+        .filter(|d| !d.is_empty());
+    // Where the folder came from, for the hint when it is missing.
+    let (dir, source) = match (dir, from_env) {
+        (Some(dir), _) => (dir, None),
+        (None, Some(d)) => (
+            PathBuf::from(d),
+            Some(format!(
+                "no DIR given, so looked for {}={d}",
+                plangate::config::ENV_RECIPES_DIR
+            )),
+        ),
+        (None, None) => {
+            let default = PathBuf::from(plangate::config::DEFAULT_RECIPES_DIR);
+            let shown = std::env::current_dir().map_or_else(
+                |_| default.display().to_string(),
+                |cwd| cwd.join(&default).display().to_string(),
+            );
+            (
+                default,
+                Some(format!(
+                    "no DIR given and {} is unset, so looked for {shown}",
+                    plangate::config::ENV_RECIPES_DIR
+                )),
+            )
+        }
+    };
     match plangate::recipe::check::check(&dir) {
         Ok(report) => {
             let mut text: String = report.findings.iter().map(|f| format!("{f}\n")).collect();
             text.push_str(&report.summary());
             text.push('\n');
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            out(&text);
             if report.count(plangate::recipe::check::Severity::Error) > 0 {
                 ExitCode::from(1)
             } else {
@@ -152,10 +173,14 @@ fn recipes_check(env: &HashMap<String, String>, dir: Option<PathBuf>) -> ExitCod
             }
         }
         Err(message) => {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!("{message}\n").as_bytes(),
-            );
+            let mut text = format!("{message}\n");
+            if let Some(source) = source {
+                text.push_str(&format!(
+                    "hint: {source}; name another folder with `plangate recipes check <DIR>` or set {}\n",
+                    plangate::config::ENV_RECIPES_DIR
+                ));
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
             ExitCode::from(2)
         }
     }

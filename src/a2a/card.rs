@@ -3,6 +3,7 @@
 //! lifetimes. Only the few fields the gateway acts on are kept; keys are never taken from a card.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -87,9 +88,30 @@ pub fn origin(endpoint: &str) -> Option<String> {
     Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }
 
+/// What calls learned about a peer, kept beside its card for as long as the card entry lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerFact {
+    /// Card-less `auto` peer that answered v0.3 names with -32601/-32009: speak v1.0 (spec §5.1).
+    SpeaksV1,
+    /// Peer that refused our client task id with -32001 and accepted the send without it: later
+    /// v0.3 sends omit the id instead of costing two sends each.
+    AssignsTaskIds,
+}
+
 struct Slot {
     cell: OnceCell<Option<Arc<AgentCard>>>,
     created: Instant,
+    speaks_v1: AtomicBool,
+    assigns_task_ids: AtomicBool,
+}
+
+impl Slot {
+    fn fact(&self, fact: PeerFact) -> &AtomicBool {
+        match fact {
+            PeerFact::SpeaksV1 => &self.speaks_v1,
+            PeerFact::AssignsTaskIds => &self.assigns_task_ids,
+        }
+    }
 }
 
 /// Shared card cache; keyed by the endpoint without its trailing slash.
@@ -140,6 +162,8 @@ impl CardCache {
         let slot = Arc::new(Slot {
             cell: OnceCell::new(),
             created: now,
+            speaks_v1: AtomicBool::new(false),
+            assigns_task_ids: AtomicBool::new(false),
         });
         slots.insert(key.to_owned(), Arc::clone(&slot));
         slot
@@ -168,12 +192,34 @@ impl CardCache {
     /// A card that is already known (fetched and unexpired), without waiting.
     #[must_use]
     pub fn peek(&self, endpoint: &str) -> Option<Arc<AgentCard>> {
+        self.existing(endpoint)
+            .and_then(|s| s.cell.get().cloned().flatten())
+    }
+
+    /// The entry of an endpoint, if one exists (expired or not: a stale entry is replaced by the
+    /// next fetch, and its facts go with it).
+    fn existing(&self, endpoint: &str) -> Option<Arc<Slot>> {
         let key = endpoint.strip_suffix('/').unwrap_or(endpoint);
         let slots = self
             .slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slots.get(key).and_then(|s| s.cell.get().cloned().flatten())
+        slots.get(key).map(Arc::clone)
+    }
+
+    /// Records what a call learned about a peer, in its card entry. Without an entry (no card
+    /// was ever asked for) nothing is kept, so the table only grows with fetched endpoints.
+    pub fn learn(&self, endpoint: &str, fact: PeerFact) {
+        if let Some(slot) = self.existing(endpoint) {
+            slot.fact(fact).store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a call learned `fact` about this peer while its card entry lives.
+    #[must_use]
+    pub fn knows(&self, endpoint: &str, fact: PeerFact) -> bool {
+        self.existing(endpoint)
+            .is_some_and(|s| s.fact(fact).load(Ordering::Relaxed))
     }
 }
 

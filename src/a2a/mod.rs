@@ -23,7 +23,7 @@ use crate::api::request::{Agent, PeerAuth, Protocol};
 use crate::config::A2aConfig;
 use crate::identity::Identity;
 use crate::identity::hydra::TokenProvider;
-use card::{AgentCard, CardCache, CardTtl};
+use card::{AgentCard, CardCache, CardTtl, PeerFact};
 use jsonrpc::{Dialect, IdShape, SendParams};
 use wire::Reply;
 
@@ -143,12 +143,24 @@ pub(crate) struct Exchange<'c, 'a> {
     pub(crate) auth: &'c ResolvedAuth,
     /// When the call budget runs out.
     pub(crate) budget_end: Instant,
+    /// The peer is known to assign task ids itself (it refused ours before).
+    pub(crate) server_task_ids: bool,
 }
 
 impl<'c> Exchange<'c, '_> {
-    /// A client-chosen task id: v0.3 peers (Bindu) need one; v1.0 servers choose their own.
+    /// A client-chosen task id: v0.3 peers (Bindu) need one; v1.0 servers choose their own, and
+    /// so do v0.3 peers that refused ours earlier (a2a-sdk, the JS SDK in compat mode).
     fn chosen_task_id(&self) -> Option<String> {
-        (self.dialect == Dialect::V03).then(|| uuid::Uuid::new_v4().to_string())
+        (self.dialect == Dialect::V03 && !self.server_task_ids)
+            .then(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Called when the peer refused our fresh task id with -32001 (it only knows ids it assigned):
+    /// later sends to this peer omit the id from the start.
+    fn remember_server_task_ids(&self, client: &A2aClient) {
+        client
+            .cards
+            .learn(&self.call.agent.endpoint, PeerFact::AssignsTaskIds);
     }
 
     /// The send parameters of this call with the given client task id.
@@ -188,8 +200,6 @@ pub struct A2aClient {
     identity: Option<Arc<Identity>>,
     /// Bearer tokens for `did_signed` peers without `tokenEnvVar`.
     tokens: Option<Arc<TokenProvider>>,
-    /// Card-less `auto` peers found to speak only v1.0 (endpoint → until when), spec §5.1.
-    v1_learned: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 /// The JSON-RPC URL of a catalog endpoint: one trailing `/` removed, then `/` appended.
@@ -215,7 +225,6 @@ impl A2aClient {
             tracker,
             identity: None,
             tokens: None,
-            v1_learned: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -229,27 +238,6 @@ impl A2aClient {
         self.identity = identity;
         self.tokens = tokens;
         self
-    }
-
-    fn learned_v1(&self, endpoint: &str) -> bool {
-        let learned = self
-            .v1_learned
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        learned
-            .get(endpoint)
-            .is_some_and(|until| Instant::now() < *until)
-    }
-
-    /// Remembers a v1.0-only peer for as long as its (failed) card entry lives.
-    fn learn_v1(&self, endpoint: &str) {
-        let mut learned = self
-            .v1_learned
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        learned.retain(|_, until| *until > now);
-        learned.insert(endpoint.to_owned(), now + self.config.card_failure_ttl);
     }
 
     /// The A2A settings.
@@ -301,10 +289,14 @@ impl A2aClient {
         let origin = card::origin(endpoint)?;
         for path in ["/.well-known/agent-card.json", "/.well-known/agent.json"] {
             let url = format!("{origin}{path}");
+            // `A2A-Version: 1.0`: the JS SDK reads a card request without it as v0.3 and answers
+            // 400 when the card lists only 1.0 interfaces. Bindu, a2a-sdk and fasta2a ignore the
+            // header on their card routes; a v1.0 card still announces its v0.3 interfaces.
             let Ok(resp) = self
                 .http
                 .get(&url)
                 .header(ACCEPT, "application/json")
+                .header(A2A_VERSION, Dialect::V10.version_header().unwrap_or("1.0"))
                 .send()
                 .await
             else {
@@ -354,7 +346,8 @@ impl A2aClient {
             Protocol::V10 => Dialect::V10,
             Protocol::Auto => {
                 if call.card.is_some_and(|c| c.speaks_v1)
-                    || (call.card.is_none() && self.learned_v1(&call.agent.endpoint))
+                    || (call.card.is_none()
+                        && self.cards.knows(&call.agent.endpoint, PeerFact::SpeaksV1))
                 {
                     Dialect::V10
                 } else {
@@ -370,6 +363,9 @@ impl A2aClient {
             url: &url,
             auth: &auth,
             budget_end,
+            server_task_ids: self
+                .cards
+                .knows(&call.agent.endpoint, PeerFact::AssignsTaskIds),
         };
         let streaming = call.card.is_some_and(|c| c.streaming);
         let mut result = if streaming {
@@ -377,15 +373,16 @@ impl A2aClient {
         } else {
             self.send_and_poll(&x, &mut progress).await
         };
-        // Auto mode without a card: a v1.0-only peer answers -32601 to v0.3 names (spec §5.1).
+        // Auto mode without a card: a v1.0-only peer answers v0.3 names with -32601 (method not
+        // found) or -32009 (the JS SDK: version missing or not supported), spec §5.1.
         if call.agent.protocol == Protocol::Auto
             && call.card.is_none()
             && dialect == Dialect::V03
             && progress.polls == 0
-            && matches!(&result, Err(A2aError::Rpc { code: -32601, .. }))
+            && matches!(&result, Err(A2aError::Rpc { code, .. }) if is_dialect_refusal(*code))
         {
             progress = CallProgress::default();
-            self.learn_v1(&call.agent.endpoint);
+            self.cards.learn(&call.agent.endpoint, PeerFact::SpeaksV1);
             result = self
                 .send_and_poll(
                     &Exchange {
@@ -428,6 +425,7 @@ impl A2aClient {
             url,
             auth,
             budget_end,
+            ..
         } = *x;
         let chosen_task_id = x.chosen_task_id();
         let mut params = x.send_params(chosen_task_id.as_deref());
@@ -445,6 +443,7 @@ impl A2aClient {
             .await;
         if params.task_id.is_some() && matches!(&sent, Err(A2aError::Rpc { code: -32001, .. })) {
             // a2a-sdk treats an unknown client task id as a continuation: resend without it.
+            x.remember_server_task_ids(self);
             params.task_id = None;
             progress.remote_task_id = None;
             sent = self
@@ -494,6 +493,7 @@ impl A2aClient {
             url,
             auth,
             budget_end,
+            ..
         } = *x;
         let mut shape = IdShape::Both;
         let mut failures = 0;
@@ -642,10 +642,7 @@ impl A2aClient {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(v) = dialect.version_header() {
-            headers.insert(
-                HeaderName::from_static("a2a-version"),
-                HeaderValue::from_static(v),
-            );
+            headers.insert(A2A_VERSION, HeaderValue::from_static(v));
         }
         match auth {
             ResolvedAuth::None => {}
@@ -839,6 +836,15 @@ async fn resolves_to_blocked(endpoint: &str) -> bool {
         }
         Err(_) => true,
     }
+}
+
+/// The `A2A-Version` request header.
+const A2A_VERSION: HeaderName = HeaderName::from_static("a2a-version");
+
+/// JSON-RPC errors with which a v1.0-only peer refuses v0.3 requests: -32601 (method not found)
+/// and -32009 (`A2A-Version` missing or not supported, the JS SDK).
+fn is_dialect_refusal(code: i64) -> bool {
+    matches!(code, -32601 | -32009)
 }
 
 /// Internal marker: the call budget ran out during a request.

@@ -225,6 +225,7 @@ impl A2aClient {
                     Err(A2aError::Rpc { code: -32001, .. })
                         if params.task_id.is_some() && progress.polls == 0 =>
                     {
+                        x.remember_server_task_ids(self);
                         params.task_id = None;
                         progress.remote_task_id = None;
                         progress.last_state = None;
@@ -254,6 +255,7 @@ impl A2aClient {
                     return self.send_and_poll(x, progress).await;
                 }
                 Err(A2aError::Rpc { code: -32001, .. }) if params.task_id.is_some() => {
+                    x.remember_server_task_ids(self);
                     params.task_id = None;
                     progress.remote_task_id = None;
                 }
@@ -291,6 +293,7 @@ impl A2aClient {
             url,
             auth,
             budget_end,
+            ..
         } = *x;
         let now = Instant::now();
         if now >= budget_end {
@@ -323,6 +326,7 @@ impl A2aClient {
             url,
             auth,
             budget_end,
+            ..
         } = *x;
         let limit = self.config.max_response_bytes;
         // Bound the bytes buffered for a single event: count since the last event boundary.

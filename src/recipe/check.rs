@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use pulldown_cmark::{Event, Parser, Tag};
 
-use super::{Candidate, KNOWN_KEYS, RecipeError, bundled_files, frontmatter, parse, scan};
+use super::{Candidate, RecipeError, bundled_files, frontmatter, parse, scan};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,7 @@ pub fn check(dir: &Path) -> Result<Report, String> {
         recipes: candidates.len(),
         findings: Vec::new(),
     };
+    unread_markdown(dir, &mut report);
     let mut names: Vec<(String, String)> = Vec::new();
     for candidate in &candidates {
         let text = match std::fs::read_to_string(&candidate.path) {
@@ -108,13 +109,13 @@ pub fn check(dir: &Path) -> Result<Report, String> {
                 report.push(Severity::Error, &candidate.display, line, detail);
             }
             Err(other) => report.push(Severity::Error, &candidate.display, None, other.to_string()),
-            Ok((recipe, map)) => {
-                for key in map.keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            Ok(super::Parsed { recipe, warnings }) => {
+                for warning in warnings {
                     report.push(
                         Severity::Warning,
                         &candidate.display,
-                        None,
-                        format!("unknown frontmatter key \"{key}\" is ignored"),
+                        warning.line,
+                        warning.message,
                     );
                 }
                 if recipe.body.is_empty() {
@@ -140,6 +141,89 @@ pub fn check(dir: &Path) -> Result<Report, String> {
         }
     }
     Ok(report)
+}
+
+/// How deep below the recipes folder the checker looks for markdown that the boot would not read.
+const GAP_SCAN_DEPTH: usize = 4;
+/// Directory entries the gap scan looks at at most (a recipes folder is small; this bounds a
+/// folder that is not).
+const GAP_SCAN_ENTRIES: usize = 10_000;
+
+/// Markdown files under the recipes folder that the boot does not read (spec §4.1 reads only
+/// top-level `*.md` files and `<folder>/RECIPE.md`): a bundle file named in the wrong case, a
+/// bundle nested too deep, markdown in a folder that is no bundle. Each is a warning naming the
+/// file and the layout that would be read, so a folder of recipes never checks as "0 recipes".
+fn unread_markdown(dir: &Path, report: &mut Report) {
+    let shown = dir.display().to_string();
+    let shown = shown.trim_end_matches('/');
+    let mut budget = GAP_SCAN_ENTRIES;
+    let mut found: Vec<(String, String)> = Vec::new();
+    // Top-level folders that are not bundles, walked breadth-first: (path, relative path, depth).
+    let mut queue: std::collections::VecDeque<(PathBuf, String, usize)> =
+        sorted_entries(dir, &mut budget)
+            .into_iter()
+            .filter(|(path, name)| {
+                path.is_dir() && !path.join("RECIPE.md").is_file() && !name.starts_with('.')
+            })
+            .map(|(path, name)| (path, name, 1))
+            .collect();
+    while let Some((folder, rel, depth)) = queue.pop_front() {
+        for (path, name) in sorted_entries(&folder, &mut budget) {
+            if name.starts_with('.') {
+                continue;
+            }
+            let rel_file = format!("{rel}/{name}");
+            if path.is_dir() {
+                if depth < GAP_SCAN_DEPTH {
+                    queue.push_back((path, rel_file, depth + 1));
+                }
+                continue;
+            }
+            if !path.is_file() || !name.to_ascii_lowercase().ends_with(".md") {
+                continue;
+            }
+            let bundle = rel.rsplit('/').next().unwrap_or(&rel);
+            let message = if name.eq_ignore_ascii_case("RECIPE.md") && depth == 1 {
+                format!(
+                    "not read: a bundled recipe's file must be named exactly RECIPE.md; rename it so {shown}/{rel}/RECIPE.md is read"
+                )
+            } else if name.eq_ignore_ascii_case("RECIPE.md") {
+                format!(
+                    "not read: bundles are read only directly under the recipes folder ({shown}/<name>/RECIPE.md); move the folder so {shown}/{bundle}/RECIPE.md is read"
+                )
+            } else if std::fs::read_to_string(&path)
+                .is_ok_and(|text| frontmatter::split(&text).is_ok())
+            {
+                format!(
+                    "not read: {rel} is not a bundle (no RECIPE.md), so its markdown is not a recipe; move it to {shown}/{name} (flat layout) or name it {rel}/RECIPE.md (bundled layout)"
+                )
+            } else {
+                format!(
+                    "not read: markdown without frontmatter in {rel}, which is not a bundle; recipes are {shown}/<name>.md or {shown}/<name>/RECIPE.md and start with a --- frontmatter block"
+                )
+            };
+            found.push((format!("{shown}/{rel_file}"), message));
+        }
+    }
+    found.sort();
+    for (file, message) in found {
+        report.push(Severity::Warning, &file, None, message);
+    }
+}
+
+/// A folder's entries sorted by name, counted against `budget` (none once it is spent).
+fn sorted_entries(dir: &Path, budget: &mut usize) -> Vec<(PathBuf, String)> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut entries: Vec<(PathBuf, String)> = read
+        .filter_map(Result::ok)
+        .take(*budget)
+        .map(|e| (e.path(), e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    *budget -= entries.len();
+    entries.sort_by(|a, b| a.1.cmp(&b.1));
+    entries
 }
 
 /// A link destination the checker must resolve: no scheme, not absolute, not a fragment.
@@ -274,7 +358,35 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines.iter().any(|l| l.starts_with("warning: ")
-            && l.ends_with("other.md: unknown frontmatter key \"extra\" is ignored")));
+            && l.contains("other.md:")
+            && l.ends_with(": unknown frontmatter key \"extra\" is ignored")));
+    }
+
+    #[test]
+    fn markdown_the_boot_would_not_read_is_a_warning_each() {
+        let dir = fixtures("gaps");
+        let report = check(&dir).unwrap();
+        assert_eq!(report.recipes, 0);
+        assert_eq!(report.summary(), "0 recipes checked, 0 errors, 3 warnings");
+        let d = dir.display().to_string();
+        let files: Vec<&str> = report
+            .findings
+            .iter()
+            .map(|f| f.location.as_str())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                format!("{d}/group/deep/RECIPE.md"),
+                format!("{d}/notes/howto.md"),
+                format!("{d}/pay/recipe.md")
+            ]
+        );
+        // The folders the boot does read are never reported.
+        assert_eq!(
+            check(&fixtures("valid")).unwrap().count(Severity::Warning),
+            1
+        );
     }
 
     #[test]

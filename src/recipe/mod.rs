@@ -144,26 +144,71 @@ fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-fn string_list(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| format!("{key} must be a list of strings")),
-        Some(_) => Err(format!("{key} must be a list of strings")),
-    }
+/// A frontmatter finding that does not stop the boot; `recipes check` prints it as a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    pub message: String,
 }
 
-/// Parses one recipe file's text; the recipe's `files` and `denied` are left empty.
+/// A `tags`/`triggers` list: each item is the text its author wrote. Items YAML reads as numbers
+/// or booleans (`402`, `1.0`, `true`) keep their source text and earn a warning; a mapping, a
+/// nested list or a null item is an error (spec §4.2 wording).
+fn string_list(
+    map: &Map<String, Value>,
+    yaml: &str,
+    key: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<String>, String> {
+    let not_a_list = || format!("{key} must be a list of strings");
+    let items = match map.get(key) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(not_a_list()),
+    };
+    if !items
+        .iter()
+        .all(|v| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+    {
+        return Err(not_a_list());
+    }
+    let source = frontmatter::source_list(yaml, key).ok_or_else(not_a_list)?;
+    if source.len() != items.len() {
+        return Err(not_a_list());
+    }
+    for (typed, item) in items.iter().zip(&source) {
+        if !typed.is_string() {
+            let kind = if typed.is_boolean() {
+                "a boolean"
+            } else {
+                "a number"
+            };
+            warnings.push(Warning {
+                line: Some(item.line),
+                message: format!(
+                    "{key} item {0} is {kind} in YAML and is read as the text \"{0}\"; quote it (\"{0}\") to say so",
+                    item.text
+                ),
+            });
+        }
+    }
+    Ok(source.into_iter().map(|item| item.text).collect())
+}
+
+/// A recipe file as read: the recipe, and what `recipes check` should warn about.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub recipe: Recipe,
+    pub warnings: Vec<Warning>,
+}
+
+/// Parses one recipe file's text; the recipe's `files` and `denied` are left empty. The boot and
+/// `recipes check` both read recipes through here, so whatever the checker accepts boots.
 ///
 /// # Errors
 /// The first frontmatter problem, with its line when known.
-pub fn parse(
-    text: &str,
-    candidate: &Candidate,
-) -> Result<(Recipe, Map<String, Value>), RecipeError> {
+pub fn parse(text: &str, candidate: &Candidate) -> Result<Parsed, RecipeError> {
     let invalid = |detail: String, line: Option<usize>| RecipeError::InvalidFrontmatter {
         file: candidate.display.clone(),
         detail,
@@ -171,10 +216,19 @@ pub fn parse(
     };
     let doc = frontmatter::split(text).map_err(|e| invalid(e.detail, e.line))?;
     let map = frontmatter::parse_mapping(&doc.yaml).map_err(|e| invalid(e.detail, e.line))?;
+    // The file line of a top-level key (the frontmatter starts on line 2).
     let key_line = |key: &str| {
         doc.yaml
             .lines()
-            .position(|l| l.starts_with(key) || l.starts_with(&format!("\"{key}\"")))
+            .position(|l| {
+                [
+                    format!("{key}:"),
+                    format!("\"{key}\":"),
+                    format!("'{key}':"),
+                ]
+                .iter()
+                .any(|k| l.starts_with(k.as_str()))
+            })
             .map(|i| i + 2)
     };
     let name = match map.get("name") {
@@ -215,10 +269,20 @@ pub fn parse(
             ));
         }
     };
-    let tags = string_list(&map, "tags").map_err(|d| invalid(d, key_line("tags")))?;
-    let triggers = string_list(&map, "triggers").map_err(|d| invalid(d, key_line("triggers")))?;
-    Ok((
-        Recipe {
+    let mut warnings: Vec<Warning> = map
+        .keys()
+        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+        .map(|key| Warning {
+            line: key_line(key),
+            message: format!("unknown frontmatter key \"{key}\" is ignored"),
+        })
+        .collect();
+    let tags = string_list(&map, &doc.yaml, "tags", &mut warnings)
+        .map_err(|d| invalid(d, key_line("tags")))?;
+    let triggers = string_list(&map, &doc.yaml, "triggers", &mut warnings)
+        .map_err(|d| invalid(d, key_line("triggers")))?;
+    Ok(Parsed {
+        recipe: Recipe {
             name,
             description,
             tags,
@@ -228,8 +292,8 @@ pub fn parse(
             display: candidate.display.clone(),
             denied: false,
         },
-        map,
-    ))
+        warnings,
+    })
 }
 
 /// The recipes known to the gateway, with their visibility already decided.
@@ -268,7 +332,7 @@ impl RecipeBook {
                     path: candidate.display.clone(),
                     detail: e.to_string(),
                 })?;
-            let (mut recipe, _) = parse(&text, &candidate)?;
+            let mut recipe = parse(&text, &candidate)?.recipe;
             if let Some(first) = recipes.iter().find(|r| r.name == recipe.name) {
                 return Err(RecipeError::Duplicate {
                     name: recipe.name,
@@ -568,6 +632,87 @@ mod tests {
                 dir.display()
             )
         );
+    }
+
+    fn parse_text(text: &str) -> Result<Parsed, RecipeError> {
+        let candidate = Candidate {
+            path: PathBuf::from("r/x.md"),
+            display: "r/x.md".into(),
+            default_name: "x".into(),
+            bundle_dir: None,
+        };
+        parse(text, &candidate)
+    }
+
+    #[test]
+    fn list_items_keep_their_source_text_and_non_strings_are_warned_about() {
+        let parsed = parse_text("---\nname: paid-flow\ndescription: d\ntags: [payments, x402, 2026]\ntriggers: [payment-required, 402, \"403\", true, paid agent]\n---\nB").unwrap();
+        assert_eq!(parsed.recipe.tags, ["payments", "x402", "2026"]);
+        assert_eq!(
+            parsed.recipe.triggers,
+            ["payment-required", "402", "403", "true", "paid agent"]
+        );
+        let lines: Vec<(Option<usize>, &str)> = parsed
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    Some(4),
+                    "tags item 2026 is a number in YAML and is read as the text \"2026\"; quote it (\"2026\") to say so"
+                ),
+                (
+                    Some(5),
+                    "triggers item 402 is a number in YAML and is read as the text \"402\"; quote it (\"402\") to say so"
+                ),
+                (
+                    Some(5),
+                    "triggers item true is a boolean in YAML and is read as the text \"true\"; quote it (\"true\") to say so"
+                ),
+            ]
+        );
+        let parsed = parse_text("---\ndescription: d\ntags:\n  - 1.0\n  - 2.50\n---\n").unwrap();
+        assert_eq!(parsed.recipe.tags, ["1.0", "2.50"]);
+        assert_eq!(parsed.warnings[1].line, Some(5));
+    }
+
+    #[test]
+    fn name_and_description_follow_yaml_1_2_core() {
+        for word in ["no", "yes", "on", "off", "y", "n"] {
+            let parsed =
+                parse_text(&format!("---\nname: {word}\ndescription: {word}\n---\nB")).unwrap();
+            assert_eq!(parsed.recipe.name, word);
+            assert_eq!(parsed.recipe.description, word);
+        }
+        let err = parse_text("---\ndescription: true\n---\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "recipe: invalid frontmatter in r/x.md: description must be a string"
+        );
+    }
+
+    #[test]
+    fn mappings_nested_lists_and_nulls_in_lists_are_still_errors() {
+        for (yaml, key) in [
+            ("triggers: [a, {b: 1}]", "triggers"),
+            ("tags: [a, [b]]", "tags"),
+            ("tags: [a, ~]", "tags"),
+            ("tags: a", "tags"),
+        ] {
+            let err = parse_text(&format!("---\ndescription: d\n{yaml}\n---\n")).unwrap_err();
+            assert_eq!(
+                err,
+                RecipeError::InvalidFrontmatter {
+                    file: "r/x.md".into(),
+                    detail: format!("{key} must be a list of strings"),
+                    line: Some(3),
+                },
+                "{yaml}"
+            );
+        }
     }
 
     #[test]

@@ -10,16 +10,7 @@ use crate::support::fake_llm::{FakeLlm, Turn};
 use crate::support::*;
 
 fn bindu_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os("PLANGATE_REQUIRE_PEERS").is_none(),
-                "{var} is not set but peers are required"
-            );
-            None
-        }
-    }
+    peer_url(var, "PLANGATE_REQUIRE_PEERS")
 }
 
 fn bindu_agent(url: &str) -> Value {

@@ -86,3 +86,60 @@ async fn sigterm_stops_the_server_with_exit_0() {
         .unwrap();
     assert_eq!(exit.code(), Some(0));
 }
+
+#[test]
+fn recipes_check_warns_about_markdown_the_boot_would_not_read() {
+    let dir = format!("{}/fixtures/recipes/gaps", env!("CARGO_MANIFEST_DIR"));
+    let out = plangate()
+        .args(["recipes", "check", &dir])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "warnings do not fail the check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("warning: {dir}/group/deep/RECIPE.md: not read: bundles are read only directly under the recipes folder ({dir}/<name>/RECIPE.md); move the folder so {dir}/deep/RECIPE.md is read").as_str(),
+            format!("warning: {dir}/notes/howto.md: not read: markdown without frontmatter in notes, which is not a bundle; recipes are {dir}/<name>.md or {dir}/<name>/RECIPE.md and start with a --- frontmatter block").as_str(),
+            format!("warning: {dir}/pay/recipe.md: not read: a bundled recipe's file must be named exactly RECIPE.md; rename it so {dir}/pay/RECIPE.md is read").as_str(),
+            "0 recipes checked, 0 errors, 3 warnings",
+        ]
+    );
+}
+
+#[test]
+fn recipes_check_without_a_folder_says_where_it_looked() {
+    let cwd = std::env::temp_dir().join(format!("plangate-cwd-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = plangate()
+        .args(["recipes", "check"])
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut lines = stderr.lines();
+    assert_eq!(lines.next(), Some("error: recipes: not a directory"));
+    let hint = lines.next().unwrap_or_default();
+    assert!(
+        hint.contains(&format!("{}/recipes", cwd.display()))
+            && hint.contains("GATEWAY_RECIPES_DIR")
+            && hint.contains("plangate recipes check <DIR>"),
+        "{stderr}"
+    );
+    let out = plangate()
+        .args(["recipes", "check"])
+        .env("GATEWAY_RECIPES_DIR", "elsewhere")
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: elsewhere: not a directory\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GATEWAY_RECIPES_DIR=elsewhere"), "{stderr}");
+    std::fs::remove_dir_all(&cwd).unwrap();
+}

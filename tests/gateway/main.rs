@@ -14,6 +14,7 @@ mod cli;
 mod conversation;
 mod http_surface;
 mod identity;
+mod js_sdk;
 mod lifecycle;
 mod plan_failures;
 mod plan_stream;

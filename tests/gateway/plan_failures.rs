@@ -28,10 +28,6 @@ async fn fanout_one(script: Script) -> (Vec<Frame>, FakePeer) {
     (frames, peer)
 }
 
-fn finished(frames: &[Frame]) -> serde_json::Value {
-    find(frames, "task.finished")[0].clone()
-}
-
 #[tokio::test]
 async fn peer_http_500_without_json_is_a_failed_call() {
     let (frames, _) = fanout_one(Script::Http(500, "<html>down</html>".into())).await;

@@ -187,3 +187,72 @@ fn the_readme_recipe_example_passes_the_checker() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn bindu_style_frontmatter_boots_with_the_texts_its_author_wrote() {
+    // Bare numbers in `tags`/`triggers` (the reference's own payment recipe has them), `1.0`
+    // that must not become `1`, and `description: no` that YAML 1.1 would read as false.
+    let llm = FakeLlm::start(vec![
+        Turn::call("r", "load_recipe", json!({"name": "negative"})),
+        Turn::text("ok"),
+    ])
+    .await;
+    let mut c = llm_config(&llm.url);
+    c.recipes.dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipes/bindu-style");
+    c.recipes.dir_explicit = true;
+    let gw = TestGateway::spawn(c).await;
+    let frames = gw.plan(&json!({"question": "pay the agent?"})).await;
+    assert_call_ordering(&frames);
+    let system = llm.requests()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        system.contains("    <name>paid-flow</name>\n    <description>Handle a peer that answers payment-required.</description>\n    <location>recipes/paid-flow/</location>\n    <tags>payments, x402, 2026</tags>\n"),
+        "{system}"
+    );
+    assert!(
+        system.contains("    <name>versions</name>\n    <description>Pick an API version.</description>\n    <location>recipes/versions/</location>\n    <tags>1.0, 2.5</tags>\n"),
+        "{system}"
+    );
+    assert!(
+        system.contains("    <name>negative</name>\n    <description>no</description>\n"),
+        "{system}"
+    );
+    let content = find(&frames, "task.artifact")[0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(content.starts_with("<recipe_content name=\"negative\">\n# Recipe: negative\nA recipe whose description is the word no"), "{content}");
+    assert_eq!(gw.health().await["runtime"]["recipe_count"], 3);
+    gw.stop().await;
+
+    // The same folder through the checker: no errors, one warning per unquoted item.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipes/bindu-style");
+    let report = plangate::recipe::check::check(&dir).unwrap();
+    assert_eq!(
+        report.summary(),
+        "3 recipes checked, 0 errors, 4 warnings",
+        "{:?}",
+        report.findings
+    );
+    let d = dir.display();
+    let lines: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert!(lines.contains(&format!("warning: {d}/paid-flow.md:5: triggers item 402 is a number in YAML and is read as the text \"402\"; quote it (\"402\") to say so")), "{lines:?}");
+    assert!(lines.contains(&format!("warning: {d}/versions.md:3: tags item 1.0 is a number in YAML and is read as the text \"1.0\"; quote it (\"1.0\") to say so")), "{lines:?}");
+}
+
+#[test]
+fn a_mapping_inside_triggers_still_stops_the_boot() {
+    let mut c = config();
+    c.recipes.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/recipes/invalid/bad-triggers");
+    c.recipes.dir_explicit = true;
+    let err = plangate::AppState::new(c).unwrap_err().to_string();
+    assert!(
+        err.starts_with("recipe: invalid frontmatter in ")
+            && err.ends_with("bad-triggers.md: triggers must be a list of strings"),
+        "{err}"
+    );
+}

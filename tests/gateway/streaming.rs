@@ -9,40 +9,8 @@ use serde_json::{Value, json};
 use crate::support::fake_peer::{FakePeer, PeerOptions, Script};
 use crate::support::*;
 
-fn peer_url(var: &str, require: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os(require).is_none(),
-                "{var} is not set but peers are required"
-            );
-            None
-        }
-    }
-}
-
 fn agent(name: &str, url: &str, protocol: &str) -> Value {
     json!({"name": name, "endpoint": url, "protocol": protocol, "skills": [{"id": "echo", "description": "Echoes the input"}]})
-}
-
-async fn one(gw: &TestGateway, question: &str, agent: Value) -> Vec<Frame> {
-    let frames = gw
-        .plan(&json!({"question": question, "agents": [agent]}))
-        .await;
-    assert_call_ordering(&frames);
-    frames
-}
-
-fn finished(frames: &[Frame]) -> Value {
-    find(frames, "task.finished")[0].clone()
-}
-
-fn content(frames: &[Frame]) -> String {
-    find(frames, "task.artifact")[0]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -52,7 +20,7 @@ async fn a2a_sdk_v1_streams_every_outcome() {
     };
     let gw = TestGateway::spawn(config()).await;
     for protocol in ["auto", "1.0"] {
-        let frames = one(&gw, "hello a2a", agent("sdk", &url, protocol)).await;
+        let frames = plan_one(&gw, "hello a2a", agent("sdk", &url, protocol)).await;
         let f = finished(&frames);
         assert_eq!(f["state"], "completed", "{protocol}: {f}");
         assert_eq!(f["remote_state"], "completed");
@@ -62,7 +30,7 @@ async fn a2a_sdk_v1_streams_every_outcome() {
             "<remote_content agent=\"sdk\" verified=\"unknown\">\necho: hello a2a\n</remote_content>"
         );
     }
-    let frames = one(&gw, "fail now", agent("sdk", &url, "auto")).await;
+    let frames = plan_one(&gw, "fail now", agent("sdk", &url, "auto")).await;
     assert_eq!(finished(&frames)["error"], "remote task failed");
     assert!(
         content(&frames).contains("failed as requested"),
@@ -70,7 +38,7 @@ async fn a2a_sdk_v1_streams_every_outcome() {
         content(&frames)
     );
 
-    let frames = one(&gw, "ask:Which city?", agent("sdk", &url, "auto")).await;
+    let frames = plan_one(&gw, "ask:Which city?", agent("sdk", &url, "auto")).await;
     assert_eq!(finished(&frames)["remote_state"], "input-required");
     assert!(
         content(&frames).ends_with("state=\"input-required\">\nWhich city?\n</remote_content>"),
@@ -79,7 +47,7 @@ async fn a2a_sdk_v1_streams_every_outcome() {
     );
 
     let t0 = Instant::now();
-    let frames = one(&gw, "sleep:1 slow", agent("sdk", &url, "auto")).await;
+    let frames = plan_one(&gw, "sleep:1 slow", agent("sdk", &url, "auto")).await;
     let states: Vec<&str> = find(&frames, "task.status")
         .iter()
         .map(|s| s["state"].as_str().unwrap())
@@ -96,7 +64,7 @@ async fn a2a_sdk_v1_streams_every_outcome() {
         t0.elapsed()
     );
 
-    let frames = one(&gw, "json:x", agent("sdk", &url, "auto")).await;
+    let frames = plan_one(&gw, "json:x", agent("sdk", &url, "auto")).await;
     let body = content(&frames);
     assert!(
         body.contains(r#""echo":"x""#) && body.contains(r#""length":6.0"#),
@@ -111,7 +79,7 @@ async fn a2a_sdk_v03_compat_resends_without_our_task_id() {
         return;
     };
     let gw = TestGateway::spawn(config()).await;
-    let frames = one(&gw, "hello compat", agent("sdk", &url, "0.3")).await;
+    let frames = plan_one(&gw, "hello compat", agent("sdk", &url, "0.3")).await;
     assert_eq!(
         finished(&frames)["state"],
         "completed",
@@ -119,7 +87,7 @@ async fn a2a_sdk_v03_compat_resends_without_our_task_id() {
         finished(&frames)
     );
     assert!(content(&frames).contains("echo: hello compat"));
-    let frames = one(&gw, "ask:Your name?", agent("sdk", &url, "0.3")).await;
+    let frames = plan_one(&gw, "ask:Your name?", agent("sdk", &url, "0.3")).await;
     assert!(content(&frames).contains("state=\"input-required\">\nYour name?\n"));
     gw.stop().await;
 
@@ -128,9 +96,9 @@ async fn a2a_sdk_v03_compat_resends_without_our_task_id() {
         return;
     };
     let gw = TestGateway::spawn(config()).await;
-    let frames = one(&gw, "hello", agent("sdk", &nocompat, "0.3")).await;
+    let frames = plan_one(&gw, "hello", agent("sdk", &nocompat, "0.3")).await;
     assert_eq!(finished(&frames)["state"], "failed");
-    let frames = one(&gw, "hello strict", agent("sdk", &nocompat, "auto")).await;
+    let frames = plan_one(&gw, "hello strict", agent("sdk", &nocompat, "auto")).await;
     assert!(content(&frames).contains("echo: hello strict"));
     gw.stop().await;
 }
@@ -164,7 +132,7 @@ async fn bindu_streams_status_then_artifact_and_its_question_comes_from_history(
     };
     let gw = TestGateway::spawn(config()).await;
     let t0 = Instant::now();
-    let frames = one(&gw, "sleep:1 streamed hello", agent("bindu", &url, "auto")).await;
+    let frames = plan_one(&gw, "sleep:1 streamed hello", agent("bindu", &url, "auto")).await;
     let states: Vec<&str> = find(&frames, "task.status")
         .iter()
         .map(|s| s["state"].as_str().unwrap())
@@ -181,13 +149,13 @@ async fn bindu_streams_status_then_artifact_and_its_question_comes_from_history(
     // No timing assertion here: the Bindu echo agent runs one handler at a time, so a sleeping
     // task of a concurrent test can delay this one.
     let _ = t0;
-    let frames = one(&gw, "ask:Which city?", agent("bindu", &url, "auto")).await;
+    let frames = plan_one(&gw, "ask:Which city?", agent("bindu", &url, "auto")).await;
     assert!(
         content(&frames).ends_with("state=\"input-required\">\nWhich city?\n</remote_content>"),
         "{}",
         content(&frames)
     );
-    let frames = one(&gw, "fail please", agent("bindu", &url, "auto")).await;
+    let frames = plan_one(&gw, "fail please", agent("bindu", &url, "auto")).await;
     assert_eq!(finished(&frames)["error"], "remote task failed");
     gw.stop().await;
 }
@@ -236,7 +204,7 @@ async fn dialect_is_detected_from_each_card_shape() {
     for (card, method) in cases {
         let peer =
             FakePeer::start_with_card(Script::Complete { working_polls: 1 }, card.clone()).await;
-        let frames = one(&gw, "hi", agent("p", &peer.url, "auto")).await;
+        let frames = plan_one(&gw, "hi", agent("p", &peer.url, "auto")).await;
         assert_eq!(finished(&frames)["state"], "completed", "{card}");
         let sent = &peer.requests()[0];
         assert_eq!(sent.method, method, "{card}");
@@ -277,13 +245,13 @@ async fn without_a_card_a_v1_only_peer_is_retried_in_v1() {
     )
     .await;
     let gw = TestGateway::spawn(config()).await;
-    let frames = one(&gw, "hi", agent("p", &peer.url, "auto")).await;
+    let frames = plan_one(&gw, "hi", agent("p", &peer.url, "auto")).await;
     assert_eq!(finished(&frames)["state"], "completed");
     let methods: Vec<String> = peer.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods[..2], ["message/send", "SendMessage"]);
     // The choice is remembered: the next call goes straight to v1.0.
     let before = peer.requests().len();
-    one(&gw, "again", agent("p", &peer.url, "auto")).await;
+    plan_one(&gw, "again", agent("p", &peer.url, "auto")).await;
     assert_eq!(peer.requests()[before].method, "SendMessage");
     gw.stop().await;
 }
@@ -292,7 +260,7 @@ async fn without_a_card_a_v1_only_peer_is_retried_in_v1() {
 async fn a_client_task_id_rejected_with_32001_is_resent_without_it() {
     let peer = FakePeer::start(Script::RejectClientTaskId).await;
     let gw = TestGateway::spawn(config()).await;
-    let frames = one(&gw, "hi", agent("p", &peer.url, "0.3")).await;
+    let frames = plan_one(&gw, "hi", agent("p", &peer.url, "0.3")).await;
     assert_eq!(finished(&frames)["state"], "completed");
     let sends: Vec<Value> = peer
         .requests()
@@ -317,6 +285,113 @@ async fn a_client_task_id_rejected_with_32001_is_resent_without_it() {
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn a_compat_peer_whose_card_lists_only_v1_is_read_with_the_version_header_and_streamed() {
+    // The JS SDK with v0.3 compatibility on and a card listing only its 1.0 interface: a card
+    // request without `A2A-Version: 1.0` is answered 400, v0.3 sends -32009.
+    let events = vec![
+        json!({"statusUpdate": {"taskId": "{id}", "status": {"state": "TASK_STATE_WORKING"}}}),
+        json!({"artifactUpdate": {"taskId": "{id}", "artifact": {"artifactId": "a", "parts": [{"text": "streamed answer"}]}}}),
+        json!({"statusUpdate": {"taskId": "{id}", "status": {"state": "TASK_STATE_COMPLETED"}}}),
+    ];
+    let peer = FakePeer::start_with(
+        Script::Stream(events),
+        PeerOptions {
+            card: Some(v1_card(true)),
+            card_needs_v1_header: true,
+            v1_only: true,
+            v03_refusal_code: Some(-32009),
+            ..PeerOptions::default()
+        },
+    )
+    .await;
+    let gw = TestGateway::spawn(config()).await;
+    let frames = plan_one(&gw, "hi", agent("js", &peer.url, "auto")).await;
+    assert_eq!(
+        finished(&frames)["state"],
+        "completed",
+        "{:?}",
+        finished(&frames)
+    );
+    assert_eq!(
+        content(&frames),
+        "<remote_content agent=\"js\" verified=\"unknown\">\nstreamed answer\n</remote_content>"
+    );
+    let methods: Vec<String> = peer.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(
+        methods,
+        ["SendStreamingMessage"],
+        "one streamed send, no v0.3 attempt"
+    );
+    assert!(
+        !find(&frames, "task.status").is_empty(),
+        "statuses came from the stream"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_card_a_peer_refusing_v03_with_32009_is_retried_in_v1() {
+    let peer = FakePeer::start_with(
+        Script::Complete { working_polls: 0 },
+        PeerOptions {
+            v1_only: true,
+            v03_refusal_code: Some(-32009),
+            no_card: true,
+            ..PeerOptions::default()
+        },
+    )
+    .await;
+    let gw = TestGateway::spawn(config()).await;
+    let frames = plan_one(&gw, "hi", agent("p", &peer.url, "auto")).await;
+    assert_eq!(
+        finished(&frames)["state"],
+        "completed",
+        "{:?}",
+        finished(&frames)
+    );
+    assert!(content(&frames).contains("echo: hi"));
+    let methods: Vec<String> = peer.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods[..2], ["message/send", "SendMessage"]);
+    let before = peer.requests().len();
+    plan_one(&gw, "again", agent("p", &peer.url, "auto")).await;
+    assert_eq!(peer.requests()[before].method, "SendMessage", "remembered");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_assigns_task_ids_gets_one_send_per_call_after_the_first_refusal() {
+    for card in [
+        json!({"name": "fake", "capabilities": {"streaming": false}}),
+        streaming_card(),
+    ] {
+        let peer = FakePeer::start_with_card(Script::RejectClientTaskId, card.clone()).await;
+        let gw = TestGateway::spawn(config()).await;
+        let sends = |peer: &FakePeer| {
+            peer.requests()
+                .into_iter()
+                .filter(|r| r.method == "message/send" || r.method == "message/stream")
+                .map(|r| r.body)
+                .collect::<Vec<Value>>()
+        };
+        plan_one(&gw, "first", agent("p", &peer.url, "0.3")).await;
+        assert_eq!(sends(&peer).len(), 2, "{card}: the first call learns");
+        for question in ["second", "third"] {
+            let frames = plan_one(&gw, question, agent("p", &peer.url, "0.3")).await;
+            assert_eq!(finished(&frames)["state"], "completed", "{card}");
+        }
+        let all = sends(&peer);
+        assert_eq!(all.len(), 4, "{card}: one send per later call: {all:?}");
+        assert!(
+            all[2..]
+                .iter()
+                .all(|b| b["params"]["message"].get("taskId").is_none()),
+            "{card}"
+        );
+        gw.stop().await;
+    }
+}
+
 fn streaming_card() -> Value {
     json!({"name": "s", "capabilities": {"streaming": true}})
 }
@@ -333,7 +408,7 @@ async fn chunked_artifacts_are_assembled_and_statuses_reported_once() {
     ];
     let peer = FakePeer::start_with_card(Script::Stream(events), streaming_card()).await;
     let gw = TestGateway::spawn(config()).await;
-    let frames = one(&gw, "hi", agent("p", &peer.url, "auto")).await;
+    let frames = plan_one(&gw, "hi", agent("p", &peer.url, "auto")).await;
     let statuses: Vec<Value> = find(&frames, "task.status").into_iter().cloned().collect();
     assert_eq!(statuses.len(), 3, "{statuses:?}");
     assert_eq!(statuses[1]["message"], "halfway");
@@ -359,7 +434,7 @@ async fn a_stream_that_breaks_midway_recovers_by_polling() {
     ];
     let peer = FakePeer::start_with_card(Script::Stream(events), streaming_card()).await;
     let gw = TestGateway::spawn(config()).await;
-    let frames = one(&gw, "recover me", agent("p", &peer.url, "auto")).await;
+    let frames = plan_one(&gw, "recover me", agent("p", &peer.url, "auto")).await;
     assert_eq!(finished(&frames)["state"], "completed");
     assert!(content(&frames).contains("echo: recover me"));
     assert!(peer.count("tasks/get") >= 1);
@@ -382,7 +457,7 @@ async fn a_peer_that_does_not_stream_after_all_falls_back_to_send_and_poll() {
     let peer =
         FakePeer::start_with_card(Script::Complete { working_polls: 0 }, streaming_card()).await;
     let gw = TestGateway::spawn(config()).await;
-    let frames = one(&gw, "fallback", agent("p", &peer.url, "auto")).await;
+    let frames = plan_one(&gw, "fallback", agent("p", &peer.url, "auto")).await;
     assert_eq!(finished(&frames)["state"], "completed");
     let methods: Vec<String> = peer.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods[..2], ["message/stream", "message/send"]);

@@ -50,10 +50,15 @@ pub(crate) enum Script {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerOptions {
     pub(crate) card: Option<Value>,
-    /// v0.3 method names answer -32601.
+    /// v0.3 method names answer -32601 (or `v03_refusal_code`).
     pub(crate) v1_only: bool,
+    /// The code a `v1_only` peer refuses v0.3 names with (-32601 when unset; the JS SDK: -32009).
+    pub(crate) v03_refusal_code: Option<i64>,
     /// The card routes answer 404.
     pub(crate) no_card: bool,
+    /// The card is served only to requests carrying `A2A-Version: 1.x`; others get HTTP 400
+    /// (the JS SDK with v0.3 compatibility on and a card that lists only 1.0 interfaces).
+    pub(crate) card_needs_v1_header: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +154,8 @@ async fn rpc(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Byte
         "SendMessage" | "SendStreamingMessage" | "GetTask" | "CancelTask"
     );
     if state.options.v1_only && !v1 {
-        return axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}})).into_response();
+        let code = state.options.v03_refusal_code.unwrap_or(-32601);
+        return axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": "Method not found or version not supported"}})).into_response();
     }
     let method = match method.as_str() {
         "SendMessage" => "message/send".to_owned(),
@@ -207,8 +213,16 @@ async fn rpc_v03(state: &Arc<PeerState>, method: &str, req: &Value, id: Value) -
         }
         "message/stream" => {
             let input = req["params"]["message"]["parts"][0]["text"].as_str().unwrap_or("").to_owned();
-            let task_id = req["params"]["message"]["taskId"].as_str().map_or_else(|| format!("server-{}", uuid::Uuid::new_v4()), str::to_owned);
+            let client_task_id = req["params"]["message"]["taskId"].as_str().map(str::to_owned);
+            if matches!(state.script, Script::RejectClientTaskId) && let Some(t) = &client_task_id {
+                return axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32001, "message": format!("Task {t} not found")}})).into_response();
+            }
+            let task_id = client_task_id.unwrap_or_else(|| format!("server-{}", uuid::Uuid::new_v4()));
             match &state.script {
+                Script::RejectClientTaskId => stream_response(vec![
+                    json!({"kind": "artifact-update", "taskId": task_id, "artifact": {"artifactId": "a1", "parts": [{"kind": "text", "text": format!("echo: {input}")}]}}),
+                    json!({"kind": "status-update", "taskId": task_id, "status": {"state": "completed"}, "final": true}),
+                ]),
                 Script::Stream(events) => {
                     state.tasks.lock().unwrap().insert(task_id.clone(), (0, input));
                     stream_response(events.iter().map(|e| fill(e, &task_id)).collect())
@@ -280,22 +294,33 @@ impl FakePeer {
             tasks: Mutex::new(HashMap::new()),
         });
         let card_state = Arc::clone(&state);
+        let serve_card = move |headers: HeaderMap| {
+            let card = card_state.card.clone();
+            let options = card_state.options.clone();
+            async move {
+                let v1 = headers
+                    .get("a2a-version")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("1."));
+                if options.no_card {
+                    StatusCode::NOT_FOUND.into_response()
+                } else if options.card_needs_v1_header && !v1 {
+                    (StatusCode::BAD_REQUEST, axum::Json(json!({"code": -32009,
+                        "message": "AgentCard must have at least one interface with a protocol version in [0.3, 1.0)."})))
+                        .into_response()
+                } else {
+                    axum::Json(card).into_response()
+                }
+            }
+        };
+        let card_path = if state.options.card_needs_v1_header {
+            "/.well-known/agent-card.json"
+        } else {
+            "/.well-known/agent.json"
+        };
         let app = Router::new()
             .route("/", post(rpc))
-            .route(
-                "/.well-known/agent.json",
-                get(move || {
-                    let card = card_state.card.clone();
-                    let missing = card_state.options.no_card;
-                    async move {
-                        if missing {
-                            StatusCode::NOT_FOUND.into_response()
-                        } else {
-                            axum::Json(card).into_response()
-                        }
-                    }
-                }),
-            )
+            .route(card_path, get(serve_card))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -320,6 +320,44 @@ where
     }
 }
 
+/// The first `task.finished` payload.
+pub(crate) fn finished(frames: &[Frame]) -> Value {
+    find(frames, "task.finished")[0].clone()
+}
+
+/// The `content` of the first `task.artifact`.
+pub(crate) fn content(frames: &[Frame]) -> String {
+    find(frames, "task.artifact")[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A fan-out plan of `question` against one agent; its frames are schema- and order-checked.
+pub(crate) async fn plan_one(gw: &TestGateway, question: &str, agent: Value) -> Vec<Frame> {
+    let frames = gw
+        .plan(&serde_json::json!({"question": question, "agents": [agent]}))
+        .await;
+    assert_frames_match_schemas(&frames);
+    assert_call_ordering(&frames);
+    frames
+}
+
+/// The URL of a real peer that `scripts/test.sh` started (`var`), or `None` to skip the test.
+/// When `require` is set (CI), a missing peer fails the test instead of skipping it.
+pub(crate) fn peer_url(var: &str, require: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os(require).is_none(),
+                "{var} is not set but {require} says the peer must be running"
+            );
+            None
+        }
+    }
+}
+
 /// A JSON-RPC call straight to a peer (for checking what it stored).
 pub(crate) async fn peer_rpc(
     url: &str,
