@@ -246,16 +246,42 @@ impl TokenProvider {
                 head(&text)
             ));
         };
-        let lifetime = Duration::from_secs_f64(expires_in.max(0.0)).saturating_sub(EXPIRY_MARGIN);
         let token = SecretString::from(token.to_owned());
-        *cached = Some((token.clone(), Instant::now() + lifetime));
+        *cached = Some((token.clone(), token_expiry(Instant::now(), expires_in)));
         Ok(token)
     }
+}
+
+/// When a token issued at `now` with the server's `expires_in` should be refreshed: 30 s early,
+/// and at most a day out, whatever number the server sent (no panic on `1e300`, NaN or a
+/// negative value).
+fn token_expiry(now: Instant, expires_in: f64) -> Instant {
+    const LONGEST: Duration = Duration::from_secs(24 * 3600);
+    let lifetime = Duration::try_from_secs_f64(expires_in.max(0.0))
+        .unwrap_or(LONGEST)
+        .min(LONGEST)
+        .saturating_sub(EXPIRY_MARGIN);
+    now.checked_add(lifetime).unwrap_or(now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_expiry_saturates_remote_numbers() {
+        let now = Instant::now();
+        assert_eq!(token_expiry(now, 3600.0), now + Duration::from_secs(3570));
+        for hostile in [1e300, f64::INFINITY, f64::MAX] {
+            assert_eq!(
+                token_expiry(now, hostile),
+                now + Duration::from_secs(24 * 3600 - 30)
+            );
+        }
+        for odd in [f64::NAN, -5.0, 10.0] {
+            assert_eq!(token_expiry(now, odd), now);
+        }
+    }
 
     #[test]
     fn timestamps_are_iso8601_with_millis() {

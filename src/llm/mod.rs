@@ -30,6 +30,14 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(500), Duration::from_millis(1000)];
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
+/// The wait a `Retry-After` of `seconds` asks for, capped; saturates instead of panicking on
+/// numbers no `Duration` holds (`1e300`).
+fn retry_after_delay(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds)
+        .unwrap_or(MAX_RETRY_AFTER)
+        .min(MAX_RETRY_AFTER)
+}
+
 /// Why an LLM step failed; `Display` is the plan's `error.message` (spec §3.4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LlmError {
@@ -192,7 +200,7 @@ impl LlmClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<f64>().ok())
                         .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(|s| Duration::from_secs_f64(s).min(MAX_RETRY_AFTER));
+                        .map(retry_after_delay);
                     let text = tokio::select! {
                         () = abort.cancelled() => return Err(LlmError::Aborted),
                         t = resp.text() => t.unwrap_or_default(),
@@ -384,6 +392,13 @@ fn http_error(status: StatusCode, body: &str) -> LlmError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn retry_after_saturates_instead_of_panicking() {
+        assert_eq!(retry_after_delay(1.5), Duration::from_millis(1500));
+        assert_eq!(retry_after_delay(1e300), MAX_RETRY_AFTER);
+        assert_eq!(retry_after_delay(f64::MAX), MAX_RETRY_AFTER);
+    }
 
     fn client(model: &str, fallback: &[&str]) -> LlmClient {
         LlmClient::new(
