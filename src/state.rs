@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::a2a::A2aClient;
+use crate::a2a::guard::Guard;
 use crate::api::auth::Authenticator;
 use crate::api::idempotency::Idempotency;
 use crate::config::{Config, ConfigError};
@@ -65,12 +66,26 @@ impl AppState {
     /// # Errors
     /// A boot failure (HTTP client construction).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("plangate/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            // Thousands of polling plans must not keep thousands of idle sockets and buffers.
-            .pool_max_idle_per_host(256)
+        let client = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("plangate/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(60))
+                // Thousands of polling plans must not keep thousands of idle sockets and buffers.
+                .pool_max_idle_per_host(256)
+        };
+        // Operator-configured services (LLM, Hydra).
+        let http = client()
+            .build()
+            .map_err(|e| ConfigError(format!("http client: {e}")))?;
+        // Addresses a request body names (peers, their cards and DID documents): the SSRF guard
+        // checks every resolution at connect time, and redirects are not followed.
+        let guard = Guard {
+            block_private: config.a2a.block_private_endpoints,
+        };
+        let peer_http = client()
+            .dns_resolver(guard.resolver())
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConfigError(format!("http client: {e}")))?;
         let tracker = TaskTracker::new();
@@ -82,14 +97,18 @@ impl AppState {
         };
         let a2a = Arc::new(
             A2aClient::new(
-                http.clone(),
+                peer_http.clone(),
                 config.a2a.clone(),
                 config.peer_env.clone(),
                 tracker.clone(),
             )
             .with_identity(config.identity.clone(), tokens),
         );
-        let keys = KeyResolver::new(http.clone(), config.a2a.did_resolve_timeout);
+        let keys = KeyResolver::new(
+            peer_http,
+            config.a2a.did_resolve_timeout,
+            config.a2a.max_response_bytes,
+        );
         let llm = config.llm.api_key.clone().map(|api_key| {
             LlmClient::new(
                 http.clone(),

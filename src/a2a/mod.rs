@@ -4,6 +4,7 @@
 //! planner sees one [`A2aClient::call`] whatever the peer speaks.
 
 pub mod card;
+pub mod guard;
 pub mod jsonrpc;
 mod stream;
 pub mod wire;
@@ -24,6 +25,7 @@ use crate::config::A2aConfig;
 use crate::identity::Identity;
 use crate::identity::hydra::TokenProvider;
 use card::{AgentCard, CardCache, CardTtl, PeerFact};
+use guard::Guard;
 use jsonrpc::{Dialect, IdShape, SendParams};
 use wire::Reply;
 
@@ -251,7 +253,7 @@ impl A2aClient {
         if self.cards.peek(endpoint).is_some() {
             return;
         }
-        if self.config.block_private_endpoints && is_literal_blocked(endpoint) {
+        if self.check_endpoint(endpoint).is_err() {
             return;
         }
         let this = Arc::clone(self);
@@ -282,30 +284,27 @@ impl A2aClient {
         self.cards.peek(endpoint)
     }
 
-    async fn fetch_card(&self, endpoint: &str) -> Option<AgentCard> {
-        if self.config.block_private_endpoints && resolves_to_blocked(endpoint).await {
-            return None;
+    /// The guard of this client's configuration.
+    fn guard(&self) -> Guard {
+        Guard {
+            block_private: self.config.block_private_endpoints,
         }
+    }
+
+    /// Checks an endpoint URL (scheme, literal IP host) before any request to it; host names
+    /// are checked by the HTTP client's resolver when it connects.
+    fn check_endpoint(&self, endpoint: &str) -> Result<(), A2aError> {
+        let url = url::Url::parse(endpoint)
+            .map_err(|e| A2aError::transport(format!("invalid endpoint URL: {e}"), false))?;
+        self.guard()
+            .check_url(&url)
+            .map_err(|message| A2aError::transport(message, false))
+    }
+
+    async fn fetch_card(&self, endpoint: &str) -> Option<AgentCard> {
         let origin = card::origin(endpoint)?;
         for path in ["/.well-known/agent-card.json", "/.well-known/agent.json"] {
-            let url = format!("{origin}{path}");
-            // `A2A-Version: 1.0`: the JS SDK reads a card request without it as v0.3 and answers
-            // 400 when the card lists only 1.0 interfaces. Bindu, a2a-sdk and fasta2a ignore the
-            // header on their card routes; a v1.0 card still announces its v0.3 interfaces.
-            let Ok(resp) = self
-                .http
-                .get(&url)
-                .header(ACCEPT, "application/json")
-                .header(A2A_VERSION, Dialect::V10.version_header().unwrap_or("1.0"))
-                .send()
-                .await
-            else {
-                continue;
-            };
-            if !resp.status().is_success() {
-                continue;
-            }
-            let Ok(body) = read_limited(resp, self.config.max_response_bytes).await else {
+            let Some(body) = self.get_card(&format!("{origin}{path}")).await else {
                 continue;
             };
             match serde_json::from_slice::<serde_json::Value>(&body) {
@@ -316,19 +315,52 @@ impl A2aClient {
         None
     }
 
+    /// GETs one card URL, following at most [`guard::MAX_CARD_REDIRECTS`] redirects, each
+    /// checked by the guard; `None` on any failure.
+    async fn get_card(&self, first: &str) -> Option<Vec<u8>> {
+        let mut url = url::Url::parse(first).ok()?;
+        for _ in 0..=guard::MAX_CARD_REDIRECTS {
+            self.guard().check_url(&url).ok()?;
+            // `A2A-Version: 1.0`: the JS SDK reads a card request without it as v0.3 and answers
+            // 400 when the card lists only 1.0 interfaces. Bindu, a2a-sdk and fasta2a ignore the
+            // header on their card routes; a v1.0 card still announces its v0.3 interfaces.
+            let resp = self
+                .http
+                .get(url.clone())
+                .header(ACCEPT, "application/json")
+                .header(A2A_VERSION, Dialect::V10.version_header().unwrap_or("1.0"))
+                .send()
+                .await
+                .ok()?;
+            if resp.status().is_redirection() {
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)?
+                    .to_str()
+                    .ok()?;
+                url = url.join(location).ok()?;
+                continue;
+            }
+            if !resp.status().is_success() {
+                return None;
+            }
+            return read_limited(resp, self.config.max_response_bytes)
+                .await
+                .ok();
+        }
+        None
+    }
+
     /// Calls one peer skill: send, then poll until the task settles, the budget runs out or the
     /// call is aborted (when a best-effort cancel is sent). Never panics, never hangs past the
     /// call budget.
     pub async fn call(&self, call: PeerCall<'_>) -> CallOutcome {
         let mut progress = CallProgress::default();
-        if self.config.block_private_endpoints && resolves_to_blocked(&call.agent.endpoint).await {
+        if let Err(e) = self.check_endpoint(&call.agent.endpoint) {
             return CallOutcome {
                 remote_task_id: None,
                 remote_state: None,
-                result: Err(A2aError::transport(
-                    "endpoint resolves to a blocked address".to_owned(),
-                    false,
-                )),
+                result: Err(e),
             };
         }
         let auth = match self.resolve_auth(&call.agent.auth).await {
@@ -673,10 +705,7 @@ impl A2aClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<serde_json::Value, A2aError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| A2aError::transport(error_chain(&e), true))?;
+        let response = request.send().await.map_err(|e| send_error(&e))?;
         let status = response.status();
         let body = read_limited(response, self.config.max_response_bytes).await?;
         jsonrpc::parse_response(status, &body)
@@ -696,10 +725,7 @@ impl A2aClient {
         let limit = self.config.max_response_bytes;
         self.tracker.spawn(async move {
             let outcome = tokio::time::timeout(timeout, async {
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| A2aError::transport(error_chain(&e), true))?;
+                let response = request.send().await.map_err(|e| send_error(&e))?;
                 let status = response.status();
                 let body = read_limited(response, limit).await?;
                 jsonrpc::parse_response(status, &body)
@@ -787,55 +813,17 @@ impl A2aClient {
     }
 }
 
-/// Whether an address is one the SSRF guard refuses: loopback, private, link-local, unspecified.
-#[must_use]
-pub fn is_blocked_ip(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+/// The error of a request that could not be sent: the guard's refusal as is (not retryable),
+/// anything else as a retryable transport error with its cause chain.
+fn send_error(e: &reqwest::Error) -> A2aError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(refused) = err.downcast_ref::<guard::Refused>() {
+            return A2aError::transport(refused.to_string(), false);
         }
-        std::net::IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_blocked_ip(std::net::IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-        }
+        source = err.source();
     }
-}
-
-/// The endpoint's host is an IP literal the guard refuses (no DNS needed).
-fn is_literal_blocked(endpoint: &str) -> bool {
-    url::Url::parse(endpoint)
-        .ok()
-        .and_then(|u| match u.host() {
-            Some(url::Host::Ipv4(ip)) => Some(is_blocked_ip(ip.into())),
-            Some(url::Host::Ipv6(ip)) => Some(is_blocked_ip(ip.into())),
-            Some(url::Host::Domain(d)) => Some(d.eq_ignore_ascii_case("localhost")),
-            None => None,
-        })
-        .unwrap_or(false)
-}
-
-/// Resolves the endpoint's host; blocked when any address is (or it does not resolve).
-async fn resolves_to_blocked(endpoint: &str) -> bool {
-    let Ok(url) = url::Url::parse(endpoint) else {
-        return true;
-    };
-    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-        return true;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    match tokio::net::lookup_host((host, port)).await {
-        Ok(addrs) => {
-            let addrs: Vec<_> = addrs.collect();
-            addrs.is_empty() || addrs.iter().any(|a| is_blocked_ip(a.ip()))
-        }
-        Err(_) => true,
-    }
+    A2aError::transport(error_chain(e), true)
 }
 
 /// The `A2A-Version` request header.
@@ -878,30 +866,6 @@ mod tests {
     fn rpc_url_normalises_one_trailing_slash() {
         assert_eq!(rpc_url("http://h:3773"), "http://h:3773/");
         assert_eq!(rpc_url("http://h/a2a/"), "http://h/a2a/");
-    }
-
-    #[test]
-    fn ssrf_guard_classifies_addresses() {
-        for blocked in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.0.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "::1",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_blocked_ip(blocked.parse().unwrap()), "{blocked}");
-        }
-        for open in ["8.8.8.8", "2001:4860::8888"] {
-            assert!(!is_blocked_ip(open.parse().unwrap()), "{open}");
-        }
-        assert!(is_literal_blocked("http://127.0.0.1:3773"));
-        assert!(is_literal_blocked("http://localhost/"));
-        assert!(!is_literal_blocked("https://example.com/a2a"));
     }
 
     #[test]

@@ -307,7 +307,7 @@ impl A2aClient {
             () = call.abort.cancelled() => Err(A2aError::Aborted),
             r = tokio::time::timeout(timeout, request.send()) => match r {
                 Ok(Ok(resp)) => Ok(resp),
-                Ok(Err(e)) => Err(A2aError::transport(super::error_chain(&e), true)),
+                Ok(Err(e)) => Err(super::send_error(&e)),
                 Err(_) if Instant::now() >= budget_end => Err(A2aError::transport(super::BUDGET_SPENT.to_owned(), false)),
                 Err(_) => Err(A2aError::transport("aborted".to_owned(), true)),
             },

@@ -101,16 +101,19 @@ type DocumentKey = (String, String);
 pub struct KeyResolver {
     http: reqwest::Client,
     timeout: Duration,
+    /// A DID document larger than this is not read (`a2a.max_response_bytes`).
+    max_bytes: usize,
     cache: Mutex<HashMap<DocumentKey, ([u8; 32], Instant)>>,
 }
 
 impl KeyResolver {
-    /// A resolver on the shared HTTP pool.
+    /// A resolver on the peers' HTTP pool (the SSRF guard's resolver, no redirects).
     #[must_use]
-    pub fn new(http: reqwest::Client, timeout: Duration) -> Self {
+    pub fn new(http: reqwest::Client, timeout: Duration, max_bytes: usize) -> Self {
         Self {
             http,
             timeout,
+            max_bytes,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -147,11 +150,21 @@ impl KeyResolver {
         let fetched = tokio::select! {
             () = abort.cancelled() => return None,
             r = tokio::time::timeout(self.timeout, async {
-                let resp = request.await.ok()?;
-                if !resp.status().is_success() {
+                let mut resp = request.await.ok()?;
+                if !resp.status().is_success()
+                    || resp.content_length().is_some_and(|n| n > self.max_bytes as u64)
+                {
                     return None;
                 }
-                resp.json::<Value>().await.ok()
+                // Read at most `max_bytes`: a hostile peer's endless document costs nothing more.
+                let mut body = Vec::new();
+                while let Some(chunk) = resp.chunk().await.ok()? {
+                    if body.len() + chunk.len() > self.max_bytes {
+                        return None;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                serde_json::from_slice::<Value>(&body).ok()
             }) => r.ok().flatten(),
         };
         let doc = fetched?;

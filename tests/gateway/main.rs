@@ -12,6 +12,7 @@
 mod bindu;
 mod cli;
 mod conversation;
+mod hostile;
 mod http_surface;
 mod identity;
 mod js_sdk;
