@@ -100,9 +100,13 @@ pub struct PeerCall<'a> {
     pub card: Option<&'a AgentCard>,
     /// Fires on client disconnect, deadline or shutdown.
     pub abort: &'a CancellationToken,
-    /// Receives intermediate states of streaming peers (`task.status` frames).
-    pub status: Option<&'a tokio::sync::mpsc::UnboundedSender<StatusUpdate>>,
+    /// Receives intermediate states of streaming peers (`task.status` frames). Only the latest
+    /// one is kept: a reader that falls behind skips states instead of queueing them all.
+    pub status: Option<&'a StatusSender>,
 }
+
+/// Where a call reports the latest intermediate state of its remote task.
+pub type StatusSender = tokio::sync::watch::Sender<Option<StatusUpdate>>;
 
 /// An intermediate state reported by a streaming peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +206,8 @@ pub struct A2aClient {
     identity: Option<Arc<Identity>>,
     /// Bearer tokens for `did_signed` peers without `tokenEnvVar`.
     tokens: Option<Arc<TokenProvider>>,
+    /// One permit per request to a peer in flight (`a2a.max_connections`).
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 /// The JSON-RPC URL of a catalog endpoint: one trailing `/` removed, then `/` appended.
@@ -221,6 +227,7 @@ impl A2aClient {
     ) -> Self {
         Self {
             http,
+            connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             config,
             peer_env,
             cards: CardCache::default(),
@@ -319,6 +326,7 @@ impl A2aClient {
     /// checked by the guard; `None` on any failure.
     async fn get_card(&self, first: &str) -> Option<Vec<u8>> {
         let mut url = url::Url::parse(first).ok()?;
+        let _slot = self.connections.acquire().await;
         for _ in 0..=guard::MAX_CARD_REDIRECTS {
             self.guard().check_url(&url).ok()?;
             // `A2A-Version: 1.0`: the JS SDK reads a card request without it as v0.3 and answers
@@ -653,9 +661,13 @@ impl A2aClient {
         }
         let timeout = self.config.request_timeout.min(budget_end - now);
         let request = self.request(url, dialect, auth, body);
+        let exchange = async {
+            let _slot = self.connections.acquire().await;
+            self.exchange(request).await
+        };
         tokio::select! {
             () = abort.cancelled() => Err(A2aError::Aborted),
-            r = tokio::time::timeout(timeout, self.exchange(request)) => match r {
+            r = tokio::time::timeout(timeout, exchange) => match r {
                 Ok(r) => r,
                 Err(_) if Instant::now() >= budget_end => Err(A2aError::transport(BUDGET_SPENT.to_owned(), false)),
                 Err(_) => Err(A2aError::transport("aborted".to_owned(), true)),
@@ -723,8 +735,10 @@ impl A2aClient {
         let request = self.request(url, dialect, auth, dialect.cancel_body(&task_id));
         let timeout = self.config.cancel_timeout;
         let limit = self.config.max_response_bytes;
+        let connections = Arc::clone(&self.connections);
         self.tracker.spawn(async move {
             let outcome = tokio::time::timeout(timeout, async {
+                let _slot = connections.acquire().await;
                 let response = request.send().await.map_err(|e| send_error(&e))?;
                 let status = response.status();
                 let body = read_limited(response, limit).await?;

@@ -3,6 +3,7 @@
 //! go out as `task.status`. A stream that ends early falls back to polling the same task; a peer
 //! that does not stream falls back to send + poll.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -16,6 +17,10 @@ use super::{A2aClient, A2aError, CallProgress, Exchange, StatusUpdate, read_limi
 /// The task as assembled from stream events.
 #[derive(Debug, Default)]
 struct Snapshot {
+    /// Bytes of the events that built the current artifacts, and their cap
+    /// (`a2a.max_response_bytes`): appended chunks cannot grow without bound.
+    artifact_bytes: usize,
+    artifact_limit: usize,
     id: Option<String>,
     state: Option<String>,
     status_message: Option<Message>,
@@ -65,6 +70,13 @@ fn message_text(m: &Message) -> Option<String> {
 }
 
 impl Snapshot {
+    fn new(artifact_limit: usize) -> Self {
+        Self {
+            artifact_limit,
+            ..Self::default()
+        }
+    }
+
     fn into_task(self, fallback_id: Option<String>) -> Task {
         Task {
             id: self.id.or(fallback_id).unwrap_or_default(),
@@ -95,11 +107,12 @@ impl Snapshot {
         }
     }
 
-    /// Applies one unwrapped event; status updates are sent to `status`.
+    /// Applies one unwrapped event of `size` bytes; status updates are sent to `status`.
     fn apply(
         &mut self,
         event: &Value,
-        status_tx: Option<&tokio::sync::mpsc::UnboundedSender<StatusUpdate>>,
+        size: usize,
+        status_tx: Option<&super::StatusSender>,
     ) -> Result<EventEffect, A2aError> {
         let Value::Object(obj) = event else {
             return Err(A2aError::InvalidShape(
@@ -118,6 +131,7 @@ impl Snapshot {
             self.status_message = t.status_message;
             if !t.artifacts.is_empty() {
                 self.artifacts = t.artifacts;
+                self.artifact_bytes = size;
             }
             self.history = t.history;
             return Ok(EventEffect::Continue);
@@ -154,10 +168,10 @@ impl Snapshot {
                 if self.last_reported.as_ref() != Some(&report) {
                     self.last_reported = Some(report);
                     if let Some(tx) = status_tx {
-                        let _ = tx.send(StatusUpdate {
+                        tx.send_replace(Some(StatusUpdate {
                             state,
                             message: text,
-                        });
+                        }));
                     }
                 }
             }
@@ -169,6 +183,13 @@ impl Snapshot {
         if let Some(update) = artifact_update {
             if let Some(id) = get(update, "taskId", "task_id").and_then(Value::as_str) {
                 self.id.get_or_insert_with(|| id.to_owned());
+            }
+            self.artifact_bytes = self.artifact_bytes.saturating_add(size);
+            if self.artifact_bytes > self.artifact_limit {
+                return Err(A2aError::transport(
+                    format!("peer response exceeds {} bytes", self.artifact_limit),
+                    false,
+                ));
             }
             self.merge_artifact(update);
         }
@@ -206,7 +227,7 @@ impl A2aClient {
         let mut params = x.send_params(chosen_task_id.as_deref());
         progress.remote_task_id.clone_from(&chosen_task_id);
         loop {
-            let response = match self.open_stream(x, dialect.stream_body(params)).await {
+            let (response, slot) = match self.open_stream(x, dialect.stream_body(params)).await {
                 Ok(r) => r,
                 Err(e) => {
                     progress.cancel = matches!(e, A2aError::Aborted);
@@ -219,7 +240,7 @@ impl A2aClient {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
             if is_sse {
-                let streamed = self.read_stream(x, progress, response).await;
+                let streamed = self.read_stream(x, progress, response, slot).await;
                 match streamed {
                     // The same refusals can arrive as the stream's first event (a2a-sdk).
                     Err(A2aError::Rpc { code: -32001, .. })
@@ -246,6 +267,7 @@ impl A2aClient {
             // Not a stream: a plain JSON-RPC answer (spec §5.8).
             let status = response.status();
             let body = read_limited(response, self.config.max_response_bytes).await?;
+            drop(slot);
             match jsonrpc::parse_response(status, &body) {
                 Err(A2aError::Rpc {
                     code: -32601 | -32004,
@@ -281,12 +303,13 @@ impl A2aClient {
         }
     }
 
-    /// POSTs a streaming request; the per-request timeout covers the wait for response headers.
+    /// POSTs a streaming request; the per-request timeout covers the wait for a connection slot
+    /// and for the response headers. The slot is held for as long as the stream is read.
     async fn open_stream(
         &self,
         x: &Exchange<'_, '_>,
         body: Vec<u8>,
-    ) -> Result<reqwest::Response, A2aError> {
+    ) -> Result<(reqwest::Response, tokio::sync::OwnedSemaphorePermit), A2aError> {
         let Exchange {
             call,
             dialect,
@@ -303,10 +326,15 @@ impl A2aClient {
             .request(url, dialect, auth, body)
             .header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         let timeout = self.config.request_timeout.min(budget_end - now);
+        let open = async {
+            let slot = Arc::clone(&self.connections).acquire_owned().await;
+            request.send().await.map(|resp| (resp, slot))
+        };
         tokio::select! {
             () = call.abort.cancelled() => Err(A2aError::Aborted),
-            r = tokio::time::timeout(timeout, request.send()) => match r {
-                Ok(Ok(resp)) => Ok(resp),
+            r = tokio::time::timeout(timeout, open) => match r {
+                Ok(Ok((resp, Ok(slot)))) => Ok((resp, slot)),
+                Ok(Ok((_, Err(_)))) => Err(A2aError::transport("connection slots closed".to_owned(), false)),
                 Ok(Err(e)) => Err(super::send_error(&e)),
                 Err(_) if Instant::now() >= budget_end => Err(A2aError::transport(super::BUDGET_SPENT.to_owned(), false)),
                 Err(_) => Err(A2aError::transport("aborted".to_owned(), true)),
@@ -319,6 +347,7 @@ impl A2aClient {
         x: &Exchange<'_, '_>,
         progress: &mut CallProgress,
         response: reqwest::Response,
+        slot: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<Reply, A2aError> {
         let Exchange {
             call,
@@ -332,6 +361,8 @@ impl A2aClient {
         // Bound the bytes buffered for a single event: count since the last event boundary.
         let mut pending = 0usize;
         let bytes = response.bytes_stream().map(move |chunk| {
+            // The connection slot lives as long as the byte stream.
+            let _slot = &slot;
             let chunk = chunk.map_err(StreamFailure::Http)?;
             pending = match chunk.windows(2).rposition(|w| w == b"\n\n") {
                 Some(end) => chunk.len() - end - 2,
@@ -343,7 +374,7 @@ impl A2aClient {
             Ok(chunk)
         });
         let mut events = Box::pin(eventsource_stream::EventStream::new(bytes));
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot::new(limit);
         let mut grace_until: Option<Instant> = None;
         let budget = tokio::time::sleep_until(budget_end.into());
         tokio::pin!(budget);
@@ -394,15 +425,21 @@ impl A2aClient {
                 }
             };
             let value = unwrap_event(value)?;
-            match snapshot.apply(&value, call.status)? {
-                EventEffect::Message(m) => {
+            let applied = snapshot.apply(&value, event.data.len(), call.status);
+            if let Some(id) = &snapshot.id {
+                progress.remote_task_id = Some(id.clone());
+            }
+            match applied {
+                Err(e) => {
+                    // The task may still be running at the peer: cancel it.
+                    progress.cancel = true;
+                    return Err(e);
+                }
+                Ok(EventEffect::Message(m)) => {
                     progress.remote_task_id = None;
                     return Ok(Reply::Message(m));
                 }
-                EventEffect::Continue => {}
-            }
-            if let Some(id) = &snapshot.id {
-                progress.remote_task_id = Some(id.clone());
+                Ok(EventEffect::Continue) => {}
             }
             if let Some(state) = &snapshot.state {
                 progress.last_state = Some(state.clone());
@@ -412,6 +449,8 @@ impl A2aClient {
                 }
             }
         }
+        // Release the stream (and its connection slot) before any poll below.
+        drop(events);
         let settled = snapshot.state.as_deref().is_some_and(wire::is_settled);
         let task_id = snapshot
             .id
@@ -458,18 +497,44 @@ mod tests {
     use serde_json::json;
 
     fn replay(lines: &[Value]) -> (Snapshot, Vec<StatusUpdate>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut s = Snapshot::default();
+        let (tx, mut rx) = tokio::sync::watch::channel(None);
+        let mut s = Snapshot::new(usize::MAX);
+        let mut updates = Vec::new();
         for l in lines {
             let v = unwrap_event(l.clone()).unwrap();
-            let _ = s.apply(&v, Some(&tx));
-        }
-        drop(tx);
-        let mut updates = Vec::new();
-        while let Ok(u) = rx.try_recv() {
-            updates.push(u);
+            let _ = s.apply(&v, l.to_string().len(), Some(&tx));
+            if rx.has_changed().unwrap() {
+                updates.extend(rx.borrow_and_update().clone());
+            }
         }
         (s, updates)
+    }
+
+    #[test]
+    fn streamed_artifacts_are_capped_in_total() {
+        let chunk = |append: bool| {
+            json!({"kind": "artifact-update", "taskId": "t", "append": append,
+            "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": "x".repeat(1000)}]}})
+        };
+        let mut s = Snapshot::new(5_000);
+        let mut failed_at = None;
+        for i in 0..10 {
+            let event = chunk(i > 0);
+            if let Err(e) = s.apply(&event, event.to_string().len(), None) {
+                failed_at = Some((i, e));
+                break;
+            }
+        }
+        let (i, e) = failed_at.expect("the cap fails the stream");
+        assert_eq!(i, 4, "five 1 kB chunks pass the 5 kB cap");
+        assert_eq!(e.to_string(), "transport: peer response exceeds 5000 bytes");
+        // A task snapshot replaces the artifacts, and their count starts again.
+        let mut s = Snapshot::new(5_000);
+        for _ in 0..10 {
+            let event = json!({"kind": "task", "id": "t", "status": {"state": "working"},
+                "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": "x".repeat(1000)}]}]});
+            assert!(s.apply(&event, event.to_string().len(), None).is_ok());
+        }
     }
 
     #[test]

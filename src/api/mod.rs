@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod health;
 pub mod idempotency;
+pub mod json;
 pub mod plan;
 pub mod request;
 pub mod sse;

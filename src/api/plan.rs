@@ -72,15 +72,55 @@ async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<
     Ok(out)
 }
 
+/// Catalog limits (`plan.max_agents`, `plan.max_skills`): one request cannot ask for thousands
+/// of tools or fan out to thousands of peers.
+fn check_catalog_size(
+    request: &request::PlanRequest,
+    limits: &crate::config::PlanConfig,
+) -> Result<(), ApiError> {
+    let agents = request.agents.len();
+    let skills: usize = request.agents.iter().map(|a| a.skills.len()).sum();
+    let mut issues = Vec::new();
+    if agents > limits.max_agents {
+        issues.push(request::Issue {
+            path: "agents".to_owned(),
+            message: format!(
+                "Too big: at most {} agents per request (plan.max_agents), got {agents}",
+                limits.max_agents
+            ),
+        });
+    }
+    if skills > limits.max_skills {
+        issues.push(request::Issue {
+            path: "agents".to_owned(),
+            message: format!(
+                "Too big: at most {} skills per request over all agents (plan.max_skills), got {skills}",
+                limits.max_skills
+            ),
+        });
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(issues))
+    }
+}
+
 async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let scope = state
         .auth
         .authenticate(headers)
         .ok_or(ApiError::Unauthorized)?;
     let raw = read_body(body, state.config.server.max_body_bytes, headers).await?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&raw).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let limits = super::json::JsonLimits {
+        max_values: state.config.server.max_json_values,
+        max_depth: state.config.server.max_json_depth,
+    };
+    let value =
+        super::json::parse_body(&raw, limits).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let request = request::validate(&value).map_err(ApiError::invalid)?;
+    drop(value);
+    check_catalog_size(&request, &state.config.plan)?;
     let card_deadline = Instant::now() + state.config.a2a.card_budget;
     check_collisions(&request.agents).map_err(ApiError::ToolIdCollision)?;
 
@@ -161,6 +201,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         card_deadline,
         abort: Arc::clone(&abort),
         events,
+        call_slots: tokio::sync::Semaphore::new(state.config.plan.max_concurrent_calls),
     };
     state
         .tracker

@@ -18,6 +18,8 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_body_bytes",
             "shutdown_grace_secs",
             "max_concurrent_plans",
+            "max_json_values",
+            "max_json_depth",
         ],
     ),
     ("auth", &["mode", "tokens"]),
@@ -27,7 +29,16 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
         &["model", "file", "context_window", "instructions"],
     ),
     ("recipes", &["dir", "deny"]),
-    ("plan", &["default_timeout_ms", "idempotency_ttl_secs"]),
+    (
+        "plan",
+        &[
+            "default_timeout_ms",
+            "idempotency_ttl_secs",
+            "max_agents",
+            "max_skills",
+            "max_concurrent_calls",
+        ],
+    ),
     (
         "a2a",
         &[
@@ -43,6 +54,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "block_private_endpoints",
             "max_response_bytes",
             "max_output_chars",
+            "max_connections",
         ],
     ),
     ("identity", &["did_seed", "author", "name"]),
@@ -76,6 +88,8 @@ pub struct ServerSection {
     pub max_body_bytes: Option<i64>,
     pub shutdown_grace_secs: Option<i64>,
     pub max_concurrent_plans: Option<i64>,
+    pub max_json_values: Option<i64>,
+    pub max_json_depth: Option<i64>,
 }
 
 /// `[auth]`.
@@ -144,6 +158,9 @@ pub struct RecipesSection {
 pub struct PlanSection {
     pub default_timeout_ms: Option<i64>,
     pub idempotency_ttl_secs: Option<i64>,
+    pub max_agents: Option<i64>,
+    pub max_skills: Option<i64>,
+    pub max_concurrent_calls: Option<i64>,
 }
 
 /// `[a2a]`.
@@ -162,6 +179,7 @@ pub struct A2aSection {
     pub block_private_endpoints: Option<bool>,
     pub max_response_bytes: Option<i64>,
     pub max_output_chars: Option<i64>,
+    pub max_connections: Option<i64>,
 }
 
 /// `[identity]` (used by the DID identity feature).

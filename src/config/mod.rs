@@ -58,6 +58,17 @@ pub const DEFAULT_PLANNER_MODEL: &str = "openrouter/anthropic/claude-sonnet-4.6"
 pub const DEFAULT_PLANNER_FILE: &str = "agents/planner.md";
 pub const DEFAULT_RECIPES_DIR: &str = "recipes";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16_777_216;
+/// JSON values a `/plan` body may hold: a catalog of 256 agents with rich skill schemas fits;
+/// at ~80 bytes a value, the parsed request stays within ~20 MB.
+pub const DEFAULT_MAX_JSON_VALUES: usize = 250_000;
+/// Nesting depth of a `/plan` body (skill schemas are rarely deeper than 10).
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+/// Catalog entries per request.
+pub const DEFAULT_MAX_AGENTS: usize = 256;
+/// Skills per request, over all agents (each becomes one tool).
+pub const DEFAULT_MAX_SKILLS: usize = 1024;
+/// Peer calls one plan runs at the same time.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 32;
 pub const DEFAULT_PLAN_TIMEOUT_MS: u64 = 1_800_000;
 /// The request schema's upper bound for `timeout_ms` (6 hours).
 pub const MAX_PLAN_TIMEOUT_MS: u64 = 21_600_000;
@@ -109,6 +120,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// 0 = unlimited.
     pub max_concurrent_plans: usize,
+    /// JSON values a `/plan` body may hold (unknown top-level fields are skipped, not counted).
+    pub max_json_values: usize,
+    /// How deep a `/plan` body may nest.
+    pub max_json_depth: usize,
 }
 
 /// Inbound authentication.
@@ -157,6 +172,12 @@ pub struct RecipesConfig {
 pub struct PlanConfig {
     pub default_timeout: Duration,
     pub idempotency_ttl: Duration,
+    /// Catalog entries per request.
+    pub max_agents: usize,
+    /// Skills per request, over all agents.
+    pub max_skills: usize,
+    /// Peer calls one plan runs at the same time (the rest wait their turn).
+    pub max_concurrent_calls: usize,
 }
 
 /// A2A client settings (spec §5).
@@ -174,6 +195,8 @@ pub struct A2aConfig {
     pub block_private_endpoints: bool,
     pub max_response_bytes: usize,
     pub max_output_chars: usize,
+    /// Requests to peers in flight at once, gateway-wide (sends, polls, streams, cards, cancels).
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -244,6 +267,10 @@ impl Config {
         let max_concurrent_plans =
             non_negative(f.server.max_concurrent_plans, "server.max_concurrent_plans")?
                 .map_or(0, to_usize);
+        let max_json_values = positive(f.server.max_json_values, "server.max_json_values")?
+            .map_or(DEFAULT_MAX_JSON_VALUES, to_usize);
+        let max_json_depth = positive(f.server.max_json_depth, "server.max_json_depth")?
+            .map_or(DEFAULT_MAX_JSON_DEPTH, to_usize);
 
         let mode_raw = env
             .get(ENV_AUTH_MODE)
@@ -357,6 +384,13 @@ impl Config {
         };
         let idempotency_ttl_secs =
             non_negative(f.plan.idempotency_ttl_secs, "plan.idempotency_ttl_secs")?.unwrap_or(300);
+        let max_agents =
+            positive(f.plan.max_agents, "plan.max_agents")?.map_or(DEFAULT_MAX_AGENTS, to_usize);
+        let max_skills =
+            positive(f.plan.max_skills, "plan.max_skills")?.map_or(DEFAULT_MAX_SKILLS, to_usize);
+        let max_concurrent_calls =
+            positive(f.plan.max_concurrent_calls, "plan.max_concurrent_calls")?
+                .map_or(DEFAULT_MAX_CONCURRENT_CALLS, to_usize);
 
         let env_allowlist = match env.get(ENV_PEER_ENV_ALLOWLIST) {
             Some(raw) => split_list(raw),
@@ -390,6 +424,9 @@ impl Config {
                 .map_or(8_388_608, to_usize),
             max_output_chars: positive(a.max_output_chars, "a2a.max_output_chars")?
                 .map_or(200_000, to_usize),
+            // Well under the default descriptor limit once raised, with room for clients.
+            max_connections: positive(a.max_connections, "a2a.max_connections")?
+                .map_or(1024, to_usize),
             env_allowlist,
         };
         let pick = |var: &str, toml: Option<String>| {
@@ -478,6 +515,8 @@ impl Config {
                 max_body_bytes,
                 shutdown_grace: Duration::from_secs(shutdown_grace_secs),
                 max_concurrent_plans,
+                max_json_values,
+                max_json_depth,
             },
             auth: AuthConfig { mode, tokens },
             llm: LlmConfig {
@@ -511,6 +550,9 @@ impl Config {
             plan: PlanConfig {
                 default_timeout: Duration::from_millis(default_timeout_ms),
                 idempotency_ttl: Duration::from_secs(idempotency_ttl_secs),
+                max_agents,
+                max_skills,
+                max_concurrent_calls,
             },
             a2a,
             environment: env

@@ -316,10 +316,15 @@ impl Plan {
         input: &str,
     ) -> (CallEnd, CallReport) {
         let agent = &self.request.agents[agent_index];
+        // Wait for a call slot; an abort while waiting falls through to a call that ends at once.
+        let _slot = tokio::select! {
+            slot = self.call_slots.acquire() => slot.ok(),
+            () = self.abort.token.cancelled() => None,
+        };
         let card = deps.a2a.cached_card(&agent.endpoint);
         // Streaming peers report intermediate states; forward them as `task.status` while the
         // call runs, so they land before the call's end frames.
-        let (status_tx, mut status_rx) = tokio::sync::mpsc::unbounded_channel::<StatusUpdate>();
+        let (status_tx, mut status_rx) = tokio::sync::watch::channel::<Option<StatusUpdate>>(None);
         let call = async {
             let status_tx = status_tx;
             deps.a2a
@@ -340,7 +345,11 @@ impl Plan {
                 .await
         };
         let forward = async {
-            while let Some(update) = status_rx.recv().await {
+            // Ends when the call drops its sender, after the last state was seen.
+            while status_rx.changed().await.is_ok() {
+                let Some(update) = status_rx.borrow_and_update().clone() else {
+                    continue;
+                };
                 self.events
                     .emit(PlanEvent::TaskStatus {
                         task_id: task_id.to_owned(),

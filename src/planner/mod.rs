@@ -121,6 +121,9 @@ pub struct Plan {
     pub card_deadline: Instant,
     pub abort: Arc<PlanAbort>,
     pub events: Emitter,
+    /// Peer calls of this plan running at once (`plan.max_concurrent_calls`): a fan-out over a
+    /// large catalog takes turns instead of opening a socket per skill at once.
+    pub call_slots: tokio::sync::Semaphore,
 }
 
 /// Why a plan ended without `final`.
