@@ -364,6 +364,15 @@ impl A2aClient {
     /// call budget.
     pub async fn call(&self, call: PeerCall<'_>) -> CallOutcome {
         let mut progress = CallProgress::default();
+        if call.abort.is_cancelled() {
+            // Aborted before anything was sent (e.g. while waiting for a call slot): there is
+            // no remote task to cancel.
+            return CallOutcome {
+                remote_task_id: None,
+                remote_state: None,
+                result: Err(A2aError::Aborted),
+            };
+        }
         if let Err(e) = self.check_endpoint(&call.agent.endpoint) {
             return CallOutcome {
                 remote_task_id: None,

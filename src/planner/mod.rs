@@ -31,6 +31,10 @@ use tools::ToolSet;
 /// How long an aborted plan may take to unwind before it is dropped (keeps the stream within
 /// deadline + 500 ms).
 const UNWIND_LIMIT: Duration = Duration::from_millis(450);
+/// How long after its deadline a plan may still wait to hand its last frames to the client.
+const FINAL_FRAMES_SLACK: Duration = Duration::from_millis(500);
+/// The least time the last frames get, even past that point (a client that reads gets them).
+const FINAL_FRAMES_MIN: Duration = Duration::from_millis(50);
 
 /// Gateway-wide collaborators of every plan.
 #[derive(Debug)]
@@ -180,6 +184,7 @@ impl Plan {
     pub async fn run(self, deps: Arc<PlannerDeps>, hard_stop: CancellationToken) {
         let abort = Arc::clone(&self.abort);
         let deadline = self.deadline;
+        let started = Instant::now();
         let body = async {
             match &deps.llm {
                 Some(llm) => self.run_llm(&deps, llm).await,
@@ -205,69 +210,82 @@ impl Plan {
             }
             (r, _) => r,
         };
-        match result {
-            Ok(success) => {
-                self.events
-                    .emit(PlanEvent::Final {
-                        session_id: self.session_id.clone(),
-                        stop_reason: success.stop_reason,
-                        usage: success.usage,
-                    })
-                    .await;
-            }
-            Err(PlanFailure::Llm(e)) => {
-                tracing::error!(session_id = %self.session_id, error = %e, "plan failed: LLM error");
-                self.events
-                    .emit(PlanEvent::Error {
-                        message: e.to_string(),
-                        code: "llm_error",
-                    })
-                    .await;
-            }
-            Err(PlanFailure::Aborted) => match abort.reason() {
-                Some(AbortReason::Deadline) => {
-                    tracing::warn!(session_id = %self.session_id, "plan deadline exceeded");
+        // The last frames wait for a client that reads slowly, but not for one that stopped
+        // reading: the plan (its peers, its LLM stream) ends by its deadline + 500 ms whatever
+        // the client does, and never holds up shutdown.
+        let end_by =
+            (started + deadline + FINAL_FRAMES_SLACK).max(Instant::now() + FINAL_FRAMES_MIN);
+        let finish = async {
+            match result {
+                Ok(success) => {
                     self.events
-                        .emit(PlanEvent::Error {
-                            message: format!(
-                                "plan deadline exceeded after {} ms",
-                                deadline.as_millis()
-                            ),
-                            code: "deadline_exceeded",
+                        .emit(PlanEvent::Final {
+                            session_id: self.session_id.clone(),
+                            stop_reason: success.stop_reason,
+                            usage: success.usage,
                         })
                         .await;
                 }
-                Some(AbortReason::Shutdown) => {
+                Err(PlanFailure::Llm(e)) => {
+                    tracing::error!(session_id = %self.session_id, error = %e, "plan failed: LLM error");
                     self.events
                         .emit(PlanEvent::Error {
-                            message: "gateway shutting down".to_owned(),
-                            code: "shutting_down",
+                            message: e.to_string(),
+                            code: "llm_error",
                         })
                         .await;
                 }
-                Some(AbortReason::Signal) => {
-                    tracing::info!(session_id = %self.session_id, "client disconnected; plan aborted");
-                }
-                None => {
+                Err(PlanFailure::Aborted) => match abort.reason() {
+                    Some(AbortReason::Deadline) => {
+                        tracing::warn!(session_id = %self.session_id, "plan deadline exceeded");
+                        self.events
+                            .emit(PlanEvent::Error {
+                                message: format!(
+                                    "plan deadline exceeded after {} ms",
+                                    deadline.as_millis()
+                                ),
+                                code: "deadline_exceeded",
+                            })
+                            .await;
+                    }
+                    Some(AbortReason::Shutdown) => {
+                        self.events
+                            .emit(PlanEvent::Error {
+                                message: "gateway shutting down".to_owned(),
+                                code: "shutting_down",
+                            })
+                            .await;
+                    }
+                    Some(AbortReason::Signal) => {
+                        tracing::info!(session_id = %self.session_id, "client disconnected; plan aborted");
+                    }
+                    None => {
+                        self.events
+                            .emit(PlanEvent::Error {
+                                message: "internal error: plan aborted without a reason".to_owned(),
+                                code: "internal",
+                            })
+                            .await;
+                    }
+                },
+                Err(PlanFailure::Internal(detail)) => {
+                    tracing::error!(session_id = %self.session_id, %detail, "plan failed: internal error");
                     self.events
                         .emit(PlanEvent::Error {
-                            message: "internal error: plan aborted without a reason".to_owned(),
+                            message: format!("internal error: {detail}"),
                             code: "internal",
                         })
                         .await;
                 }
-            },
-            Err(PlanFailure::Internal(detail)) => {
-                tracing::error!(session_id = %self.session_id, %detail, "plan failed: internal error");
-                self.events
-                    .emit(PlanEvent::Error {
-                        message: format!("internal error: {detail}"),
-                        code: "internal",
-                    })
-                    .await;
             }
+            self.events.emit(PlanEvent::Done).await;
+        };
+        if tokio::time::timeout_at(end_by.into(), finish)
+            .await
+            .is_err()
+        {
+            tracing::warn!(session_id = %self.session_id, "client is not reading; plan ended without sending its last frames");
         }
-        self.events.emit(PlanEvent::Done).await;
     }
 
     async fn emit_plan(&self) {

@@ -352,3 +352,59 @@ async fn streamed_artifact_chunks_are_capped_in_total_and_the_task_canceled() {
     assert_eq!(peer.count("tasks/cancel"), 1, "the remote task is canceled");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_pin_its_plan_past_the_deadline() {
+    // A peer whose answers fill the socket buffers of a client that never reads.
+    let big = "x".repeat(190_000);
+    let app = Router::new().route(
+        "/",
+        post(move |body: axum::body::Bytes| {
+            let big = big.clone();
+            async move {
+                let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                if req["method"] == "tasks/cancel" {
+                    return axum::Json(json!({"jsonrpc": "2.0", "id": req["id"], "result":
+                        {"kind": "task", "id": req["params"]["id"], "status": {"state": "canceled"}}}));
+                }
+                axum::Json(json!({"jsonrpc": "2.0", "id": req["id"], "result":
+                    {"kind": "message", "role": "agent", "messageId": "m", "parts": [{"kind": "text", "text": big}]}}))
+            }
+        }),
+    );
+    let url = serve(app).await;
+    let gw = TestGateway::spawn(config()).await;
+    let skills: Vec<serde_json::Value> = (0..120).map(|i| json!({"id": format!("s{i}")})).collect();
+    let body =
+        json!({"question": "q", "agents": [{"name": "big", "endpoint": url, "skills": skills}],
+        "preferences": {"timeout_ms": 1000}})
+        .to_string();
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /plan HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes())
+        .await
+        .unwrap();
+    // Never read. The plan must be gone by its deadline + 500 ms (plus scheduling slack).
+    let t0 = Instant::now();
+    let mut gone = None;
+    while t0.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if gw.state.tracker.is_empty() {
+            gone = Some(t0.elapsed());
+            break;
+        }
+    }
+    let gone = gone.expect("the plan task still runs 5 s after a 1 s deadline");
+    // Deadline 1 s + 500 ms by construction; the slack is for a loaded 2-core machine (before
+    // the fix the plan never ended).
+    assert!(
+        gone < Duration::from_millis(3000),
+        "plan ended after {gone:?}"
+    );
+    drop(socket);
+    gw.stop().await;
+}
