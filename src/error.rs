@@ -18,6 +18,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within `server.body_read_timeout_ms`.
+    #[error("request body not received within {ms} ms (server.body_read_timeout_ms)")]
+    BodyTimeout { ms: u128 },
     /// The body is not JSON (or not UTF-8).
     #[error("{0}")]
     InvalidJson(String),
@@ -42,6 +45,7 @@ impl ApiError {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::InvalidJson(_) | Self::Invalid { .. } | Self::ToolIdCollision(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -69,6 +73,9 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => json!({"error": "unauthorized"}),
             Self::PayloadTooLarge { .. } => {
                 json!({"error": "payload_too_large", "detail": self.to_string()})
+            }
+            Self::BodyTimeout { .. } => {
+                json!({"error": "request_timeout", "detail": self.to_string()})
             }
             Self::InvalidJson(d) | Self::ToolIdCollision(d) => {
                 json!({"error": "invalid_request", "detail": d})
@@ -98,6 +105,7 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::PayloadTooLarge { .. }
+            | Self::BodyTimeout { .. }
             | Self::InvalidJson(_)
             | Self::Invalid { .. }
             | Self::ToolIdCollision(_)

@@ -288,8 +288,9 @@ async fn serve(env: &HashMap<String, String>, config_path: Option<PathBuf>) -> E
         Ok(l) => l,
         Err(e) => return fail(&e.to_string()),
     };
+    let open_files = plangate::server::raise_fd_limit();
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, %mode, "plangate listening");
+        tracing::info!(%addr, %mode, open_files, max_connections = state.config.server.max_connections, "plangate listening");
     }
     match plangate::serve_on(listener, state, plangate::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -111,7 +111,15 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         .auth
         .authenticate(headers)
         .ok_or(ApiError::Unauthorized)?;
-    let raw = read_body(body, state.config.server.max_body_bytes, headers).await?;
+    let body_timeout = state.config.server.body_read_timeout;
+    let raw = tokio::time::timeout(
+        body_timeout,
+        read_body(body, state.config.server.max_body_bytes, headers),
+    )
+    .await
+    .map_err(|_| ApiError::BodyTimeout {
+        ms: body_timeout.as_millis(),
+    })??;
     let limits = super::json::JsonLimits {
         max_values: state.config.server.max_json_values,
         max_depth: state.config.server.max_json_depth,

@@ -20,6 +20,9 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_concurrent_plans",
             "max_json_values",
             "max_json_depth",
+            "header_read_timeout_ms",
+            "body_read_timeout_ms",
+            "max_connections",
         ],
     ),
     ("auth", &["mode", "tokens"]),
@@ -90,6 +93,9 @@ pub struct ServerSection {
     pub max_concurrent_plans: Option<i64>,
     pub max_json_values: Option<i64>,
     pub max_json_depth: Option<i64>,
+    pub header_read_timeout_ms: Option<i64>,
+    pub body_read_timeout_ms: Option<i64>,
+    pub max_connections: Option<i64>,
 }
 
 /// `[auth]`.

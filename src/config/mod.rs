@@ -63,6 +63,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16_777_216;
 pub const DEFAULT_MAX_JSON_VALUES: usize = 250_000;
 /// Nesting depth of a `/plan` body (skill schemas are rarely deeper than 10).
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+/// Open client connections (SSE streams included): below the descriptor limit raised at boot.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
 /// Catalog entries per request.
 pub const DEFAULT_MAX_AGENTS: usize = 256;
 /// Skills per request, over all agents (each becomes one tool).
@@ -124,6 +126,13 @@ pub struct ServerConfig {
     pub max_json_values: usize,
     /// How deep a `/plan` body may nest.
     pub max_json_depth: usize,
+    /// A connection that has not sent a request's full headers this long after it opened (or
+    /// after its previous response, on keep-alive) is closed.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive within this time (408 otherwise).
+    pub body_read_timeout: Duration,
+    /// Open client connections at most; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 /// Inbound authentication.
@@ -271,6 +280,21 @@ impl Config {
             .map_or(DEFAULT_MAX_JSON_VALUES, to_usize);
         let max_json_depth = positive(f.server.max_json_depth, "server.max_json_depth")?
             .map_or(DEFAULT_MAX_JSON_DEPTH, to_usize);
+        let millis = |v: Option<i64>, key: &str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(positive(v, key)?.unwrap_or(default)))
+        };
+        let header_read_timeout = millis(
+            f.server.header_read_timeout_ms,
+            "server.header_read_timeout_ms",
+            10_000,
+        )?;
+        let body_read_timeout = millis(
+            f.server.body_read_timeout_ms,
+            "server.body_read_timeout_ms",
+            30_000,
+        )?;
+        let max_connections = positive(f.server.max_connections, "server.max_connections")?
+            .map_or(DEFAULT_MAX_CONNECTIONS, to_usize);
 
         let mode_raw = env
             .get(ENV_AUTH_MODE)
@@ -517,6 +541,9 @@ impl Config {
                 max_concurrent_plans,
                 max_json_values,
                 max_json_depth,
+                header_read_timeout,
+                body_read_timeout,
+                max_connections,
             },
             auth: AuthConfig { mode, tokens },
             llm: LlmConfig {

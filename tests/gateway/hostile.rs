@@ -169,13 +169,21 @@ struct Binary {
 
 impl Binary {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the binary with extra TOML configuration lines.
+    async fn start_with(toml: &[&str]) -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
+        let config = std::env::temp_dir().join(format!("plangate-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&config, toml.join("\n")).unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plangate"))
             .arg("serve")
             .env_clear()
+            .env("GATEWAY_CONFIG", &config)
             .env("GATEWAY_HOSTNAME", "127.0.0.1")
             .env("GATEWAY_PORT", port.to_string())
             .env("GATEWAY_AUTH_MODE", "none")
@@ -406,5 +414,197 @@ async fn a_client_that_stops_reading_does_not_pin_its_plan_past_the_deadline() {
         "plan ended after {gone:?}"
     );
     drop(socket);
+    gw.stop().await;
+}
+
+/// Reads until the server closes the connection (or `limit` passes); returns what was read and
+/// when the close came.
+async fn read_until_closed(
+    socket: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> (String, Option<Duration>) {
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            (t0 + limit).into(),
+            tokio::io::AsyncReadExt::read(socket, &mut buf),
+        )
+        .await
+        {
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), None),
+            Ok(Ok(0) | Err(_)) => {
+                return (
+                    String::from_utf8_lossy(&out).into_owned(),
+                    Some(t0.elapsed()),
+                );
+            }
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_keep_alive_connections_are_closed() {
+    let mut c = config();
+    c.server.header_read_timeout = Duration::from_millis(800);
+    let gw = TestGateway::spawn(c).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+
+    // Slowloris: a header line, then one byte every 200 ms, never the blank line.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"POST /plan HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let mut closed = None;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if tokio::io::AsyncWriteExt::write_all(&mut slow, b"X")
+            .await
+            .is_err()
+        {
+            closed = Some(t0.elapsed());
+            break;
+        }
+        let mut probe = [0u8; 256];
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(
+            Duration::from_millis(1),
+            tokio::io::AsyncReadExt::read(&mut slow, &mut probe),
+        )
+        .await
+        {
+            closed = Some(t0.elapsed());
+            break;
+        }
+    }
+    let closed = closed.expect("a slow header sender is never cut off");
+    assert!(
+        closed < Duration::from_millis(2500),
+        "closed after {closed:?}"
+    );
+
+    // Idle keep-alive: one request, then silence.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut idle, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, closed) = read_until_closed(&mut idle, Duration::from_secs(4)).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let closed = closed.expect("an idle keep-alive connection stays open");
+    assert!(
+        closed < Duration::from_millis(2500),
+        "closed after {closed:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_get_503_and_are_closed() {
+    let mut c = config();
+    c.server.max_connections = 3;
+    let gw = TestGateway::spawn(c).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (text, closed) = read_until_closed(&mut extra, Duration::from_secs(2)).await;
+    assert!(
+        text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(r#"{"error":"overloaded","detail":"too many open connections"}"#),
+        "{text}"
+    );
+    assert!(closed.is_some());
+    // A slot frees when a connection goes away.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        http()
+            .get(format!("{}/health", gw.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_exits_within_grace_plus_one_second_whatever_clients_do() {
+    let mut gw = Binary::start_with(&[
+        "[server]",
+        "shutdown_grace_secs = 1",
+        "header_read_timeout_ms = 60000",
+        "body_read_timeout_ms = 60000",
+    ])
+    .await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    // A half-sent request head, a half-sent body, and an idle keep-alive connection.
+    let mut half_head = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut half_head, b"POST /plan HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut half_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut half_body,
+        b"POST /plan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"question\":",
+    )
+    .await
+    .unwrap();
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut idle, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let t0 = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), gw.child.wait())
+        .await
+        .expect("the gateway is still running 10 s after SIGTERM")
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(exit.code(), Some(0));
+    // Grace 1 s + 1 s, and a little for process start-up noise on a loaded machine.
+    assert!(took < Duration::from_millis(2300), "exit took {took:?}");
+    drop((half_head, half_body, idle));
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    let mut c = config();
+    c.server.body_read_timeout = Duration::from_millis(500);
+    let gw = TestGateway::spawn(c).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut socket,
+        b"POST /plan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"question\":",
+    )
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    let (text, _) = read_until_closed(&mut socket, Duration::from_secs(3)).await;
+    assert!(
+        text.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"error":"request_timeout","detail":"request body not received within 500 ms (server.body_read_timeout_ms)"}"#),
+        "{text}"
+    );
+    assert!(t0.elapsed() < Duration::from_millis(1500));
     gw.stop().await;
 }
