@@ -113,6 +113,7 @@ impl AppState {
             LlmClient::new(
                 http.clone(),
                 LlmSettings {
+                    max_response_bytes: config.llm.max_response_bytes,
                     base_url: config.llm.base_url.clone(),
                     api_key,
                     model: config.planner.model.clone(),

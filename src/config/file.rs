@@ -26,7 +26,15 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("auth", &["mode", "tokens"]),
-    ("llm", &["base_url", "api_key", "fallback_models"]),
+    (
+        "llm",
+        &[
+            "base_url",
+            "api_key",
+            "fallback_models",
+            "max_response_bytes",
+        ],
+    ),
     (
         "planner",
         &["model", "file", "context_window", "instructions"],
@@ -128,6 +136,7 @@ pub struct LlmSection {
     pub base_url: Option<String>,
     pub api_key: Option<String>,
     pub fallback_models: Option<Vec<String>>,
+    pub max_response_bytes: Option<i64>,
 }
 
 impl std::fmt::Debug for LlmSection {

@@ -145,6 +145,8 @@ pub struct AuthConfig {
 /// The OpenAI-compatible planner LLM.
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
+    /// Bytes one LLM response (a step's whole stream, an error body) may have.
+    pub max_response_bytes: usize,
     pub base_url: String,
     /// No key means fan-out mode (spec §3.1).
     pub api_key: Option<SecretString>,
@@ -338,6 +340,8 @@ impl Config {
             .or(f.llm.api_key)
             .filter(|k| !k.trim().is_empty())
             .map(SecretString::from);
+        let max_response_bytes = positive(f.llm.max_response_bytes, "llm.max_response_bytes")?
+            .map_or(32 * 1024 * 1024, to_usize);
         let fallback_models = match env.get(ENV_FALLBACK_MODELS) {
             Some(raw) => split_list(raw),
             None => f.llm.fallback_models.unwrap_or_default(),
@@ -547,6 +551,7 @@ impl Config {
             },
             auth: AuthConfig { mode, tokens },
             llm: LlmConfig {
+                max_response_bytes,
                 base_url,
                 api_key,
                 fallback_models,

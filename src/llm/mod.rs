@@ -29,6 +29,46 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Delays before the retries of a request that failed before any chunk arrived.
 const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(500), Duration::from_millis(1000)];
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How much of an HTTP error body is read (its head is shown in the error message).
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Why the bytes under an LLM stream stopped.
+#[derive(Debug)]
+enum LlmStreamFailure {
+    Http(String),
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for LlmStreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Http(e) => f.write_str(e),
+            Self::TooLarge(limit) => write!(
+                f,
+                "LLM response exceeds {limit} bytes (llm.max_response_bytes)"
+            ),
+        }
+    }
+}
+
+/// Reads a response body as text, at most `limit` bytes: an error body is cut there, a
+/// completion body beyond it fails.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<String, LlmError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| LlmError::Network(error_chain(&e)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(LlmError::Network(format!(
+                "LLM response exceeds {limit} bytes (llm.max_response_bytes)"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
 
 /// The wait a `Retry-After` of `seconds` asks for, capped; saturates instead of panicking on
 /// numbers no `Duration` holds (`1e300`).
@@ -81,6 +121,7 @@ pub struct LlmClient {
     fallback_models: Vec<String>,
     temperature: Option<f64>,
     top_p: Option<f64>,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -95,6 +136,8 @@ impl std::fmt::Debug for LlmClient {
 /// Settings of an [`LlmClient`].
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
+    /// Bytes one response may have: a step's whole stream, a completion, an error body.
+    pub max_response_bytes: usize,
     pub base_url: String,
     pub api_key: SecretString,
     pub model: String,
@@ -116,6 +159,7 @@ impl LlmClient {
             fallback_models: settings.fallback_models,
             temperature: settings.temperature,
             top_p: settings.top_p,
+            max_response_bytes: settings.max_response_bytes,
         }
     }
 
@@ -201,9 +245,10 @@ impl LlmClient {
                         .and_then(|v| v.trim().parse::<f64>().ok())
                         .filter(|s| s.is_finite() && *s >= 0.0)
                         .map(retry_after_delay);
+                    // Only the head of an error body is shown; never buffer a hostile one whole.
                     let text = tokio::select! {
                         () = abort.cancelled() => return Err(LlmError::Aborted),
-                        t = resp.text() => t.unwrap_or_default(),
+                        t = read_capped(resp, ERROR_BODY_LIMIT) => t.unwrap_or_default(),
                     };
                     let error = http_error(status, &text);
                     let retryable =
@@ -249,9 +294,9 @@ impl LlmClient {
         let response = self.send(Value::Object(body).to_string(), abort).await?;
         let text = tokio::select! {
             () = abort.cancelled() => return Err(LlmError::Aborted),
-            r = tokio::time::timeout(STALL_TIMEOUT, response.text()) => match r {
+            r = tokio::time::timeout(STALL_TIMEOUT, read_capped(response, self.max_response_bytes)) => match r {
                 Err(_) => return Err(LlmError::Stalled),
-                Ok(Err(e)) => return Err(LlmError::Network(error_chain(&e))),
+                Ok(Err(e)) => return Err(e),
                 Ok(Ok(t)) => t,
             },
         };
@@ -282,7 +327,19 @@ impl LlmClient {
     {
         let body = self.step_body(request);
         let response = self.send(body, abort).await?;
-        let mut events = eventsource_stream::EventStream::new(response.bytes_stream());
+        // The whole step stream is capped: a provider (or anything at the base URL) that never
+        // ends an event, or streams without end, cannot grow the gateway's memory.
+        let limit = self.max_response_bytes;
+        let mut seen = 0usize;
+        let bytes = response.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(|e| LlmStreamFailure::Http(error_chain(&e)))?;
+            seen = seen.saturating_add(chunk.len());
+            if seen > limit {
+                return Err(LlmStreamFailure::TooLarge(limit));
+            }
+            Ok(chunk)
+        });
+        let mut events = eventsource_stream::EventStream::new(bytes);
         let mut acc = StepAccumulator::default();
         loop {
             let next = tokio::select! {
@@ -292,6 +349,9 @@ impl LlmClient {
             let event = match next {
                 Err(_) => return Err(LlmError::Stalled),
                 Ok(None) => break,
+                Ok(Some(Err(eventsource_stream::EventStreamError::Transport(e)))) => {
+                    return Err(LlmError::Network(e.to_string()));
+                }
                 Ok(Some(Err(e))) => return Err(LlmError::Network(e.to_string())),
                 Ok(Some(Ok(event))) => event,
             };
@@ -404,6 +464,7 @@ mod tests {
         LlmClient::new(
             reqwest::Client::builder().build().unwrap(),
             LlmSettings {
+                max_response_bytes: 1 << 20,
                 base_url: "http://x/v1/".into(),
                 api_key: SecretString::from("k"),
                 model: model.into(),

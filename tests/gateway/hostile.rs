@@ -608,3 +608,142 @@ async fn a_body_that_does_not_arrive_in_time_gets_408() {
     assert!(t0.elapsed() < Duration::from_millis(1500));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_absurd_retry_after_from_the_llm_is_capped_not_a_panic() {
+    use crate::support::fake_llm::{FakeLlm, Turn};
+    let llm = FakeLlm::start(vec![
+        Turn::RetryAfter("1e300".into()),
+        Turn::text("after the wait"),
+    ])
+    .await;
+    let gw = TestGateway::spawn(llm_config(&llm.url)).await;
+    let t0 = Instant::now();
+    let frames = gw.plan(&json!({"question": "q"})).await;
+    assert!(
+        find(&frames, "error").is_empty(),
+        "{:?}",
+        find(&frames, "error")
+    );
+    assert_eq!(answer(&frames), "after the wait");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "the wait is capped at 10 s"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_llm_stream_without_end_is_cut_at_its_byte_cap() {
+    use crate::support::fake_llm::{FakeLlm, Turn};
+    // One SSE event that never ends: 3 MB without a blank line.
+    let raw = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}",
+        "x".repeat(3_000_000)
+    );
+    let llm = FakeLlm::start(vec![Turn::Replay(raw)]).await;
+    let mut c = llm_config(&llm.url);
+    c.llm.max_response_bytes = 1_000_000;
+    let gw = TestGateway::spawn(c).await;
+    let frames = gw.plan(&json!({"question": "q"})).await;
+    let error = find(&frames, "error");
+    assert_eq!(error.len(), 1, "{frames:?}");
+    assert_eq!(error[0]["code"], "llm_error");
+    assert!(
+        error[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LLM response exceeds 1000000 bytes (llm.max_response_bytes)"),
+        "{}",
+        error[0]
+    );
+    gw.stop().await;
+}
+
+/// A body of `total` bytes streamed in 1 MiB chunks, without a length.
+fn endless_body(total: usize) -> axum::body::Body {
+    let chunk = bytes::Bytes::from(vec![b' '; 1 << 20]);
+    let stream = futures::stream::iter(
+        (0..total >> 20).map(move |_| Ok::<_, std::convert::Infallible>(chunk.clone())),
+    );
+    axum::body::Body::from_stream(stream)
+}
+
+#[tokio::test]
+async fn a_did_document_of_300_mb_is_not_read_whole() {
+    let did = "did:bindu:evil:agent:00000000-0000-4000-8000-000000000000";
+    let app = Router::new()
+        .route("/.well-known/agent.json", get(move || async move { axum::Json(json!({"id": did, "capabilities": {"streaming": false}})) }))
+        .route("/did/resolve", post(|| async { ([(header::CONTENT_TYPE, "application/json")], endless_body(300 << 20)) }))
+        .route(
+            "/",
+            post(|body: axum::body::Bytes| async move {
+                let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                axum::Json(json!({"jsonrpc": "2.0", "id": req["id"], "result": {"kind": "task", "id": "t1", "status": {"state": "completed"},
+                    "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": "signed?", "metadata": {"did.message.signature": "x"}}]}]}}))
+            }),
+        );
+    let url = serve(app).await;
+    let gw = Binary::start().await;
+    let before = peak_rss_kib(gw.pid());
+    let resp = http()
+        .post(format!("{}/plan", gw.url))
+        .json(&json!({"question": "q", "agents": [{"name": "d", "endpoint": url, "trust": {"verifyDID": true, "requireVerified": true}, "skills": [{"id": "s"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    let frames = parse_frames(&resp.text().await.unwrap());
+    assert_eq!(
+        finished(&frames)["error"],
+        format!("signature verification failed: no public key for {did}")
+    );
+    let peak = peak_rss_kib(gw.pid());
+    assert!(
+        peak < before + 40 * 1024,
+        "peak RSS {peak} KiB (before {before} KiB)"
+    );
+}
+
+#[tokio::test]
+async fn a_status_flood_to_a_client_that_does_not_read_stays_bounded() {
+    // 300 status updates of 1 MiB each, then the end; the client never reads a byte.
+    let big = "s".repeat(1 << 20);
+    let mut events: Vec<serde_json::Value> = (0..300)
+        .map(|i| json!({"kind": "status-update", "taskId": "{id}", "status": {"state": "working",
+            "message": {"role": "agent", "parts": [{"kind": "text", "text": format!("{i}{big}")}]}}}))
+        .collect();
+    events.push(json!({"kind": "status-update", "taskId": "{id}", "status": {"state": "completed"}, "final": true}));
+    let peer = FakePeer::start_with_card(
+        Script::Stream(events),
+        json!({"name": "s", "capabilities": {"streaming": true}}),
+    )
+    .await;
+    let gw = Binary::start().await;
+    let before = peak_rss_kib(gw.pid());
+    let body = json!({"question": "q", "agents": [agent("flood", &peer.url)], "preferences": {"timeout_ms": 20000}}).to_string();
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /plan HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes())
+        .await
+        .unwrap();
+    // The peer's stream takes ~9 s (30 ms an event); wait for it to be sent through.
+    for _ in 0..200 {
+        if peer.count("message/stream") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let peak = peak_rss_kib(gw.pid());
+    // The plan channel holds at most 64 frames; status updates beyond what the client took are
+    // replaced, not queued (before: ~380 MB for this flood).
+    assert!(
+        peak < before + 120 * 1024,
+        "peak RSS {peak} KiB (before {before} KiB)"
+    );
+    drop(socket);
+}

@@ -25,6 +25,8 @@ pub(crate) enum Turn {
     Tools(String, Vec<(String, String, String)>),
     /// An HTTP error with this body.
     Status(u16, String),
+    /// HTTP 429 with this `Retry-After` value.
+    RetryAfter(String),
     /// A recorded SSE body, served verbatim.
     Replay(String),
     /// Some text, then an in-stream `error` object.
@@ -189,6 +191,15 @@ async fn completions(
             StatusCode::from_u16(code).unwrap(),
             [("content-type", "application/json")],
             body,
+        )
+            .into_response(),
+        Turn::RetryAfter(value) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("content-type", "application/json"),
+                ("retry-after", value.as_str()),
+            ],
+            r#"{"error":{"message":"slow down"}}"#.to_owned(),
         )
             .into_response(),
         Turn::Replay(raw) => sse(vec![raw]),
