@@ -210,6 +210,15 @@ pub struct A2aClient {
     connections: Arc<tokio::sync::Semaphore>,
 }
 
+/// Decodes a peer's SSE stream from raw bytes without a network (fuzzing entry point).
+///
+/// # Errors
+/// What the stream's events would fail the call with.
+#[doc(hidden)]
+pub fn decode_stream_for_fuzzing(bytes: &[u8], limit: usize) -> Result<Reply, A2aError> {
+    stream::decode_events(bytes, limit)
+}
+
 /// The JSON-RPC URL of a catalog endpoint: one trailing `/` removed, then `/` appended.
 #[must_use]
 pub fn rpc_url(endpoint: &str) -> String {
@@ -380,7 +389,10 @@ impl A2aClient {
                 result: Err(e),
             };
         }
-        let auth = match self.resolve_auth(&call.agent.auth).await {
+        let auth = match self
+            .resolve_auth(&call.agent.auth, &call.agent.endpoint)
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 return CallOutcome {
@@ -768,7 +780,11 @@ impl A2aClient {
         })
     }
 
-    async fn resolve_auth(&self, auth: &PeerAuth) -> Result<ResolvedAuth, A2aError> {
+    async fn resolve_auth(
+        &self,
+        auth: &PeerAuth,
+        endpoint: &str,
+    ) -> Result<ResolvedAuth, A2aError> {
         let header = |token: &str| {
             HeaderValue::from_str(&format!("Bearer {token}"))
                 .map(|mut v| {
@@ -786,7 +802,7 @@ impl A2aClient {
             PeerAuth::None => Ok(ResolvedAuth::None),
             PeerAuth::Bearer { token } => bearer(token.expose_secret()),
             PeerAuth::BearerEnv { env_var } => {
-                let value = self.allowed_env(env_var)?.ok_or_else(|| {
+                let value = self.allowed_env(env_var, endpoint)?.ok_or_else(|| {
                     A2aError::Auth(format!(
                         "env var \"{env_var}\" is not set (peer requires bearer auth from env)"
                     ))
@@ -801,7 +817,7 @@ impl A2aClient {
                     ));
                 };
                 let token = match (token_env_var, &self.tokens) {
-                    (Some(name), _) => self.allowed_env(name)?.ok_or_else(|| {
+                    (Some(name), _) => self.allowed_env(name, endpoint)?.ok_or_else(|| {
                         A2aError::Auth(format!(
                             "env var \"{name}\" is not set (did_signed peer requires an OAuth bearer token alongside the DID signature)"
                         ))
@@ -821,11 +837,31 @@ impl A2aClient {
         }
     }
 
-    /// The value of an allow-listed variable (`Ok(None)` when unset or empty).
-    fn allowed_env(&self, name: &str) -> Result<Option<String>, A2aError> {
-        if !self.config.env_allowlist.iter().any(|n| n == name) {
+    /// The value of an allow-listed variable (`Ok(None)` when unset or empty). An entry
+    /// `NAME@host[:port]` binds the variable to that peer: it is sent to no other endpoint.
+    fn allowed_env(&self, name: &str, endpoint: &str) -> Result<Option<String>, A2aError> {
+        let bindings: Vec<Option<&str>> = self
+            .config
+            .env_allowlist
+            .iter()
+            .filter_map(|entry| match entry.split_once('@') {
+                None if entry == name => Some(None),
+                Some((n, host)) if n == name => Some(Some(host)),
+                _ => None,
+            })
+            .collect();
+        if bindings.is_empty() {
             return Err(A2aError::Auth(format!(
                 "env var \"{name}\" is not allowed (add it to GATEWAY_PEER_ENV_ALLOWLIST)"
+            )));
+        }
+        if !bindings.contains(&None)
+            && !bindings.iter().flatten().any(|b| host_matches(b, endpoint))
+        {
+            let hosts: Vec<&str> = bindings.into_iter().flatten().collect();
+            return Err(A2aError::Auth(format!(
+                "env var \"{name}\" is bound to {} in GATEWAY_PEER_ENV_ALLOWLIST and is not sent to this endpoint",
+                hosts.join(", ")
             )));
         }
         Ok(self
@@ -834,6 +870,27 @@ impl A2aClient {
             .map(|v| v.expose_secret().to_owned())
             .filter(|v| !v.is_empty()))
     }
+}
+
+/// Whether an endpoint is the `host[:port]` an allow-list entry binds a variable to (host names
+/// compared without case; without a port, any port of that host).
+fn host_matches(binding: &str, endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (bound_host, bound_port) = match binding.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && p.parse::<u16>().is_ok() && !h.is_empty() => {
+            (h, p.parse::<u16>().ok())
+        }
+        _ => (binding, None),
+    };
+    let bound_host = bound_host.trim_start_matches('[').trim_end_matches(']');
+    bound_host.eq_ignore_ascii_case(host)
+        && bound_port.is_none_or(|p| url.port_or_known_default() == Some(p))
 }
 
 /// The error of a request that could not be sent: the guard's refusal as is (not retryable),
@@ -889,6 +946,28 @@ mod tests {
     fn rpc_url_normalises_one_trailing_slash() {
         assert_eq!(rpc_url("http://h:3773"), "http://h:3773/");
         assert_eq!(rpc_url("http://h/a2a/"), "http://h/a2a/");
+    }
+
+    #[test]
+    fn allow_list_bindings_match_host_and_port() {
+        assert!(host_matches(
+            "agent.example.com",
+            "https://Agent.Example.com/a2a"
+        ));
+        assert!(host_matches(
+            "agent.example.com:8443",
+            "https://agent.example.com:8443/"
+        ));
+        assert!(!host_matches(
+            "agent.example.com:8443",
+            "https://agent.example.com/"
+        ));
+        assert!(host_matches("127.0.0.1:3773", "http://127.0.0.1:3773"));
+        assert!(!host_matches(
+            "agent.example.com",
+            "https://evil.example.net/"
+        ));
+        assert!(host_matches("[::1]:80", "http://[::1]/"));
     }
 
     #[test]

@@ -198,6 +198,32 @@ impl Snapshot {
     }
 }
 
+/// Feeds raw SSE bytes through the event decoder and the snapshot merger, as a stream read
+/// would (the fuzzing entry point; no network).
+pub(super) fn decode_events(bytes: &[u8], limit: usize) -> Result<Reply, A2aError> {
+    let chunk = bytes::Bytes::copy_from_slice(bytes);
+    let source = futures::stream::iter([Ok::<_, std::convert::Infallible>(chunk)]);
+    let mut events = eventsource_stream::EventStream::new(source);
+    let (tx, _rx) = tokio::sync::watch::channel(None);
+    let mut snapshot = Snapshot::new(limit);
+    futures::executor::block_on(async {
+        while let Some(event) = events.next().await {
+            let Ok(event) = event else { break };
+            if event.data.trim().is_empty() {
+                continue;
+            }
+            let Ok(value) = serde_json::from_str::<Value>(&event.data) else {
+                continue;
+            };
+            let value = unwrap_event(value)?;
+            if let EventEffect::Message(m) = snapshot.apply(&value, event.data.len(), Some(&tx))? {
+                return Ok(Reply::Message(m));
+            }
+        }
+        Ok(Reply::Task(snapshot.into_task(None)))
+    })
+}
+
 /// Unwraps a JSON-RPC envelope around a stream event (Bindu sends bare objects).
 fn unwrap_event(value: Value) -> Result<Value, A2aError> {
     match value {

@@ -529,9 +529,15 @@ impl Config {
         let peer_env = a2a
             .env_allowlist
             .iter()
+            // `NAME@host[:port]` binds NAME to one peer; the value is read by NAME.
+            .map(|entry| {
+                entry
+                    .split_once('@')
+                    .map_or(entry.as_str(), |(name, _)| name)
+            })
             .filter_map(|name| {
                 env.get(name)
-                    .map(|v| (name.clone(), SecretString::from(v.to_owned())))
+                    .map(|v| (name.to_owned(), SecretString::from(v.to_owned())))
             })
             .collect();
 

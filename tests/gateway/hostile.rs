@@ -747,3 +747,44 @@ async fn a_status_flood_to_a_client_that_does_not_read_stays_bounded() {
     );
     drop(socket);
 }
+
+#[tokio::test]
+async fn a_bound_env_secret_goes_only_to_its_host() {
+    let peer = FakePeer::start(Script::Message).await;
+    let other = FakePeer::start(Script::Message).await;
+    let bound_to = peer.url.trim_start_matches("http://").to_owned();
+    let mut c = config();
+    c.a2a.env_allowlist = vec![format!("PEER_SECRET@{bound_to}")];
+    c.peer_env.insert(
+        "PEER_SECRET".into(),
+        secrecy::SecretString::from("s3cret-value".to_owned()),
+    );
+    let gw = TestGateway::spawn(c).await;
+    let with_secret = |name: &str, url: &str| json!({"name": name, "endpoint": url, "auth": {"type": "bearer_env", "envVar": "PEER_SECRET"}, "skills": [{"id": "s"}]});
+    let frames = gw
+        .plan(&json!({"question": "q", "agents": [with_secret("bound", &peer.url), with_secret("other", &other.url)]}))
+        .await;
+    let by = |agent: &str| {
+        find(&frames, "task.finished")
+            .into_iter()
+            .find(|f| f["agent"] == agent)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("bound")["state"], "completed", "{}", by("bound"));
+    assert_eq!(
+        peer.requests()[0].headers.get("authorization").unwrap(),
+        "Bearer s3cret-value"
+    );
+    assert_eq!(
+        by("other")["error"],
+        format!(
+            "transport: auth: env var \"PEER_SECRET\" is bound to {bound_to} in GATEWAY_PEER_ENV_ALLOWLIST and is not sent to this endpoint"
+        )
+    );
+    assert!(
+        other.requests().is_empty(),
+        "the other peer never sees the secret"
+    );
+    gw.stop().await;
+}

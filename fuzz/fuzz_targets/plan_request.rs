@@ -1,0 +1,16 @@
+//! The `/plan` body reader and validator: any bytes give a request or a list of issues, within
+//! the value and depth limits, never a panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use plangate::api::json::{JsonLimits, parse_body};
+use plangate::api::request::validate;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = JsonLimits {
+        max_values: 10_000,
+        max_depth: 32,
+    };
+    if let Ok(value) = parse_body(data, limits) {
+        let _ = validate(&value);
+    }
+});
