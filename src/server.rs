@@ -1,7 +1,8 @@
 //! Binding and serving: our own accept loop over hyper (axum's `serve` has no timeouts and no
 //! connection cap). Per connection: TCP_NODELAY, a header-read timeout that also closes idle
 //! keep-alive connections (hyper starts it whenever the connection waits for a request head),
-//! and a slot among `server.max_connections` (beyond it: 503 and close). Request bodies have
+//! a write timeout (a client that stops reading is disconnected), and a slot among
+//! `server.max_connections` (beyond it: 503 and close). Request bodies have
 //! their own timeout where they are read (`server.body_read_timeout_ms`).
 //!
 //! Shutdown: on the signal, new connections are no longer accepted, new plans get 503 and open
@@ -85,14 +86,19 @@ pub async fn serve_on(
         let draining = state.draining.clone();
         let close = close.clone();
         let header_read_timeout = state.config.server.header_read_timeout;
+        let write_timeout = state.config.server.write_timeout;
         connections.spawn(async move {
+            // A client that stops reading stalls our writes: past the write timeout the
+            // connection fails, its response body is dropped and its plan aborted.
+            let mut io = tokio_io_timeout::TimeoutStream::new(tcp);
+            io.set_write_timeout(Some(write_timeout));
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_read_timeout);
             builder.http2().timer(TokioTimer::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(Box::pin(io)), service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}

@@ -22,6 +22,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_json_depth",
             "header_read_timeout_ms",
             "body_read_timeout_ms",
+            "write_timeout_ms",
             "max_connections",
         ],
     ),
@@ -103,6 +104,7 @@ pub struct ServerSection {
     pub max_json_depth: Option<i64>,
     pub header_read_timeout_ms: Option<i64>,
     pub body_read_timeout_ms: Option<i64>,
+    pub write_timeout_ms: Option<i64>,
     pub max_connections: Option<i64>,
 }
 

@@ -131,6 +131,9 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// A request body must arrive within this time (408 otherwise).
     pub body_read_timeout: Duration,
+    /// A write to a client that makes no progress this long closes the connection (its plan is
+    /// then aborted like on a disconnect).
+    pub write_timeout: Duration,
     /// Open client connections at most; more are answered 503 and closed.
     pub max_connections: usize,
 }
@@ -295,6 +298,7 @@ impl Config {
             "server.body_read_timeout_ms",
             30_000,
         )?;
+        let write_timeout = millis(f.server.write_timeout_ms, "server.write_timeout_ms", 30_000)?;
         let max_connections = positive(f.server.max_connections, "server.max_connections")?
             .map_or(DEFAULT_MAX_CONNECTIONS, to_usize);
 
@@ -553,6 +557,7 @@ impl Config {
                 max_json_depth,
                 header_read_timeout,
                 body_read_timeout,
+                write_timeout,
                 max_connections,
             },
             auth: AuthConfig { mode, tokens },

@@ -361,9 +361,9 @@ async fn streamed_artifact_chunks_are_capped_in_total_and_the_task_canceled() {
     gw.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_does_not_pin_its_plan_past_the_deadline() {
-    // A peer whose answers fill the socket buffers of a client that never reads.
+/// A peer whose answers (120 skills × 190 kB) fill the socket buffers of a client that never
+/// reads; tiny answers to cancels.
+async fn big_answer_peer() -> String {
     let big = "x".repeat(190_000);
     let app = Router::new().route(
         "/",
@@ -380,12 +380,19 @@ async fn a_client_that_stops_reading_does_not_pin_its_plan_past_the_deadline() {
             }
         }),
     );
-    let url = serve(app).await;
-    let gw = TestGateway::spawn(config()).await;
+    serve(app).await
+}
+
+/// POSTs a 120-call plan on a raw socket that is never read; returns the socket.
+async fn plan_without_reading(
+    gw: &TestGateway,
+    peer: &str,
+    timeout_ms: u64,
+) -> tokio::net::TcpStream {
     let skills: Vec<serde_json::Value> = (0..120).map(|i| json!({"id": format!("s{i}")})).collect();
     let body =
-        json!({"question": "q", "agents": [{"name": "big", "endpoint": url, "skills": skills}],
-        "preferences": {"timeout_ms": 1000}})
+        json!({"question": "q", "agents": [{"name": "big", "endpoint": peer, "skills": skills}],
+        "preferences": {"timeout_ms": timeout_ms}})
         .to_string();
     let addr = gw.url.trim_start_matches("http://").to_owned();
     let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -396,23 +403,55 @@ async fn a_client_that_stops_reading_does_not_pin_its_plan_past_the_deadline() {
     tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes())
         .await
         .unwrap();
-    // Never read. The plan must be gone by its deadline + 500 ms (plus scheduling slack).
+    socket
+}
+
+/// How long until the gateway has no task left (the plan and its cancels), polled every 50 ms
+/// for at most `limit`.
+async fn time_until_idle(gw: &TestGateway, limit: Duration) -> Option<Duration> {
     let t0 = Instant::now();
-    let mut gone = None;
-    while t0.elapsed() < Duration::from_secs(5) {
+    while t0.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(50)).await;
         if gw.state.tracker.is_empty() {
-            gone = Some(t0.elapsed());
-            break;
+            return Some(t0.elapsed());
         }
     }
-    let gone = gone.expect("the plan task still runs 5 s after a 1 s deadline");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_pin_its_plan_past_the_deadline() {
+    let peer = big_answer_peer().await;
+    let mut c = config();
+    c.server.write_timeout = Duration::from_secs(60);
+    let gw = TestGateway::spawn(c).await;
+    let socket = plan_without_reading(&gw, &peer, 1000).await;
+    let gone = time_until_idle(&gw, Duration::from_secs(5))
+        .await
+        .expect("the plan task still runs 5 s after a 1 s deadline");
     // Deadline 1 s + 500 ms by construction; the slack is for a loaded 2-core machine (before
     // the fix the plan never ended).
     assert!(
         gone < Duration::from_millis(3000),
         "plan ended after {gone:?}"
     );
+    drop(socket);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected_by_the_write_timeout() {
+    let peer = big_answer_peer().await;
+    let mut c = config();
+    c.server.write_timeout = Duration::from_millis(700);
+    let gw = TestGateway::spawn(c).await;
+    // A long deadline: only the write timeout can end this plan early.
+    let socket = plan_without_reading(&gw, &peer, 60_000).await;
+    let gone = time_until_idle(&gw, Duration::from_secs(10))
+        .await
+        .expect("the plan of a client that stopped reading still runs 10 s later");
+    assert!(gone < Duration::from_secs(5), "plan ended after {gone:?}");
+    assert_eq!(gw.state.stats().open_plans, 0, "the stream was dropped");
     drop(socket);
     gw.stop().await;
 }
