@@ -287,8 +287,9 @@ async fn catalog_limits_answer_400_naming_the_setting() {
     gw.stop().await;
 }
 
-#[tokio::test]
-async fn a_plan_runs_at_most_max_concurrent_calls_peer_calls_at_once() {
+/// Runs a 12-skill fan-out against a peer that takes 150 ms per send; returns the most sends the
+/// peer saw at once.
+async fn peak_concurrent_sends(c: plangate::config::Config) -> usize {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (f, p) = (Arc::clone(&in_flight), Arc::clone(&peak));
@@ -308,8 +309,6 @@ async fn a_plan_runs_at_most_max_concurrent_calls_peer_calls_at_once() {
         }),
     );
     let url = serve(app).await;
-    let mut c = config();
-    c.plan.max_concurrent_calls = 4;
     let gw = TestGateway::spawn(c).await;
     let skills: Vec<serde_json::Value> = (0..12).map(|i| json!({"id": format!("s{i}")})).collect();
     let frames = gw
@@ -321,12 +320,30 @@ async fn a_plan_runs_at_most_max_concurrent_calls_peer_calls_at_once() {
             .iter()
             .all(|f| f["state"] == "completed")
     );
+    gw.stop().await;
+    peak.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn a_plan_runs_at_most_max_concurrent_calls_peer_calls_at_once() {
+    let mut c = config();
+    c.plan.max_concurrent_calls = 4;
     assert_eq!(
-        peak.load(Ordering::SeqCst),
+        peak_concurrent_sends(c).await,
         4,
         "never more, and the cap is used"
     );
-    gw.stop().await;
+}
+
+#[tokio::test]
+async fn peer_requests_in_flight_are_capped_gateway_wide() {
+    let mut c = config();
+    c.a2a.max_connections = 3;
+    assert_eq!(
+        peak_concurrent_sends(c).await,
+        3,
+        "never more, and the cap is used"
+    );
 }
 
 #[tokio::test]
