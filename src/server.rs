@@ -147,14 +147,25 @@ async fn plans_ended(state: &AppState) {
     }
 }
 
-/// Answers a connection beyond `server.max_connections` with 503 and closes it.
+/// Answers a connection beyond `server.max_connections` with 503 and closes it. The request head
+/// is read first (bounded in size and time): a response sent before the request confuses HTTP
+/// clients, which then report a protocol error instead of the 503.
 async fn refuse(mut tcp: TcpStream) {
     const BODY: &str = r#"{"error":"overloaded","detail":"too many open connections"}"#;
+    const HEAD_LIMIT: usize = 16 * 1024;
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
         BODY.len()
     );
     let _ = tokio::time::timeout(REFUSAL_WRITE_LIMIT, async {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 2048];
+        while head.len() < HEAD_LIMIT && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::io::AsyncReadExt::read(&mut tcp, &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
         let _ = tcp.write_all(response.as_bytes()).await;
         let _ = tcp.shutdown().await;
     })

@@ -63,8 +63,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16_777_216;
 pub const DEFAULT_MAX_JSON_VALUES: usize = 250_000;
 /// Nesting depth of a `/plan` body (skill schemas are rarely deeper than 10).
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
-/// Open client connections (SSE streams included): below the descriptor limit raised at boot.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+/// Open client connections (SSE streams included). Above the 10 000 open plans the gateway is
+/// sized for (spec §9), below a typical raised descriptor limit (the project's machines: 20 000).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// Catalog entries per request.
 pub const DEFAULT_MAX_AGENTS: usize = 256;
 /// Skills per request, over all agents (each becomes one tool).

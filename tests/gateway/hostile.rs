@@ -568,7 +568,10 @@ async fn connections_beyond_the_cap_get_503_and_are_closed() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let (text, closed) = read_until_closed(&mut extra, Duration::from_secs(2)).await;
+    tokio::io::AsyncWriteExt::write_all(&mut extra, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, closed) = read_until_closed(&mut extra, Duration::from_secs(3)).await;
     assert!(
         text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{text}"
@@ -578,6 +581,13 @@ async fn connections_beyond_the_cap_get_503_and_are_closed() {
         "{text}"
     );
     assert!(closed.is_some());
+    // A real HTTP client sees the 503, not a protocol error.
+    let resp = http()
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
     // A slot frees when a connection goes away.
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;
