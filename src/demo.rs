@@ -10,8 +10,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::boot;
 use crate::config::{AuthMode, Config};
-use crate::state::AppState;
 
 /// Runs the demo, writing the SSE frames and the assembled answer to `out`.
 ///
@@ -43,7 +43,7 @@ pub async fn run(
     } else {
         "fan-out (no LLM key configured)"
     };
-    let state = AppState::new(config).map_err(|e| e.to_string())?;
+    let state = boot::build(config).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;

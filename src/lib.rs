@@ -17,9 +17,9 @@
 
 pub mod a2a;
 pub mod api;
+pub mod boot;
 pub mod config;
 pub mod demo;
-pub mod error;
 pub mod example_agent;
 pub mod identity;
 pub mod llm;

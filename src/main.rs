@@ -104,8 +104,11 @@ fn did_command(env: &HashMap<String, String>, command: DidCommand) -> ExitCode {
             out(&text);
             ExitCode::SUCCESS
         }
-        DidCommand::Show { config } => match Config::load(env, config.as_deref()) {
-            Ok(c) => match c.identity {
+        DidCommand::Show { config } => match Config::load(env, config.as_deref())
+            .map_err(plangate::boot::BootError::from)
+            .and_then(|c| plangate::boot::identity(&c).map_err(plangate::boot::BootError::from))
+        {
+            Ok(identity) => match identity {
                 Some(id) => {
                     out(&format!(
                         "DID:        {}\ndid:key:    {}\npublic key: {}\ndocument:   {}\n",
@@ -191,6 +194,12 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Reports a boot failure and exits with its code (README, "Exit codes").
+fn boot_failed(e: &plangate::boot::BootError) -> ExitCode {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{e}\n").as_bytes());
+    ExitCode::from(e.exit_code())
+}
+
 fn main() -> ExitCode {
     // `GATEWAY_WORKER_THREADS`: 1 runs everything on one thread (least CPU per plan), unset or 0
     // uses one worker per core (best throughput and tail latency).
@@ -259,7 +268,7 @@ async fn run() -> ExitCode {
 async fn serve(env: &HashMap<String, String>, config_path: Option<PathBuf>) -> ExitCode {
     let config = match Config::load(env, config_path.as_deref()) {
         Ok(c) => c,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return boot_failed(&e.into()),
     };
     for name in Config::unsupported_vars(env) {
         tracing::warn!("{name} is set but not supported by plangate; ignoring it");
@@ -269,28 +278,25 @@ async fn serve(env: &HashMap<String, String>, config_path: Option<PathBuf>) -> E
     } else {
         "fan-out (no LLM key configured)".to_owned()
     };
-    let state = match plangate::AppState::new(config) {
+    let state = match plangate::boot::start(config).await {
         Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return boot_failed(&e),
     };
-    if let Err(e) = state.register_hydra().await {
-        return fail(&e.to_string());
-    }
-    if let Some(identity) = &state.config.identity {
+    if let Some(identity) = state.identity() {
         tracing::info!(did = %identity.did(), "gateway identity loaded");
     }
-    if state.auth.rejects_everyone() {
+    if state.rejects_everyone() {
         tracing::warn!(
             "bearer auth is on but no token is configured (GATEWAY_API_KEY): every /plan request will get 401"
         );
     }
-    let listener = match plangate::server::bind(&state).await {
+    let listener = match plangate::boot::bind(&state).await {
         Ok(l) => l,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return boot_failed(&e),
     };
     let open_files = plangate::server::raise_fd_limit();
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, %mode, open_files, max_connections = state.config.server.max_connections, "plangate listening");
+        tracing::info!(%addr, %mode, open_files, max_connections = state.config().server.max_connections, "plangate listening");
     }
     match plangate::serve_on(listener, state, plangate::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
-use crate::config::ConfigError;
 use crate::state::AppState;
 
 /// After the plans were aborted: how long their last frames may take before connections close.
@@ -32,20 +31,6 @@ const CLOSE_AFTER_ABORT: Duration = Duration::from_millis(500);
 const DRAIN_AFTER_ABORT: Duration = Duration::from_millis(900);
 /// How long a refused connection gets to take its 503.
 const REFUSAL_WRITE_LIMIT: Duration = Duration::from_secs(1);
-
-/// Binds the configured address.
-///
-/// # Errors
-/// The address cannot be bound.
-pub async fn bind(state: &AppState) -> Result<TcpListener, ConfigError> {
-    let addr = format!(
-        "{}:{}",
-        state.config.server.hostname, state.config.server.port
-    );
-    TcpListener::bind(&addr)
-        .await
-        .map_err(|e| ConfigError(format!("cannot listen on {addr}: {e}")))
-}
 
 /// Serves on `listener` until `shutdown` completes and every plan has ended.
 ///
@@ -57,7 +42,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = api::router(state.clone());
-    let slots = Arc::new(Semaphore::new(state.config.server.max_connections));
+    let slots = Arc::new(Semaphore::new(state.inner().config.server.max_connections));
     let connections = TaskTracker::new();
     // Fires CLOSE_AFTER_ABORT after the plans were aborted: drop every connection.
     let close = CancellationToken::new();
@@ -83,10 +68,10 @@ pub async fn serve_on(
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
-        let draining = state.draining.clone();
+        let draining = state.inner().draining.clone();
         let close = close.clone();
-        let header_read_timeout = state.config.server.header_read_timeout;
-        let write_timeout = state.config.server.write_timeout;
+        let header_read_timeout = state.inner().config.server.header_read_timeout;
+        let write_timeout = state.inner().config.server.write_timeout;
         connections.spawn(async move {
             // A client that stops reading stalls our writes: past the write timeout the
             // connection fails, its response body is dropped and its plan aborted.
@@ -116,22 +101,22 @@ pub async fn serve_on(
     }
     drop(listener);
     tracing::info!("shutdown requested; draining running plans");
-    state.draining.cancel();
+    state.inner().draining.cancel();
     connections.close();
     // Plans get the grace period (they may all end sooner).
     tokio::select! {
-        () = tokio::time::sleep(state.config.server.shutdown_grace) => {}
+        () = tokio::time::sleep(state.inner().config.server.shutdown_grace) => {}
         () = plans_ended(&state) => {}
     }
-    state.hard_stop.cancel();
+    state.inner().hard_stop.cancel();
     let aborted = tokio::time::Instant::now();
     tokio::select! {
         () = tokio::time::sleep(CLOSE_AFTER_ABORT) => {}
         () = connections.wait() => {}
     }
     close.cancel();
-    state.tracker.close();
-    if tokio::time::timeout_at(aborted + DRAIN_AFTER_ABORT, state.tracker.wait())
+    state.inner().tracker.close();
+    if tokio::time::timeout_at(aborted + DRAIN_AFTER_ABORT, state.inner().tracker.wait())
         .await
         .is_err()
     {
@@ -142,7 +127,12 @@ pub async fn serve_on(
 
 /// Resolves once no plan is running.
 async fn plans_ended(state: &AppState) {
-    while state.open_plans.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+    while state
+        .inner()
+        .open_plans
+        .load(std::sync::atomic::Ordering::SeqCst)
+        > 0
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,55 +1,51 @@
-//! Gateway-wide state shared by every request: configuration, the planner's collaborators, the
-//! idempotency table and the shutdown switches. Cloning [`AppState`] clones an `Arc`.
+//! What every request shares, built once by [`crate::boot`]: configuration, the planner's
+//! collaborators, the idempotency table, the gateway identity and the shutdown switches.
+//! Cloning [`AppState`] clones an `Arc`; its fields are reached through methods.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::a2a::A2aClient;
-use crate::a2a::guard::Guard;
 use crate::api::auth::Authenticator;
 use crate::api::idempotency::Idempotency;
-use crate::config::{Config, ConfigError};
-use crate::identity::hydra::TokenProvider;
-use crate::identity::verify::KeyResolver;
-use crate::llm::{LlmClient, LlmSettings};
-use crate::planner::{PlannerDeps, prompt};
-use crate::recipe::{Permissions, RecipeBook};
+use crate::config::Config;
+use crate::identity::Identity;
+use crate::planner::PlannerDeps;
 
 /// Shared state; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Inner>);
 
-/// What [`AppState`] holds.
+/// The live services of one gateway.
 #[derive(Debug)]
-pub struct Inner {
-    pub config: Config,
-    pub deps: Arc<PlannerDeps>,
-    pub auth: Authenticator,
-    pub idempotency: Idempotency,
+pub(crate) struct Inner {
+    /// The validated configuration (plain data).
+    pub(crate) config: Config,
+    /// What every plan uses: peer client, key resolver, LLM, recipes, prompts.
+    pub(crate) deps: Arc<PlannerDeps>,
+    /// Bearer tokens accepted by the doors.
+    pub(crate) auth: Authenticator,
+    /// Which request bodies (per token) are in flight or recently done.
+    pub(crate) idempotency: Idempotency,
+    /// The gateway's DID identity, when configured: signs peer requests, serves `did.json`.
+    pub(crate) identity: Option<Arc<Identity>>,
     /// Set when shutdown begins: new plans get 503.
-    pub draining: CancellationToken,
+    pub(crate) draining: CancellationToken,
     /// Fires when the shutdown grace period is over: running plans are aborted.
-    pub hard_stop: CancellationToken,
+    pub(crate) hard_stop: CancellationToken,
     /// Owns every task the gateway spawns (plans, card fetches, cancels).
-    pub tracker: TaskTracker,
+    pub(crate) tracker: TaskTracker,
     /// Plans whose streams are open.
-    pub open_plans: AtomicUsize,
-    pub started: Instant,
+    pub(crate) open_plans: AtomicUsize,
+    /// When the state was built (`/health` uptime).
+    pub(crate) started: Instant,
     /// Hydra registration succeeded at boot.
-    pub hydra_integrated: AtomicBool,
-    /// The shared HTTP client.
-    pub http: reqwest::Client,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
+    pub(crate) hydra_integrated: AtomicBool,
+    /// The HTTP client for operator-configured services (LLM, Hydra).
+    pub(crate) http: reqwest::Client,
 }
 
 /// Counters for leak checks and benchmarks.
@@ -61,142 +57,50 @@ pub struct Stats {
 }
 
 impl AppState {
-    /// Builds the state from a validated configuration.
-    ///
-    /// # Errors
-    /// A boot failure (HTTP client construction).
-    pub fn new(config: Config) -> Result<Self, ConfigError> {
-        let client = || {
-            reqwest::Client::builder()
-                .user_agent(concat!("plangate/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(60))
-                // Thousands of polling plans must not keep thousands of idle sockets and buffers.
-                .pool_max_idle_per_host(256)
-        };
-        // Operator-configured services (LLM, Hydra).
-        let http = client()
-            .build()
-            .map_err(|e| ConfigError(format!("http client: {e}")))?;
-        // Addresses a request body names (peers, their cards and DID documents): the SSRF guard
-        // checks every resolution at connect time, and redirects are not followed.
-        let guard = Guard {
-            block_private: config.a2a.block_private_endpoints,
-        };
-        let peer_http = client()
-            .dns_resolver(guard.resolver())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError(format!("http client: {e}")))?;
-        let tracker = TaskTracker::new();
-        let tokens = match (&config.identity, &config.hydra) {
-            (Some(identity), Some(hydra)) => {
-                Some(Arc::new(TokenProvider::new(http.clone(), identity, hydra)))
-            }
-            _ => None,
-        };
-        let a2a = Arc::new(
-            A2aClient::new(
-                peer_http.clone(),
-                config.a2a.clone(),
-                config.peer_env.clone(),
-                tracker.clone(),
-            )
-            .with_identity(config.identity.clone(), tokens),
-        );
-        let keys = KeyResolver::new(
-            peer_http,
-            config.a2a.did_resolve_timeout,
-            config.a2a.max_response_bytes,
-        );
-        let llm = config.llm.api_key.clone().map(|api_key| {
-            LlmClient::new(
-                http.clone(),
-                LlmSettings {
-                    max_response_bytes: config.llm.max_response_bytes,
-                    base_url: config.llm.base_url.clone(),
-                    api_key,
-                    model: config.planner.model.clone(),
-                    fallback_models: config.llm.fallback_models.clone(),
-                    temperature: config.planner.temperature,
-                    top_p: config.planner.top_p,
-                },
-            )
-        });
-        let permissions = Permissions::new(&config.planner.recipe_rules, &config.recipes.deny);
-        let recipes = RecipeBook::load(
-            &config.recipes.dir,
-            config.recipes.dir_explicit,
-            &permissions,
-        )
-        .map_err(|e| ConfigError(e.to_string()))?;
-        let system_prompt = prompt::system_prompt(
-            config
-                .planner
-                .prompt
-                .as_deref()
-                .unwrap_or(prompt::BUILTIN_PROMPT),
-            recipes.prompt_block().as_deref(),
-            &config.planner.instructions,
-        );
-        let (system_message, closing_system_message) =
-            crate::planner::system_messages(&system_prompt)
-                .map_err(|e| ConfigError(format!("system prompt: {e}")))?;
-        let deps = Arc::new(PlannerDeps {
-            a2a,
-            keys,
-            llm,
-            recipes,
-            system_message,
-            closing_system_message,
-            default_steps: config.planner.steps,
-            context_window: config.planner.context_window,
-        });
-        Ok(Self(Arc::new(Inner {
-            auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
-            idempotency: Idempotency::new(config.plan.idempotency_ttl),
-            config,
-            deps,
-            draining: CancellationToken::new(),
-            hard_stop: CancellationToken::new(),
-            tracker,
-            open_plans: AtomicUsize::new(0),
-            started: Instant::now(),
-            hydra_integrated: AtomicBool::new(false),
-            http,
-        })))
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self(Arc::new(inner))
     }
 
-    /// Registers the gateway with Hydra when identity and Hydra are configured (spec §6.5).
-    ///
-    /// # Errors
-    /// A boot failure from the Hydra admin API.
-    pub async fn register_hydra(&self) -> Result<(), ConfigError> {
-        match (&self.config.identity, &self.config.hydra) {
-            (Some(identity), Some(hydra)) => {
-                let integrated = crate::identity::hydra::register(&self.http, identity, hydra)
-                    .await
-                    .map_err(ConfigError)?;
-                self.hydra_integrated.store(integrated, Ordering::SeqCst);
-                Ok(())
-            }
-            (None, Some(_)) => {
-                tracing::warn!(
-                    "Hydra is configured but there is no gateway identity; ignoring Hydra"
-                );
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.0
+    }
+
+    /// The configuration the gateway runs with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The gateway identity, when configured.
+    #[must_use]
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
+        self.0.identity.as_ref()
+    }
+
+    /// Whether the gateway registered with Hydra at boot.
+    #[must_use]
+    pub fn hydra_integrated(&self) -> bool {
+        self.0.hydra_integrated.load(Ordering::SeqCst)
+    }
+
+    /// Whether every `/plan` request will get 401 (bearer auth on, no token configured).
+    #[must_use]
+    pub fn rejects_everyone(&self) -> bool {
+        self.0.auth.rejects_everyone()
+    }
+
+    /// Starts draining: new plans get 503 while running ones go on (shutdown's first step).
+    pub fn begin_draining(&self) {
+        self.0.draining.cancel();
     }
 
     /// Current counters.
     #[must_use]
     pub fn stats(&self) -> Stats {
         Stats {
-            open_plans: self.open_plans.load(Ordering::SeqCst),
-            idempotency_entries: self.idempotency.len(),
-            live_tasks: self.tracker.len(),
+            open_plans: self.0.open_plans.load(Ordering::SeqCst),
+            idempotency_entries: self.0.idempotency.len(),
+            live_tasks: self.0.tracker.len(),
         }
     }
 }

@@ -11,3 +11,19 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// An error and its sources in one line: reqwest's top-level text alone (`error sending
+/// request`) hides the cause.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}

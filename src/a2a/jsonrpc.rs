@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::A2aError;
+use crate::a2a::error::A2aError;
 
 /// The A2A dialect used with a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

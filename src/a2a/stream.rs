@@ -10,9 +10,12 @@ use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::jsonrpc::{self, IdShape};
-use super::wire::{self, Artifact, Message, Reply, Task};
-use super::{A2aClient, A2aError, CallProgress, Exchange, StatusUpdate, read_limited};
+use crate::a2a::call::{CallProgress, Exchange, StatusSender, StatusUpdate};
+use crate::a2a::client::A2aClient;
+use crate::a2a::error::A2aError;
+use crate::a2a::http::{self, read_limited};
+use crate::a2a::jsonrpc::{self, IdShape};
+use crate::a2a::wire::{self, Artifact, Message, Reply, Task, TaskState};
 
 /// The task as assembled from stream events.
 #[derive(Debug, Default)]
@@ -22,12 +25,12 @@ struct Snapshot {
     artifact_bytes: usize,
     artifact_limit: usize,
     id: Option<String>,
-    state: Option<String>,
+    state: Option<TaskState>,
     status_message: Option<Message>,
     artifacts: Vec<Artifact>,
     history: Vec<Message>,
     /// Last `(state, message)` reported, to skip repeats.
-    last_reported: Option<(String, Option<String>)>,
+    last_reported: Option<(TaskState, Option<String>)>,
 }
 
 /// Why the byte stream under the SSE parser stopped.
@@ -80,7 +83,7 @@ impl Snapshot {
     fn into_task(self, fallback_id: Option<String>) -> Task {
         Task {
             id: self.id.or(fallback_id).unwrap_or_default(),
-            state: self.state.unwrap_or_else(|| "unknown".to_owned()),
+            state: self.state.unwrap_or(TaskState::Unknown),
             status_message: self.status_message,
             artifacts: self.artifacts,
             history: self.history,
@@ -112,7 +115,7 @@ impl Snapshot {
         &mut self,
         event: &Value,
         size: usize,
-        status_tx: Option<&super::StatusSender>,
+        status_tx: Option<&StatusSender>,
     ) -> Result<EventEffect, A2aError> {
         let Value::Object(obj) = event else {
             return Err(A2aError::InvalidShape(
@@ -154,7 +157,7 @@ impl Snapshot {
             }
             let status = update.get("status").and_then(Value::as_object);
             if let Some(state) = status.and_then(|s| s.get("state")).and_then(Value::as_str) {
-                let state = wire::normalize_state(state);
+                let state = TaskState::parse(state);
                 let message = status
                     .and_then(|s| s.get("message"))
                     .filter(|m| m.is_object())
@@ -243,7 +246,7 @@ fn unwrap_event(value: Value) -> Result<Value, A2aError> {
 
 impl A2aClient {
     /// Sends with the streaming method and reads the stream until the task settles.
-    pub(super) async fn stream_call(
+    pub(crate) async fn stream_call(
         &self,
         x: &Exchange<'_, '_>,
         progress: &mut CallProgress,
@@ -344,14 +347,10 @@ impl A2aClient {
             budget_end,
             ..
         } = *x;
-        let now = Instant::now();
-        if now >= budget_end {
-            return Err(A2aError::transport(super::BUDGET_SPENT.to_owned(), false));
-        }
+        let timeout = http::request_window(self.config.request_timeout, budget_end)?;
         let request = self
             .request(url, dialect, auth, body)
             .header(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        let timeout = self.config.request_timeout.min(budget_end - now);
         let open = async {
             let slot = Arc::clone(&self.connections).acquire_owned().await;
             request.send().await.map(|resp| (resp, slot))
@@ -361,9 +360,8 @@ impl A2aClient {
             r = tokio::time::timeout(timeout, open) => match r {
                 Ok(Ok((resp, Ok(slot)))) => Ok((resp, slot)),
                 Ok(Ok((_, Err(_)))) => Err(A2aError::transport("connection slots closed".to_owned(), false)),
-                Ok(Err(e)) => Err(super::send_error(&e)),
-                Err(_) if Instant::now() >= budget_end => Err(A2aError::transport(super::BUDGET_SPENT.to_owned(), false)),
-                Err(_) => Err(A2aError::transport("aborted".to_owned(), true)),
+                Ok(Err(e)) => Err(http::send_error(&e)),
+                Err(_) => Err(http::window_closed(budget_end)),
             },
         }
     }
@@ -469,7 +467,7 @@ impl A2aClient {
             }
             if let Some(state) = &snapshot.state {
                 progress.last_state = Some(state.clone());
-                if wire::is_settled(state) && grace_until.is_none() {
+                if state.is_settled() && grace_until.is_none() {
                     // Bindu sends the artifact after the final status: wait briefly for it.
                     grace_until = Some(Instant::now() + self.config.stream_grace);
                 }
@@ -477,7 +475,7 @@ impl A2aClient {
         }
         // Release the stream (and its connection slot) before any poll below.
         drop(events);
-        let settled = snapshot.state.as_deref().is_some_and(wire::is_settled);
+        let settled = snapshot.state.as_ref().is_some_and(TaskState::is_settled);
         let task_id = snapshot
             .id
             .clone()
@@ -593,11 +591,11 @@ mod tests {
         assert_eq!(
             updates[0],
             StatusUpdate {
-                state: "working".into(),
+                state: TaskState::Working,
                 message: Some("thinking".into())
             }
         );
-        assert_eq!(updates[1].state, "completed");
+        assert_eq!(updates[1].state, TaskState::Completed);
         let task = s.into_task(None);
         assert_eq!(task.artifacts.len(), 1);
         assert_eq!(

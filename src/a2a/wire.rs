@@ -15,8 +15,8 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     pub id: String,
-    /// Normalised state (spec §5.6), e.g. `input-required`.
-    pub state: String,
+    /// Normalised state (spec §5.6).
+    pub state: TaskState,
     pub status_message: Option<Message>,
     pub artifacts: Vec<Artifact>,
     pub history: Vec<Message>,
@@ -57,36 +57,113 @@ pub enum StateClass {
     InProgress,
 }
 
-/// Normalises a state spelling: `TASK_STATE_INPUT_REQUIRED` → `input-required`,
-/// `cancelled` → `canceled`, `unspecified` → `unknown`.
-#[must_use]
-pub fn normalize_state(raw: &str) -> String {
-    let lower = raw.to_ascii_lowercase();
-    let stripped = lower.strip_prefix("task_state_").unwrap_or(&lower);
-    let dashed = stripped.replace('_', "-");
-    match dashed.as_str() {
-        "cancelled" => "canceled".to_owned(),
-        "unspecified" => "unknown".to_owned(),
-        _ => dashed,
-    }
+/// A remote task's state, normalised once where answers are parsed: v0.3 spells
+/// `input-required`, v1.0 `TASK_STATE_INPUT_REQUIRED`; `cancelled` is read as `canceled` and
+/// `unspecified` as `unknown`. A state outside the A2A vocabulary keeps its (normalised) text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    Submitted,
+    Working,
+    InputRequired,
+    AuthRequired,
+    PaymentRequired,
+    TrustVerificationRequired,
+    Completed,
+    Failed,
+    Canceled,
+    Rejected,
+    Unknown,
+    Other(Box<str>),
 }
 
-/// The class of a normalised state.
-#[must_use]
-pub fn state_class(state: &str) -> StateClass {
-    match state {
-        "completed" | "failed" | "canceled" | "rejected" => StateClass::Terminal,
-        "input-required" | "auth-required" | "payment-required" | "trust-verification-required" => {
-            StateClass::NeedsAction
+impl TaskState {
+    /// Reads any spelling of a state.
+    #[must_use]
+    pub fn parse(raw: &str) -> Self {
+        let lower = raw.to_ascii_lowercase();
+        let stripped = lower.strip_prefix("task_state_").unwrap_or(&lower);
+        let dashed = stripped.replace('_', "-");
+        match dashed.as_str() {
+            "submitted" => Self::Submitted,
+            "working" => Self::Working,
+            "input-required" => Self::InputRequired,
+            "auth-required" => Self::AuthRequired,
+            "payment-required" => Self::PaymentRequired,
+            "trust-verification-required" => Self::TrustVerificationRequired,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "canceled" | "cancelled" => Self::Canceled,
+            "rejected" => Self::Rejected,
+            "unknown" | "unspecified" => Self::Unknown,
+            _ => Self::Other(dashed.into_boxed_str()),
         }
-        _ => StateClass::InProgress,
+    }
+
+    /// The v0.3 spelling clients see (`remote_state`, `task.status`).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Working => "working",
+            Self::InputRequired => "input-required",
+            Self::AuthRequired => "auth-required",
+            Self::PaymentRequired => "payment-required",
+            Self::TrustVerificationRequired => "trust-verification-required",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::Rejected => "rejected",
+            Self::Unknown => "unknown",
+            Self::Other(text) => text,
+        }
+    }
+
+    /// Terminal, waiting for the caller, or still running.
+    #[must_use]
+    pub fn class(&self) -> StateClass {
+        match self {
+            Self::Completed | Self::Failed | Self::Canceled | Self::Rejected => {
+                StateClass::Terminal
+            }
+            Self::InputRequired
+            | Self::AuthRequired
+            | Self::PaymentRequired
+            | Self::TrustVerificationRequired => StateClass::NeedsAction,
+            Self::Submitted | Self::Working | Self::Unknown | Self::Other(_) => {
+                StateClass::InProgress
+            }
+        }
+    }
+
+    /// Whether this state ends polling (terminal or needs action).
+    #[must_use]
+    pub fn is_settled(&self) -> bool {
+        self.class() != StateClass::InProgress
+    }
+
+    /// Whether the remote task ended without doing its work (the call is then a failed one).
+    #[must_use]
+    pub fn is_unsuccessful(&self) -> bool {
+        matches!(self, Self::Failed | Self::Rejected | Self::Canceled)
     }
 }
 
-/// Whether a state ends polling (terminal or needs action).
-#[must_use]
-pub fn is_settled(state: &str) -> bool {
-    state_class(state) != StateClass::InProgress
+impl std::fmt::Display for TaskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Reply {
+    /// The remote state a reply stands for: a task's own, and `completed` for a Message (a
+    /// peer that answers with a Message has finished). The one place that decides it.
+    #[must_use]
+    pub fn state(&self) -> TaskState {
+        match self {
+            Self::Message(_) => TaskState::Completed,
+            Self::Task(t) => t.state.clone(),
+        }
+    }
 }
 
 /// Looks a key up under its camelCase name, then its snake_case spelling.
@@ -176,7 +253,7 @@ pub fn parse_task(value: &Value) -> Result<Task, String> {
         .unwrap_or_default();
     Ok(Task {
         id: id.to_owned(),
-        state: normalize_state(state),
+        state: TaskState::parse(state),
         status_message,
         artifacts,
         history,
@@ -336,15 +413,22 @@ mod tests {
 
     #[test]
     fn states_normalise() {
+        let text = |raw: &str| TaskState::parse(raw).as_str().to_owned();
+        assert_eq!(text("TASK_STATE_INPUT_REQUIRED"), "input-required");
         assert_eq!(
-            normalize_state("TASK_STATE_INPUT_REQUIRED"),
-            "input-required"
+            TaskState::parse("TASK_STATE_INPUT_REQUIRED"),
+            TaskState::InputRequired
         );
-        assert_eq!(normalize_state("cancelled"), "canceled");
-        assert_eq!(normalize_state("TASK_STATE_UNSPECIFIED"), "unknown");
-        assert_eq!(normalize_state("completed"), "completed");
-        assert_eq!(state_class("auth-required"), StateClass::NeedsAction);
-        assert_eq!(state_class("pending"), StateClass::InProgress);
+        assert_eq!(text("cancelled"), "canceled");
+        assert_eq!(text("TASK_STATE_UNSPECIFIED"), "unknown");
+        assert_eq!(TaskState::parse("completed"), TaskState::Completed);
+        assert_eq!(text("Task_State_Pending_Review"), "pending-review");
+        assert_eq!(
+            TaskState::parse("auth-required").class(),
+            StateClass::NeedsAction
+        );
+        assert_eq!(TaskState::parse("pending").class(), StateClass::InProgress);
+        assert!(TaskState::parse("rejected").is_unsuccessful());
     }
 
     #[test]
@@ -356,7 +440,7 @@ mod tests {
         let Reply::Task(t) = parse_reply(&v["result"]).unwrap() else {
             panic!("expected task")
         };
-        assert_eq!(t.state, "completed");
+        assert_eq!(t.state, TaskState::Completed);
         assert_eq!(t.artifacts.len(), 1);
         assert_eq!(
             t.artifacts[0].artifact_id.as_deref(),

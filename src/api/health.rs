@@ -30,7 +30,7 @@ fn architecture() -> &'static str {
 /// The health document.
 #[must_use]
 pub fn document(state: &AppState) -> Value {
-    let c = &state.config;
+    let c = &state.inner().config;
     let planner = if c.is_llm_mode() {
         let model = &c.planner.model;
         let (provider, model_id) = match model.split_once('/') {
@@ -43,11 +43,11 @@ pub fn document(state: &AppState) -> Value {
     } else {
         json!({"model": "fanout", "provider": "fanout", "model_id": null, "temperature": null, "top_p": null, "max_steps": null})
     };
-    let did = c.identity.as_ref().map(|i| i.did().to_owned());
+    let did = state.identity().map(|i| i.did().to_owned());
     let (author, gateway_id) = did
         .as_deref()
         .map_or((None, None), crate::identity::health_parts);
-    let uptime = (state.started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    let uptime = (state.inner().started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "health": "healthy",
@@ -55,9 +55,9 @@ pub fn document(state: &AppState) -> Value {
             "storage_backend": "stateless",
             "bus_backend": "tokio-mpsc",
             "planner": planner,
-            "recipe_count": state.deps.recipes.count(),
-            "did_signing_enabled": c.identity.is_some(),
-            "hydra_integrated": state.hydra_integrated.load(std::sync::atomic::Ordering::SeqCst),
+            "recipe_count": state.inner().deps.recipes.count(),
+            "did_signing_enabled": state.identity().is_some(),
+            "hydra_integrated": state.inner().hydra_integrated.load(std::sync::atomic::Ordering::SeqCst),
             "a2a_protocols": ["0.3", "1.0"],
             "a2a_transports": ["jsonrpc-poll", "jsonrpc-sse"]
         },

@@ -2,6 +2,8 @@
 //! as plain text (also a wrong method on a known path).
 
 pub mod auth;
+pub mod error;
+pub mod frames;
 pub mod health;
 pub mod idempotency;
 pub mod json;
@@ -25,7 +27,7 @@ pub fn router(state: AppState) -> Router {
             get(health::health).head(not_found).fallback(not_found),
         );
     // The DID document exists only when an identity is loaded (spec §1.2).
-    if state.config.identity.is_some() {
+    if state.inner().identity.is_some() {
         router = router.route(
             "/.well-known/did.json",
             get(did_document).fallback(not_found),
@@ -36,7 +38,7 @@ pub fn router(state: AppState) -> Router {
 
 /// `GET /.well-known/did.json`: the bytes serialised at boot.
 async fn did_document(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    match &state.config.identity {
+    match &state.inner().identity {
         Some(identity) => (
             [
                 (header::CONTENT_TYPE, "application/did+json"),

@@ -14,12 +14,12 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::error::ApiError;
 use super::idempotency::{Admission, Idempotency, Ticket};
 use super::{request, sse};
-use crate::error::ApiError;
 use crate::planner::event::PlanEvent;
-use crate::planner::tools::{ToolSet, check_collisions};
-use crate::planner::{AbortReason, Emitter, Plan, PlanAbort};
+use crate::planner::tools::check_collisions;
+use crate::planner::{AbortReason, Emitter, Plan, PlanAbort, PlanStart};
 use crate::state::AppState;
 
 /// Events buffered between the planner and a slow client before the planner waits.
@@ -36,8 +36,8 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         // No-op when the plan already finished; on disconnect this aborts it.
         self.abort.abort(AbortReason::Signal);
-        self.state.idempotency.end(&self.ticket);
-        self.state.open_plans.fetch_sub(1, Ordering::SeqCst);
+        self.state.inner().idempotency.end(&self.ticket);
+        self.state.inner().open_plans.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -75,7 +75,7 @@ async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<
 /// Catalog limits (`plan.max_agents`, `plan.max_skills`): one request cannot ask for thousands
 /// of tools or fan out to thousands of peers.
 fn check_catalog_size(
-    request: &request::PlanRequest,
+    request: &crate::planner::request::PlanRequest,
     limits: &crate::config::PlanConfig,
 ) -> Result<(), ApiError> {
     let agents = request.agents.len();
@@ -108,42 +108,43 @@ fn check_catalog_size(
 
 async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let scope = state
+        .inner()
         .auth
         .authenticate(headers)
         .ok_or(ApiError::Unauthorized)?;
-    let body_timeout = state.config.server.body_read_timeout;
+    let body_timeout = state.inner().config.server.body_read_timeout;
     let raw = tokio::time::timeout(
         body_timeout,
-        read_body(body, state.config.server.max_body_bytes, headers),
+        read_body(body, state.inner().config.server.max_body_bytes, headers),
     )
     .await
     .map_err(|_| ApiError::BodyTimeout {
         ms: body_timeout.as_millis(),
     })??;
     let limits = super::json::JsonLimits {
-        max_values: state.config.server.max_json_values,
-        max_depth: state.config.server.max_json_depth,
+        max_values: state.inner().config.server.max_json_values,
+        max_depth: state.inner().config.server.max_json_depth,
     };
     let value =
         super::json::parse_body(&raw, limits).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let request = request::validate(&value).map_err(ApiError::invalid)?;
     drop(value);
-    check_catalog_size(&request, &state.config.plan)?;
-    let card_deadline = Instant::now() + state.config.a2a.card_budget;
+    check_catalog_size(&request, &state.inner().config.plan)?;
+    let card_deadline = Instant::now() + state.inner().config.a2a.card_budget;
     check_collisions(&request.agents).map_err(ApiError::ToolIdCollision)?;
 
     let idem_header = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let key = Idempotency::key(&scope, idem_header, &raw);
     let session_id = uuid::Uuid::new_v4().to_string();
-    let max = state.config.server.max_concurrent_plans;
-    let admission = state.idempotency.admit(&key, &session_id, || {
-        if state.draining.is_cancelled() {
+    let max = state.inner().config.server.max_concurrent_plans;
+    let admission = state.inner().idempotency.admit(&key, &session_id, || {
+        if state.inner().draining.is_cancelled() {
             return Err(ApiError::ShuttingDown);
         }
-        if max > 0 && state.open_plans.load(Ordering::SeqCst) >= max {
+        if max > 0 && state.inner().open_plans.load(Ordering::SeqCst) >= max {
             return Err(ApiError::Overloaded);
         }
-        state.open_plans.fetch_add(1, Ordering::SeqCst);
+        state.inner().open_plans.fetch_add(1, Ordering::SeqCst);
         Ok(())
     });
     let ticket = match admission {
@@ -179,45 +180,50 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     for agent in &request.agents {
         if seen.insert(agent.endpoint.as_str()) {
             state
+                .inner()
                 .deps
                 .a2a
-                .prefetch_card(&agent.endpoint, state.config.a2a.card_budget);
+                .prefetch_card(&agent.endpoint, state.inner().config.a2a.card_budget);
         }
     }
 
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let events = Emitter::new(tx.clone());
-    let _ = tx.try_send(
-        PlanEvent::Session {
-            session_id: session_id.clone(),
-            external_session_id: request.session_id.clone(),
-            created: true,
-        }
-        .into(),
-    );
+    let _ = tx.try_send(Box::new(PlanEvent::Session {
+        session_id: session_id.clone(),
+        external_session_id: request.session_id.clone(),
+        created: true,
+    }));
     drop(tx);
     let abort = Arc::new(PlanAbort::default());
     let deadline = request.preferences.timeout_ms.map_or(
-        state.config.plan.default_timeout,
+        state.inner().config.plan.default_timeout,
         std::time::Duration::from_millis,
     );
-    let plan = Plan {
-        session_id,
-        tools: ToolSet::from_request(&request, state.deps.llm.is_some()),
-        request,
-        deadline,
-        card_deadline,
-        abort: Arc::clone(&abort),
+    let plan = Plan::new(
+        PlanStart {
+            session_id,
+            request,
+            deadline,
+            card_deadline,
+            max_concurrent_calls: state.inner().config.plan.max_concurrent_calls,
+        },
+        &state.inner().deps,
         events,
-        call_slots: tokio::sync::Semaphore::new(state.config.plan.max_concurrent_calls),
-    };
-    state
-        .tracker
-        .spawn(plan.run(Arc::clone(&state.deps), state.hard_stop.clone()));
+        Arc::clone(&abort),
+    );
+    state.inner().tracker.spawn(plan.run(
+        Arc::clone(&state.inner().deps),
+        state.inner().hard_stop.clone(),
+    ));
     let guard = StreamGuard {
         state: state.clone(),
         ticket,
         abort,
     };
-    Ok(sse::response(rx, state.config.server.sse_keepalive, guard))
+    Ok(sse::response(
+        rx,
+        state.inner().config.server.sse_keepalive,
+        guard,
+    ))
 }

@@ -1,5 +1,5 @@
-//! The `/plan` request body: typed domain values plus the validator that produces them from a
-//! generic JSON value, collecting every problem (not only the first) with the exact paths and
+//! The `/plan` request body on the wire: the validator that turns a generic JSON value into the
+//! planner's [`PlanRequest`], collecting every problem (not only the first) with the exact paths and
 //! messages of spec §1.5.
 
 use std::collections::HashMap;
@@ -8,88 +8,10 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::config::{MAX_PLAN_TIMEOUT_MS, MIN_PLAN_TIMEOUT_MS};
-
-/// A validated `/plan` request.
-#[derive(Debug, Clone)]
-pub struct PlanRequest {
-    pub question: String,
-    pub agents: Vec<Agent>,
-    pub preferences: Preferences,
-    /// The caller's correlation tag, echoed as `external_session_id`.
-    pub session_id: Option<String>,
-    pub history: Vec<HistoryTurn>,
-    pub prior_summary: Option<String>,
-    /// Agent name → remote task id of an earlier turn (spec §3.10).
-    pub prior_task_ids: HashMap<String, String>,
-}
-
-/// One catalog entry: a remote A2A peer.
-#[derive(Debug, Clone)]
-pub struct Agent {
-    pub name: String,
-    pub endpoint: String,
-    pub protocol: Protocol,
-    pub auth: PeerAuth,
-    pub trust: Trust,
-    pub skills: Vec<Skill>,
-}
-
-/// The A2A dialect requested for a peer (spec §5.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    V03,
-    V10,
-    Auto,
-}
-
-/// How the gateway authenticates to a peer (spec §5.13).
-#[derive(Debug, Clone)]
-pub enum PeerAuth {
-    None,
-    Bearer { token: SecretString },
-    BearerEnv { env_var: String },
-    DidSigned { token_env_var: Option<String> },
-}
-
-/// Signature expectations for a peer (spec §6.4).
-#[derive(Debug, Clone, Default)]
-pub struct Trust {
-    pub verify_did: bool,
-    pub pinned_did: Option<String>,
-    pub pinned_public_key: Option<[u8; 32]>,
-    pub require_verified: bool,
-}
-
-/// One skill of a peer; becomes one tool.
-#[derive(Debug, Clone)]
-pub struct Skill {
-    pub id: String,
-    pub description: Option<String>,
-    pub input_schema: Option<Value>,
-    pub output_modes: Vec<String>,
-    pub tags: Vec<String>,
-}
-
-/// Per-request preferences.
-#[derive(Debug, Clone, Default)]
-pub struct Preferences {
-    pub timeout_ms: Option<u64>,
-    pub max_steps: Option<u32>,
-}
-
-/// One earlier conversation turn.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryTurn {
-    pub role: Role,
-    pub parts: Vec<String>,
-}
-
-/// Who spoke a history turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    User,
-    Assistant,
-}
+use crate::identity::decode_public_key;
+use crate::planner::request::{
+    Agent, HistoryTurn, PeerAuth, PlanRequest, Preferences, Protocol, Role, Skill, Trust,
+};
 
 /// One validation problem.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -638,13 +560,6 @@ impl Validator {
             parts: parts?,
         })
     }
-}
-
-/// Decodes a base58 (Bitcoin alphabet) Ed25519 public key of exactly 32 bytes.
-#[must_use]
-pub fn decode_public_key(text: &str) -> Option<[u8; 32]> {
-    let bytes = bs58::decode(text).into_vec().ok()?;
-    <[u8; 32]>::try_from(bytes.as_slice()).ok()
 }
 
 #[cfg(test)]

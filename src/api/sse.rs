@@ -10,14 +10,15 @@ use axum::response::Response;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::planner::event::{PlanEvent, WireFrame};
+use super::frames::to_wire;
+use crate::planner::event::PlanEvent;
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// Queued frames are joined into one write up to about this many bytes.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
 struct BodyState<G> {
-    rx: mpsc::Receiver<WireFrame>,
+    rx: mpsc::Receiver<Box<PlanEvent>>,
     keepalive: Option<Duration>,
     done: bool,
     /// Held until the body is dropped.
@@ -26,7 +27,7 @@ struct BodyState<G> {
 
 /// Builds the streaming response; `guard` is dropped when the response body is.
 pub fn response<G: Send + 'static>(
-    rx: mpsc::Receiver<WireFrame>,
+    rx: mpsc::Receiver<Box<PlanEvent>>,
     keepalive: Option<Duration>,
     guard: G,
 ) -> Response {
@@ -53,16 +54,16 @@ pub fn response<G: Send + 'static>(
             None => st.rx.recv().await,
         };
         let wire = match next {
-            Some(frame) => {
-                st.done = frame.last;
-                let mut text = frame.text;
+            Some(event) => {
+                st.done = event.is_done();
+                let mut text = to_wire(&event);
                 // Frames already queued go out in the same write: fewer syscalls, same order,
                 // and nothing waits (spec §2.1 flushes each frame as soon as it is written).
                 while !st.done && text.len() < COALESCE_LIMIT {
                     match st.rx.try_recv() {
                         Ok(more) => {
-                            st.done = more.last;
-                            text.push_str(&more.text);
+                            st.done = more.is_done();
+                            text.push_str(&to_wire(&more));
                         }
                         Err(_) => break,
                     }
@@ -72,12 +73,11 @@ pub fn response<G: Send + 'static>(
             None => {
                 // The planner vanished without `done`: keep the contract anyway.
                 st.done = true;
-                let mut text = PlanEvent::Error {
+                let mut text = to_wire(&PlanEvent::Error {
                     message: "internal error: planner stopped unexpectedly".to_owned(),
                     code: "internal",
-                }
-                .to_wire();
-                text.push_str(&PlanEvent::Done.to_wire());
+                });
+                text.push_str(&to_wire(&PlanEvent::Done));
                 text
             }
         };
@@ -97,7 +97,7 @@ pub fn response<G: Send + 'static>(
 
 /// A complete, already-known stream (the duplicate path).
 pub fn fixed(events: &[PlanEvent]) -> Response {
-    let text: String = events.iter().map(PlanEvent::to_wire).collect();
+    let text: String = events.iter().map(to_wire).collect();
     let mut response = Response::new(Body::from(text));
     let headers = response.headers_mut();
     headers.insert(

@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::identity::Identity;
-use crate::identity::hydra::HydraSettings;
 use crate::recipe::Action;
 pub use file::FileConfig;
 pub use planner_file::PlannerFile;
@@ -106,10 +104,27 @@ pub struct Config {
     pub environment: String,
     /// Environment variables whose names are on the peer allow-list, captured at boot.
     pub peer_env: HashMap<String, SecretString>,
-    /// The gateway's DID identity, when configured (spec §6.1).
-    pub identity: Option<std::sync::Arc<Identity>>,
+    /// The gateway's DID identity settings, when all three are set (spec §6.1); the live
+    /// identity is built at boot.
+    pub identity: Option<IdentityConfig>,
     /// Hydra endpoints, when both URLs are set (spec §6.5).
-    pub hydra: Option<HydraSettings>,
+    pub hydra: Option<HydraConfig>,
+}
+
+/// The gateway's DID identity as configured: seed (base64), author and name.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub seed: SecretString,
+    pub author: String,
+    pub name: String,
+}
+
+/// Hydra's admin and token endpoints and the scopes the gateway asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HydraConfig {
+    pub admin_url: String,
+    pub token_url: String,
+    pub scopes: Vec<String>,
 }
 
 /// Listener and HTTP server settings.
@@ -468,19 +483,33 @@ impl Config {
                 .or(toml)
                 .filter(|v| !v.is_empty())
         };
-        let identity = Identity::from_settings(
-            pick(ENV_DID_SEED, f.identity.did_seed.clone()).as_deref(),
-            pick(ENV_DID_AUTHOR, f.identity.author.clone()).as_deref(),
-            pick(ENV_DID_NAME, f.identity.name.clone()).as_deref(),
-        )
-        .map_err(|e| ConfigError(e.to_string()))?
-        .map(std::sync::Arc::new);
+        let identity = match (
+            pick(ENV_DID_SEED, f.identity.did_seed.clone()),
+            pick(ENV_DID_AUTHOR, f.identity.author.clone()),
+            pick(ENV_DID_NAME, f.identity.name.clone()),
+        ) {
+            (None, None, None) => None,
+            (Some(seed), Some(author), Some(name)) => Some(IdentityConfig {
+                seed: SecretString::from(seed),
+                author,
+                name,
+            }),
+            (seed, author, name) => {
+                let word = |v: &Option<String>| if v.is_some() { "set" } else { "missing" };
+                return Err(ConfigError(format!(
+                    "Partial DID identity config — set all three or none: BINDU_GATEWAY_DID_SEED, BINDU_GATEWAY_AUTHOR, BINDU_GATEWAY_NAME. Got: seed={}, author={}, name={}",
+                    word(&seed),
+                    word(&author),
+                    word(&name)
+                )));
+            }
+        };
         let hydra = match (
             pick(ENV_HYDRA_ADMIN_URL, f.hydra.admin_url.clone()),
             pick(ENV_HYDRA_TOKEN_URL, f.hydra.token_url.clone()),
         ) {
             (None, None) => None,
-            (Some(admin_url), Some(token_url)) => Some(HydraSettings {
+            (Some(admin_url), Some(token_url)) => Some(HydraConfig {
                 admin_url,
                 token_url,
                 scopes: pick(ENV_HYDRA_SCOPE, f.hydra.scope.clone())
@@ -778,9 +807,10 @@ mod tests {
             None,
         )
         .unwrap();
+        let identity = c.identity.unwrap();
         assert_eq!(
-            c.identity.unwrap().did(),
-            "did:bindu:ops_at_example_com:gateway:139e3940-e64b-5491-7220-88d9a0d74162"
+            (identity.author.as_str(), identity.name.as_str()),
+            ("ops@example.com", "gateway")
         );
         let err = Config::load(&env(&[("BINDU_GATEWAY_AUTHOR", "a")]), None).unwrap_err();
         assert!(
@@ -845,7 +875,7 @@ mod tests {
         assert!(!dbg.contains("tok-secret-1"));
         assert!(!dbg.contains("sk-secret-2"));
         assert!(!dbg.contains("c2VjcmV0") && !dbg.contains("secret-seed"));
-        assert!(dbg.contains("did:bindu:a:b:"), "{dbg}");
+        assert!(dbg.contains("author: \"a\""), "{dbg}");
     }
 
     #[test]

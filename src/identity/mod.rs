@@ -76,6 +76,13 @@ pub fn did_key(public_key: &[u8; 32]) -> String {
     format!("did:key:z{}", bs58::encode(bytes).into_string())
 }
 
+/// Decodes a base58 (Bitcoin alphabet) Ed25519 public key of exactly 32 bytes.
+#[must_use]
+pub fn decode_public_key(text: &str) -> Option<[u8; 32]> {
+    let bytes = bs58::decode(text).into_vec().ok()?;
+    <[u8; 32]>::try_from(bytes.as_slice()).ok()
+}
+
 /// Decodes `did:key:z…` (multicodec-prefixed or 32 bare bytes) to a public key.
 #[must_use]
 pub fn decode_did_key(did: &str) -> Option<[u8; 32]> {

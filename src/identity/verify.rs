@@ -1,6 +1,6 @@
-//! Verification of peer artifacts (spec §6.4): find the peer's key (pinned key, `did:key`
+//! Verification of signed texts (spec §6.4): find the peer's key (pinned key, `did:key`
 //! decoded locally, or the peer's own `/did/resolve`), then check the Ed25519 signature of every
-//! signed text part. A `yes` proves the text was signed by that key; only a pinned key or a
+//! signed text. A `yes` proves the text was signed by that key; only a pinned key or a
 //! `did:key` binds it to an identity independent of the peer.
 
 use std::collections::HashMap;
@@ -12,8 +12,6 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::decode_did_key;
-use crate::a2a::wire::{Artifact, Part};
-use crate::planner::event::Signatures;
 
 /// Where signatures of artifact text parts live.
 pub const SIGNATURE_KEY: &str = "did.message.signature";
@@ -36,22 +34,36 @@ pub fn verify_base58(key: &[u8; 32], message: &[u8], signature: &str) -> bool {
     key.verify(message, &Signature::from_bytes(&sig)).is_ok()
 }
 
-/// Counts signed, verified and unsigned text parts of the artifacts.
+/// Signature counters of a peer's texts (spec §6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signatures {
+    /// No signed text failed verification.
+    pub ok: bool,
+    pub signed: u32,
+    pub verified: u32,
+    pub unsigned: u32,
+}
+
+/// A text and the base58 signature that came with it, if any (peers put it in the text part's
+/// metadata under [`SIGNATURE_KEY`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SignedText<'a> {
+    pub text: &'a str,
+    pub signature: Option<&'a str>,
+}
+
+/// Counts signed, verified and unsigned texts; empty texts are not counted.
 #[must_use]
-pub fn check_artifacts(artifacts: &[Artifact], key: &[u8; 32]) -> Signatures {
+pub fn check_texts<'a>(
+    texts: impl IntoIterator<Item = SignedText<'a>>,
+    key: &[u8; 32],
+) -> Signatures {
     let (mut signed, mut verified, mut unsigned) = (0u32, 0u32, 0u32);
-    for part in artifacts.iter().flat_map(|a| &a.parts) {
-        let Part::Text { text, metadata } = part else {
-            continue;
-        };
+    for SignedText { text, signature } in texts {
         if text.is_empty() {
             continue;
         }
-        match metadata
-            .as_ref()
-            .and_then(|m| m.get(SIGNATURE_KEY))
-            .and_then(Value::as_str)
-        {
+        match signature {
             Some(sig) => {
                 signed += 1;
                 if verify_base58(key, text.as_bytes(), sig) {
@@ -75,7 +87,7 @@ pub fn check_artifacts(artifacts: &[Artifact], key: &[u8; 32]) -> Signatures {
 pub fn key_from_document(doc: &Value) -> Option<[u8; 32]> {
     let from_entry = |e: &Value| -> Option<[u8; 32]> {
         if let Some(b58) = e.get("publicKeyBase58").and_then(Value::as_str) {
-            return crate::api::request::decode_public_key(b58);
+            return super::decode_public_key(b58);
         }
         let multibase = e.get("publicKeyMultibase").and_then(Value::as_str)?;
         decode_did_key(&format!("did:key:{multibase}"))
@@ -188,7 +200,7 @@ mod tests {
     use serde_json::json;
 
     fn key(b58: &str) -> [u8; 32] {
-        crate::api::request::decode_public_key(b58).unwrap()
+        crate::identity::decode_public_key(b58).unwrap()
     }
 
     #[test]
@@ -226,17 +238,21 @@ mod tests {
     }
 
     #[test]
-    fn counting_signed_verified_and_unsigned_parts() {
+    fn counting_signed_verified_and_unsigned_texts() {
         let pk = "Cc6VMMB8Zq4dUxC4B6DD3LU7zPLox6jctf52YfhaFLWF";
         let good = "CcaHCsKfcej1NgRuRE7pcTMwrt3BnNt7wL9RnBYMRRoQMGJyDfALdaZv8ybrBEQqokcQqvQin2jPGpVavgXQzwt";
-        let artifact = crate::a2a::wire::parse_artifact(&json!({"parts": [
-            {"kind": "text", "text": "echo: hello bindu", "metadata": {"did.message.signature": good}},
-            {"kind": "text", "text": "echo: hello bindX", "metadata": {"did.message.signature": good}},
-            {"kind": "text", "text": "plain"},
-            {"kind": "text", "text": ""},
-            {"kind": "data", "data": {"x": 1}}]})).unwrap();
-        let s = check_artifacts(&[artifact], &key(pk));
+        let texts = [
+            ("echo: hello bindu", Some(good)),
+            ("echo: hello bindX", Some(good)),
+            ("plain", None),
+            ("", None),
+            ("", Some(good)),
+        ]
+        .map(|(text, signature)| SignedText { text, signature });
+        let s = check_texts(texts, &key(pk));
         assert_eq!((s.ok, s.signed, s.verified, s.unsigned), (false, 2, 1, 1));
+        let none = check_texts([], &key(pk));
+        assert_eq!((none.ok, none.signed), (true, 0));
     }
 
     #[test]

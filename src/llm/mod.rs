@@ -19,10 +19,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::error_chain;
+use crate::telemetry::error_chain;
 
 use stream::{StepAccumulator, error_message};
-pub use stream::{StepOutput, ToolCall};
+pub use stream::{StepOutput, ToolCall, Usage};
 
 /// A stream that delivers nothing for this long fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(120);

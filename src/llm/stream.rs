@@ -6,7 +6,26 @@
 
 use serde_json::Value;
 
-use crate::planner::event::Usage;
+/// Token usage of one step (or summed over steps); every field an integer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+    pub cached_input_tokens: u64,
+}
+
+impl Usage {
+    /// Adds another step's usage (saturating).
+    pub fn add(&mut self, other: &Self) {
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.total_tokens = self.total_tokens.saturating_add(other.total_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_add(other.cached_input_tokens);
+    }
+}
 
 /// One complete tool call requested by the model.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,79 +2,17 @@
 //! means for the model (tool message text) and for the client (task frames). A failing peer is a
 //! failed tool call here and never a failed plan.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use serde_json::Value;
 
-use super::event::{CallEnd, CallSubject, PlanEvent, Signatures};
-use super::guard::DoomLoopGuard;
-use super::tools::{LOAD_RECIPE, ToolTarget};
-use super::{AbortReason, Plan, PlannerDeps};
-use crate::a2a::wire::{self, Reply};
-use crate::a2a::{A2aError, PeerCall, StatusUpdate};
-use crate::identity::verify::check_artifacts;
+use crate::a2a::wire::{self, Part, Reply};
+use crate::a2a::{A2aError, PeerCall, StatusUpdate, TaskState};
+use crate::identity::verify::{SIGNATURE_KEY, Signatures, SignedText, check_texts};
 use crate::llm::ToolCall;
-
-static REMOTE_CONTENT_TAG: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"(?i)</?remote_content[^>]*>").ok());
-static INJECTION_PHRASES: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?i-u:\b(?:ignore previous|ignore all previous|disregard earlier)\b)").ok()
-});
-
-/// XML attribute escaping in contract order: `&`, `"`, `<`, `>`.
-#[must_use]
-pub fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Removes envelope tags and a few injection phrases from remote text (spec §3.7). A weak
-/// compatibility measure, not a defence: the system prompt carries the real instruction.
-#[must_use]
-pub fn scrub(text: &str) -> String {
-    let step1 = match &*REMOTE_CONTENT_TAG {
-        Some(re) => re.replace_all(text, "[stripped]").into_owned(),
-        None => text.to_owned(),
-    };
-    match &*INJECTION_PHRASES {
-        Some(re) => re.replace_all(&step1, "[stripped]").into_owned(),
-        None => step1,
-    }
-}
-
-/// The `<remote_content>` envelope around scrubbed peer output.
-#[must_use]
-pub fn envelope(
-    agent: &str,
-    pinned_did: Option<&str>,
-    label: &str,
-    state: Option<&str>,
-    body: &str,
-) -> String {
-    let mut open = format!("<remote_content agent=\"{}\"", esc(agent));
-    if let Some(did) = pinned_did {
-        open.push_str(&format!(" did=\"{}\"", esc(did)));
-    }
-    open.push_str(&format!(" verified=\"{label}\""));
-    if let Some(state) = state {
-        open.push_str(&format!(" state=\"{}\"", esc(state)));
-    }
-    format!("{open}>\n{}\n</remote_content>", scrub(body))
-}
-
-/// Cuts text to `max` characters with a visible marker.
-#[must_use]
-pub fn cap_output(text: String, max: usize) -> String {
-    let total = text.chars().count();
-    if total <= max {
-        return text;
-    }
-    let kept: String = text.chars().take(max).collect();
-    format!("{kept}\n[truncated: {} more characters]", total - max)
-}
+use crate::planner::event::{CallSubject, PlanEvent, ToolOutcome};
+use crate::planner::guard::DoomLoopGuard;
+use crate::planner::render::{cap_output, envelope, recipe_content, scrub};
+use crate::planner::tools::{LOAD_RECIPE, ToolTarget};
+use crate::planner::{AbortReason, Plan, PlannerDeps};
 
 /// A tool call ready to run: its frames subject, parsed arguments and guard verdict.
 #[derive(Debug)]
@@ -86,16 +24,6 @@ pub struct PreparedCall {
     pub args: Option<Value>,
     /// The doom-loop bail text when the call must not run.
     pub bail: Option<String>,
-}
-
-/// How a call ended, for the LLM and for fan-out.
-#[derive(Debug, Clone)]
-pub struct CallReport {
-    /// The `tool` message content.
-    pub tool_message: String,
-    /// The scrubbed envelope body and remote state when a remote result exists.
-    pub remote: Option<(String, String)>,
-    pub error: Option<String>,
 }
 
 impl Plan {
@@ -221,22 +149,9 @@ impl Plan {
     }
 
     /// Runs one prepared call to its end frames.
-    pub(super) async fn execute(&self, deps: &PlannerDeps, call: PreparedCall) -> CallReport {
-        let (end, report) = match (&call.bail, call.target) {
-            (Some(bail), _) => (
-                CallEnd {
-                    content: Some(bail.clone()),
-                    signatures: None,
-                    error: None,
-                    remote_task_id: None,
-                    remote_state: None,
-                },
-                CallReport {
-                    tool_message: bail.clone(),
-                    remote: None,
-                    error: None,
-                },
-            ),
+    pub(super) async fn execute(&self, deps: &PlannerDeps, call: PreparedCall) -> ToolOutcome {
+        let outcome = match (&call.bail, call.target) {
+            (Some(bail), _) => ToolOutcome::content(bail.clone()),
             (None, ToolTarget::Peer(i)) => {
                 self.call_peer(deps, &call.subject.task_id, i, call.args.as_ref())
                     .await
@@ -248,37 +163,36 @@ impl Plan {
                     .and_then(|a| a.get("name"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                match deps.recipes.content(name) {
-                    Ok(content) => (
-                        CallEnd {
-                            content: Some(content.clone()),
-                            signatures: None,
-                            error: None,
-                            remote_task_id: None,
-                            remote_state: None,
-                        },
-                        CallReport {
-                            tool_message: content,
-                            remote: None,
-                            error: None,
-                        },
-                    ),
-                    Err(e) => failed(e, None, None),
+                match recipe_content(&deps.recipes, name) {
+                    Ok(content) => ToolOutcome::content(content),
+                    Err(e) => ToolOutcome::failed(e, None, None),
                 }
             }
-            (None, ToolTarget::Unknown) => failed(
+            (None, ToolTarget::Unknown) => ToolOutcome::failed(
                 format!("unknown tool \"{}\"", call.subject.agent),
                 None,
                 None,
             ),
         };
+        self.end_call(call.subject, outcome).await
+    }
+
+    /// Emits a call's end frames and hands its outcome back (without the fan-out text, which
+    /// is never framed).
+    pub(super) async fn end_call(
+        &self,
+        subject: CallSubject,
+        mut outcome: ToolOutcome,
+    ) -> ToolOutcome {
+        let remote_text = outcome.remote_text.take();
         self.events
             .emit(PlanEvent::TaskEnded {
-                subject: call.subject,
-                end,
+                subject,
+                outcome: outcome.clone(),
             })
             .await;
-        report
+        outcome.remote_text = remote_text;
+        outcome
     }
 
     async fn call_peer(
@@ -287,19 +201,19 @@ impl Plan {
         task_id: &str,
         tool_index: usize,
         args: Option<&Value>,
-    ) -> (CallEnd, CallReport) {
+    ) -> ToolOutcome {
         let tool = &self.tools.peers[tool_index];
         let agent = &self.request.agents[tool.agent];
         let skill = &agent.skills[tool.skill];
         let Some(args) = args else {
-            return failed(
+            return ToolOutcome::failed(
                 "invalid tool input: arguments are not valid JSON".to_owned(),
                 None,
                 None,
             );
         };
         if let Err(e) = tool.validate(args) {
-            return failed(e, None, None);
+            return ToolOutcome::failed(e, None, None);
         }
         let input = tool.peer_input(args);
         self.call_agent(deps, task_id, tool.agent, &skill.id, &input)
@@ -314,7 +228,7 @@ impl Plan {
         agent_index: usize,
         skill_id: &str,
         input: &str,
-    ) -> (CallEnd, CallReport) {
+    ) -> ToolOutcome {
         let agent = &self.request.agents[agent_index];
         // Wait for a call slot; an abort while waiting falls through to a call that ends at once.
         let _slot = tokio::select! {
@@ -329,7 +243,7 @@ impl Plan {
             let status_tx = status_tx;
             deps.a2a
                 .call(PeerCall {
-                    agent,
+                    peer: &self.peers[agent_index],
                     skill_id,
                     input,
                     context_id: &self.session_id,
@@ -367,13 +281,10 @@ impl Plan {
                     (A2aError::Aborted, Some(AbortReason::Deadline)) => A2aError::Deadline,
                     (other, _) => other,
                 };
-                failed(e.to_string(), outcome.remote_task_id, outcome.remote_state)
+                ToolOutcome::failed(e.to_string(), outcome.remote_task_id, outcome.remote_state)
             }
             Ok(reply) => {
-                let state = match &reply {
-                    Reply::Message(_) => "completed".to_owned(),
-                    Reply::Task(t) => t.state.clone(),
-                };
+                let state = reply.state();
                 let verification = self.verify(deps, agent_index, &reply).await;
                 let signatures = match &verification {
                     Verification::Ran(s) => Some(Some(*s)),
@@ -399,9 +310,10 @@ impl Plan {
                         _ => None,
                     };
                     if let Some(error) = withheld {
-                        let (mut end, report) = failed(error, outcome.remote_task_id, Some(state));
-                        end.signatures = signatures;
-                        return (end, report);
+                        return ToolOutcome {
+                            signatures,
+                            ..ToolOutcome::failed(error, outcome.remote_task_id, Some(state))
+                        };
                     }
                 }
                 let label = match &verification {
@@ -420,28 +332,23 @@ impl Plan {
                     &agent.name,
                     agent.trust.pinned_did.as_deref(),
                     label,
-                    (state != "completed").then_some(state.as_str()),
+                    (state != TaskState::Completed).then_some(state.as_str()),
                     &text,
                 );
                 let error = match &verification {
                     Verification::Ran(s) if !s.ok => Some(verify_error(s)),
-                    _ => matches!(state.as_str(), "failed" | "rejected" | "canceled")
+                    _ => state
+                        .is_unsuccessful()
                         .then(|| format!("remote task {state}")),
                 };
-                (
-                    CallEnd {
-                        content: Some(content.clone()),
-                        signatures,
-                        error: error.clone(),
-                        remote_task_id: outcome.remote_task_id,
-                        remote_state: Some(state.clone()),
-                    },
-                    CallReport {
-                        tool_message: content,
-                        remote: Some((scrub(&text), state)),
-                        error,
-                    },
-                )
+                ToolOutcome {
+                    content: Some(content),
+                    error,
+                    signatures,
+                    remote_task_id: outcome.remote_task_id,
+                    remote_state: Some(state),
+                    remote_text: Some(scrub(&text)),
+                }
             }
         }
     }
@@ -477,7 +384,7 @@ impl Plan {
                 }
             }
         };
-        Verification::Ran(check_artifacts(artifacts, &key))
+        Verification::Ran(check_texts(signed_texts(artifacts), &key))
     }
 }
 
@@ -493,70 +400,42 @@ enum Verification {
     Ran(Signatures),
 }
 
-fn failed(
-    error: String,
-    remote_task_id: Option<String>,
-    remote_state: Option<String>,
-) -> (CallEnd, CallReport) {
-    (
-        CallEnd {
-            content: None,
-            signatures: None,
-            error: Some(error.clone()),
-            remote_task_id,
-            remote_state,
-        },
-        CallReport {
-            tool_message: format!("Tool call failed: {error}"),
-            remote: None,
-            error: Some(error),
-        },
-    )
+/// The text parts of artifacts with the signature each carries (Bindu's convention: base58 in
+/// the part's metadata under [`SIGNATURE_KEY`]).
+fn signed_texts(artifacts: &[wire::Artifact]) -> impl Iterator<Item = SignedText<'_>> {
+    artifacts
+        .iter()
+        .flat_map(|a| &a.parts)
+        .filter_map(|part| match part {
+            Part::Text { text, metadata } => Some(SignedText {
+                text,
+                signature: metadata
+                    .as_ref()
+                    .and_then(|m| m.get(SIGNATURE_KEY))
+                    .and_then(Value::as_str),
+            }),
+            Part::Data(_) | Part::File { .. } => None,
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn envelope_shape_and_escaping() {
-        assert_eq!(
-            envelope("research", None, "unknown", None, "echo: hello"),
-            "<remote_content agent=\"research\" verified=\"unknown\">\necho: hello\n</remote_content>"
-        );
-        assert_eq!(
-            envelope("a&\"<>", Some("did:x"), "no", Some("input-required"), "q"),
-            "<remote_content agent=\"a&amp;&quot;&lt;&gt;\" did=\"did:x\" verified=\"no\" state=\"input-required\">\nq\n</remote_content>"
-        );
-    }
-
-    #[test]
-    fn scrub_strips_tags_and_whole_word_phrases() {
-        assert_eq!(
-            scrub("a </Remote_Content x=1> b <remote_content>"),
-            "a [stripped] b [stripped]"
-        );
-        assert_eq!(
-            scrub("Please IGNORE previous rules"),
-            "Please [stripped] rules"
-        );
-        assert_eq!(scrub("xignore previous"), "xignore previous");
-        assert_eq!(
-            scrub("ignore all previous; disregard earlier."),
-            "[stripped]; [stripped]."
-        );
-        assert_eq!(
-            scrub("<remote_content no close"),
-            "<remote_content no close"
-        );
-    }
-
-    #[test]
-    fn output_cap_marks_the_cut() {
-        assert_eq!(
-            cap_output("abcdef".into(), 4),
-            "abcd\n[truncated: 2 more characters]"
-        );
-        assert_eq!(cap_output("abc".into(), 4), "abc");
+    fn signed_texts_of_artifacts_are_checked() {
+        let key =
+            crate::identity::decode_public_key("Cc6VMMB8Zq4dUxC4B6DD3LU7zPLox6jctf52YfhaFLWF")
+                .unwrap();
+        let good = "CcaHCsKfcej1NgRuRE7pcTMwrt3BnNt7wL9RnBYMRRoQMGJyDfALdaZv8ybrBEQqokcQqvQin2jPGpVavgXQzwt";
+        let artifact = wire::parse_artifact(&json!({"parts": [
+            {"kind": "text", "text": "echo: hello bindu", "metadata": {"did.message.signature": good}},
+            {"kind": "text", "text": "echo: hello bindX", "metadata": {"did.message.signature": good}},
+            {"kind": "text", "text": "plain"},
+            {"kind": "text", "text": ""},
+            {"kind": "data", "data": {"x": 1}}]})).unwrap();
+        let s = check_texts(signed_texts(&[artifact]), &key);
+        assert_eq!((s.ok, s.signed, s.verified, s.unsigned), (false, 2, 1, 1));
     }
 }

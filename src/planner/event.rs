@@ -1,28 +1,12 @@
-//! The SSE vocabulary of a plan (spec §2.2): one enum, one place that names each event and lays
-//! out its payload with keys in contract order. `schemas/events/*.json` mirrors it and a test keeps
-//! the two in step.
+//! What a plan tells its door (spec §2.2): one enum of events in the order they happen. The
+//! planner only emits them; each door frames them in its own wire format (`/plan` writes them
+//! as SSE frames, see `api::sse`).
 
-use serde::Serialize;
 use serde_json::Value;
 
-/// Token usage summed over planner steps; every field an integer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub total_tokens: u64,
-    pub cached_input_tokens: u64,
-}
-
-/// Signature counters of a verified peer reply (spec §6.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Signatures {
-    pub ok: bool,
-    pub signed: u32,
-    pub verified: u32,
-    pub unsigned: u32,
-}
+use crate::a2a::TaskState;
+use crate::identity::verify::Signatures;
+pub use crate::llm::Usage;
 
 /// Who the frames of a tool call are about: agent name, DID and where the DID came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,20 +18,75 @@ pub struct CallSubject {
     pub agent_did_source: Option<&'static str>,
 }
 
-/// The end of one tool call: what `task.artifact` and `task.finished` carry.
+/// How one tool call ended: the single value from which the client's frames (`task.artifact`,
+/// `task.finished`), the model's `tool` message and the fan-out answer are all derived.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CallEnd {
-    /// `task.artifact.content`; `None` when the call errored or output was withheld.
+pub struct ToolOutcome {
+    /// What the call produced for the model (the peer's envelope, a recipe, a loop-guard note);
+    /// `None` when the call failed or its output was withheld.
     pub content: Option<String>,
+    /// `None` = completed; `Some(msg)` = failed with that error (content may still be shown).
+    pub error: Option<String>,
     /// `Some(None)` = verification did not run; `None` = the field is absent.
     pub signatures: Option<Option<Signatures>>,
-    /// `None` = completed, `Some(msg)` = failed with that error.
-    pub error: Option<String>,
     pub remote_task_id: Option<String>,
-    pub remote_state: Option<String>,
+    pub remote_state: Option<TaskState>,
+    /// The peer's scrubbed text without the envelope (the fan-out answer); not framed.
+    pub remote_text: Option<String>,
 }
 
-/// One SSE frame of a plan.
+impl ToolOutcome {
+    /// A call that produced `content` and did not fail.
+    #[must_use]
+    pub fn content(content: String) -> Self {
+        Self {
+            content: Some(content),
+            error: None,
+            signatures: None,
+            remote_task_id: None,
+            remote_state: None,
+            remote_text: None,
+        }
+    }
+
+    /// A failed call.
+    #[must_use]
+    pub fn failed(
+        error: String,
+        remote_task_id: Option<String>,
+        remote_state: Option<TaskState>,
+    ) -> Self {
+        Self {
+            content: None,
+            error: Some(error),
+            signatures: None,
+            remote_task_id,
+            remote_state,
+            remote_text: None,
+        }
+    }
+
+    /// The `tool` message the model reads.
+    #[must_use]
+    pub fn tool_message(&self) -> String {
+        match (&self.content, &self.error) {
+            (Some(content), _) => content.clone(),
+            (None, error) => format!("Tool call failed: {}", error.as_deref().unwrap_or("")),
+        }
+    }
+
+    /// The call's state for clients: `failed` when it has an error, else `completed`.
+    #[must_use]
+    pub fn finished_state(&self) -> &'static str {
+        if self.error.is_some() {
+            "failed"
+        } else {
+            "completed"
+        }
+    }
+}
+
+/// One event of a plan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlanEvent {
     Session {
@@ -84,13 +123,13 @@ pub enum PlanEvent {
     TaskStatus {
         task_id: String,
         agent: String,
-        state: String,
+        state: TaskState,
         message: Option<String>,
     },
-    /// Written as two adjacent frames: `task.artifact` then `task.finished`.
+    /// The end of a tool call (on `/plan`: `task.artifact` then `task.finished`).
     TaskEnded {
         subject: CallSubject,
-        end: CallEnd,
+        outcome: ToolOutcome,
     },
     Final {
         session_id: String,
@@ -104,164 +143,11 @@ pub enum PlanEvent {
     Done,
 }
 
-/// A rendered frame on its way to the client: what the plan's channel carries. Rendering in the
-/// planner keeps channel slots small (a few bytes instead of a whole event), which matters with
-/// thousands of open plans.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireFrame {
-    /// `event: …\ndata: …\n\n` (one or two frames).
-    pub text: String,
-    /// This is `done`: nothing may follow.
-    pub last: bool,
-}
-
-impl From<PlanEvent> for WireFrame {
-    fn from(event: PlanEvent) -> Self {
-        Self {
-            text: event.to_wire(),
-            last: event.is_done(),
-        }
-    }
-}
-
 impl PlanEvent {
-    /// Renders the event as wire bytes: `event: <name>\ndata: <compact JSON>\n\n` per frame.
-    #[must_use]
-    pub fn to_wire(&self) -> String {
-        let mut out = String::new();
-        for (name, payload) in self.frames() {
-            out.push_str("event: ");
-            out.push_str(name);
-            out.push_str("\ndata: ");
-            out.push_str(&payload.to_string());
-            out.push_str("\n\n");
-        }
-        out
-    }
-
-    /// Whether this is the last frame of a stream.
+    /// Whether this is the last event of a plan.
     #[must_use]
     pub fn is_done(&self) -> bool {
         matches!(self, Self::Done)
-    }
-
-    /// The `(event name, payload)` frames of this event (two for `TaskEnded`, else one).
-    #[must_use]
-    pub fn frames(&self) -> Vec<(&'static str, Value)> {
-        use serde_json::json;
-        match self {
-            Self::Session {
-                session_id,
-                external_session_id,
-                created,
-            } => vec![(
-                "session",
-                json!({"session_id": session_id, "external_session_id": external_session_id, "created": created}),
-            )],
-            Self::Duplicate {
-                session_id,
-                in_flight,
-                message,
-            } => vec![(
-                "duplicate",
-                json!({"session_id": session_id, "in_flight": in_flight, "message": message}),
-            )],
-            Self::CompactionSummary {
-                session_id,
-                summary,
-                tokens_before,
-                tokens_after,
-                messages_compacted,
-            } => vec![(
-                "compaction-summary",
-                json!({"session_id": session_id, "summary": summary, "tokens_before": tokens_before,
-                       "tokens_after": tokens_after, "messages_compacted": messages_compacted}),
-            )],
-            Self::Plan {
-                plan_id,
-                session_id,
-            } => {
-                vec![(
-                    "plan",
-                    json!({"plan_id": plan_id, "session_id": session_id}),
-                )]
-            }
-            Self::TextDelta {
-                session_id,
-                part_id,
-                delta,
-            } => vec![(
-                "text.delta",
-                json!({"session_id": session_id, "part_id": part_id, "delta": delta}),
-            )],
-            Self::TaskStarted {
-                subject,
-                skill,
-                input,
-            } => vec![(
-                "task.started",
-                json!({"task_id": subject.task_id, "agent": subject.agent, "agent_did": subject.agent_did,
-                       "agent_did_source": subject.agent_did_source, "skill": skill, "input": input}),
-            )],
-            Self::TaskStatus {
-                task_id,
-                agent,
-                state,
-                message,
-            } => {
-                let mut v = json!({"task_id": task_id, "agent": agent, "state": state});
-                if let (Some(m), Some(obj)) = (message, v.as_object_mut()) {
-                    obj.insert("message".into(), Value::String(m.clone()));
-                }
-                vec![("task.status", v)]
-            }
-            Self::TaskEnded { subject, end } => {
-                let mut artifact = json!({"task_id": subject.task_id, "agent": subject.agent,
-                    "agent_did": subject.agent_did, "agent_did_source": subject.agent_did_source});
-                let mut finished = artifact.clone();
-                if let Some(a) = artifact.as_object_mut() {
-                    if let Some(c) = &end.content {
-                        a.insert("content".into(), Value::String(c.clone()));
-                    }
-                    if let Some(s) = &end.signatures {
-                        a.insert("signatures".into(), json!(s));
-                    }
-                }
-                if let Some(f) = finished.as_object_mut() {
-                    let state = if end.error.is_some() {
-                        "failed"
-                    } else {
-                        "completed"
-                    };
-                    f.insert("state".into(), json!(state));
-                    if let Some(e) = &end.error {
-                        f.insert("error".into(), json!(e));
-                    }
-                    if let Some(s) = &end.signatures {
-                        f.insert("signatures".into(), json!(s));
-                    }
-                    if let Some(id) = &end.remote_task_id {
-                        f.insert("remote_task_id".into(), json!(id));
-                    }
-                    if let Some(st) = &end.remote_state {
-                        f.insert("remote_state".into(), json!(st));
-                    }
-                }
-                vec![("task.artifact", artifact), ("task.finished", finished)]
-            }
-            Self::Final {
-                session_id,
-                stop_reason,
-                usage,
-            } => vec![(
-                "final",
-                json!({"session_id": session_id, "stop_reason": stop_reason, "usage": usage}),
-            )],
-            Self::Error { message, code } => {
-                vec![("error", json!({"message": message, "code": code}))]
-            }
-            Self::Done => vec![("done", json!({}))],
-        }
     }
 }
 
@@ -270,48 +156,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_are_compact_with_contract_key_order() {
-        let e = PlanEvent::Session {
-            session_id: "s".into(),
-            external_session_id: None,
-            created: true,
+    fn one_outcome_gives_the_tool_message_and_the_state() {
+        let ok = ToolOutcome::content("<remote_content>x</remote_content>".into());
+        assert_eq!(ok.tool_message(), "<remote_content>x</remote_content>");
+        assert_eq!(ok.finished_state(), "completed");
+        let failed = ToolOutcome::failed("boom".into(), None, Some(TaskState::Failed));
+        assert_eq!(failed.tool_message(), "Tool call failed: boom");
+        assert_eq!(failed.finished_state(), "failed");
+        let shown = ToolOutcome {
+            error: Some("signature verification failed".into()),
+            ..ToolOutcome::content("env".into())
         };
-        assert_eq!(
-            e.to_wire(),
-            "event: session\ndata: {\"session_id\":\"s\",\"external_session_id\":null,\"created\":true}\n\n"
-        );
-        let f = PlanEvent::Final {
-            session_id: "s".into(),
-            stop_reason: "stop".into(),
-            usage: Usage::default(),
-        };
-        assert_eq!(
-            f.to_wire(),
-            "event: final\ndata: {\"session_id\":\"s\",\"stop_reason\":\"stop\",\"usage\":{\"inputTokens\":0,\"outputTokens\":0,\"totalTokens\":0,\"cachedInputTokens\":0}}\n\n"
-        );
-        assert_eq!(PlanEvent::Done.to_wire(), "event: done\ndata: {}\n\n");
-    }
-
-    #[test]
-    fn task_end_is_two_adjacent_frames() {
-        let e = PlanEvent::TaskEnded {
-            subject: CallSubject {
-                task_id: "t".into(),
-                agent: "a".into(),
-                ..CallSubject::default()
-            },
-            end: CallEnd {
-                content: None,
-                signatures: None,
-                error: Some("boom".into()),
-                remote_task_id: Some("r".into()),
-                remote_state: Some("failed".into()),
-            },
-        };
-        assert_eq!(
-            e.to_wire(),
-            "event: task.artifact\ndata: {\"task_id\":\"t\",\"agent\":\"a\",\"agent_did\":null,\"agent_did_source\":null}\n\n\
-             event: task.finished\ndata: {\"task_id\":\"t\",\"agent\":\"a\",\"agent_did\":null,\"agent_did_source\":null,\"state\":\"failed\",\"error\":\"boom\",\"remote_task_id\":\"r\",\"remote_state\":\"failed\"}\n\n"
-        );
+        assert_eq!(shown.tool_message(), "env");
+        assert_eq!(shown.finished_state(), "failed");
     }
 }

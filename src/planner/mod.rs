@@ -9,6 +9,8 @@ pub mod dispatch;
 pub mod event;
 pub mod guard;
 pub mod prompt;
+pub mod render;
+pub mod request;
 pub mod tools;
 
 use std::sync::Arc;
@@ -20,9 +22,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::a2a::A2aClient;
-use crate::api::request::{PlanRequest, Role};
+use crate::a2a::{A2aClient, DialectChoice, Peer, PeerAuth, TaskState};
 use crate::llm::{ChatRequest, LlmClient, LlmError};
+use crate::planner::request::{Agent, PlanRequest, Protocol, Role};
 use crate::recipe::RecipeBook;
 use event::{PlanEvent, Usage};
 use guard::DoomLoopGuard;
@@ -94,22 +96,48 @@ impl PlanAbort {
 }
 
 /// The plan's ordered event channel. Sending never fails loudly: a gone client just stops
-/// receiving.
+/// receiving. Events travel boxed, so a channel slot is one pointer (thousands of open plans
+/// each hold a channel).
 #[derive(Debug, Clone)]
 pub struct Emitter {
-    tx: mpsc::Sender<event::WireFrame>,
+    tx: mpsc::Sender<Box<PlanEvent>>,
 }
 
 impl Emitter {
     /// Wraps the sending side of the plan's channel.
     #[must_use]
-    pub fn new(tx: mpsc::Sender<event::WireFrame>) -> Self {
+    pub fn new(tx: mpsc::Sender<Box<PlanEvent>>) -> Self {
         Self { tx }
     }
 
     /// Queues one event in order.
     pub async fn emit(&self, event: PlanEvent) {
-        let _ = self.tx.send(event.into()).await;
+        let _ = self.tx.send(Box::new(event)).await;
+    }
+}
+
+/// The A2A peer of a catalog entry: built once per plan, where the planner hands work to the
+/// peer client.
+fn peer_of(agent: &Agent) -> Peer {
+    Peer {
+        endpoint: agent.endpoint.clone(),
+        dialect: match agent.protocol {
+            Protocol::V03 => DialectChoice::V03,
+            Protocol::V10 => DialectChoice::V10,
+            Protocol::Auto => DialectChoice::Auto,
+        },
+        auth: match &agent.auth {
+            request::PeerAuth::None => PeerAuth::None,
+            request::PeerAuth::Bearer { token } => PeerAuth::Bearer {
+                token: token.clone(),
+            },
+            request::PeerAuth::BearerEnv { env_var } => PeerAuth::BearerEnv {
+                env_var: env_var.clone(),
+            },
+            request::PeerAuth::DidSigned { token_env_var } => PeerAuth::DidSigned {
+                token_env_var: token_env_var.clone(),
+            },
+        },
     }
 }
 
@@ -118,6 +146,8 @@ impl Emitter {
 pub struct Plan {
     pub session_id: String,
     pub request: PlanRequest,
+    /// The catalog's agents as A2A peers, index for index.
+    pub peers: Vec<Peer>,
     pub tools: ToolSet,
     /// Effective deadline (request `timeout_ms` or the configured default).
     pub deadline: Duration,
@@ -178,7 +208,49 @@ pub fn stop_reason(finish: Option<&str>) -> &'static str {
     }
 }
 
+/// What a door decides about a plan before it starts.
+#[derive(Debug)]
+pub struct PlanStart {
+    pub session_id: String,
+    pub request: PlanRequest,
+    /// Effective deadline (request `timeout_ms` or the configured default).
+    pub deadline: Duration,
+    /// When tool calls stop waiting for agent cards.
+    pub card_deadline: Instant,
+    /// Peer calls of this plan at once (`plan.max_concurrent_calls`).
+    pub max_concurrent_calls: usize,
+}
+
 impl Plan {
+    /// A plan ready to run: its tools and peers built from the request, its events going to
+    /// `events`, its abort switch `abort`.
+    #[must_use]
+    pub fn new(
+        start: PlanStart,
+        deps: &PlannerDeps,
+        events: Emitter,
+        abort: Arc<PlanAbort>,
+    ) -> Self {
+        let PlanStart {
+            session_id,
+            request,
+            deadline,
+            card_deadline,
+            max_concurrent_calls,
+        } = start;
+        Self {
+            session_id,
+            tools: ToolSet::from_request(&request, deps.llm.is_some()),
+            peers: request.agents.iter().map(peer_of).collect(),
+            request,
+            deadline,
+            card_deadline,
+            abort,
+            events,
+            call_slots: tokio::sync::Semaphore::new(max_concurrent_calls),
+        }
+    }
+
     /// Runs the plan to its terminal frames (`final`/`error`, then `done`). `hard_stop` fires
     /// when the shutdown grace period is over.
     pub async fn run(self, deps: Arc<PlannerDeps>, hard_stop: CancellationToken) {
@@ -392,7 +464,9 @@ impl Plan {
         self.emit_plan().await;
         // Tool definitions do not change during a plan: serialise them once.
         let tools = serde_json::value::to_raw_value(
-            &self.tools.definitions(&deps.recipes.tool_description()),
+            &self
+                .tools
+                .definitions(&render::recipe_tool_description(&deps.recipes)),
         )
         .map_err(|e| PlanFailure::Internal(e.to_string()))?;
         let mut guard = DoomLoopGuard::default();
@@ -423,10 +497,7 @@ impl Plan {
                 .await
                 .map_err(PlanFailure::Llm)?;
             if let Some(u) = out.usage {
-                usage.input_tokens += u.input_tokens;
-                usage.output_tokens += u.output_tokens;
-                usage.total_tokens += u.total_tokens;
-                usage.cached_input_tokens += u.cached_input_tokens;
+                usage.add(&u);
             }
             finish.clone_from(&out.finish_reason);
             let run_tools = !closing && !out.tool_calls.is_empty();
@@ -457,8 +528,8 @@ impl Plan {
             }
             let prepared = self.prepare_calls(deps, &mut guard, &out.tool_calls).await;
             let reports = join_all(prepared.into_iter().map(|p| self.execute(deps, p))).await;
-            for (call, report) in out.tool_calls.iter().zip(reports) {
-                messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": report.tool_message}));
+            for (call, outcome) in out.tool_calls.iter().zip(reports) {
+                messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": outcome.tool_message()}));
             }
             if self.abort.token.is_cancelled() {
                 return Err(PlanFailure::Aborted);
@@ -489,16 +560,10 @@ impl Plan {
             }
         }
         let reports = join_all(started.iter().map(|(a, skill_id, subject)| async move {
-            let (end, report) = self
+            let outcome = self
                 .call_agent(deps, &subject.task_id, *a, skill_id, question)
                 .await;
-            self.events
-                .emit(PlanEvent::TaskEnded {
-                    subject: subject.clone(),
-                    end,
-                })
-                .await;
-            report
+            self.end_call(subject.clone(), outcome).await
         }))
         .await;
         if self.abort.token.is_cancelled() {
@@ -515,10 +580,10 @@ impl Plan {
                 .await;
         }
         for (k, ((a, skill_id, _), report)) in started.iter().zip(reports).enumerate() {
-            let text = match &report.remote {
-                Some((body, state)) if state == "completed" => body.clone(),
-                Some((body, state)) => format!("({state}) {body}"),
-                None => format!("(error) {}", report.error.unwrap_or_default()),
+            let text = match (&report.remote_text, &report.remote_state) {
+                (Some(body), Some(TaskState::Completed)) => body.clone(),
+                (Some(body), Some(state)) => format!("({state}) {body}"),
+                _ => format!("(error) {}", report.error.unwrap_or_default()),
             };
             let sep = if k == 0 { "" } else { "\n\n" };
             let delta = format!(

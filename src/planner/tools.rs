@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 
 use serde_json::{Value, json};
 
-use crate::api::request::{Agent, PlanRequest, Skill};
+use crate::planner::request::{Agent, PlanRequest, Skill};
 
 /// The OpenAI function-name limit.
 const MAX_TOOL_ID_LEN: usize = 64;

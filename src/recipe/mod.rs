@@ -13,11 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::planner::dispatch::esc;
 pub use permission::{Action, Permissions};
 
-/// Bundled files listed by `load_recipe` at most.
-const MAX_LISTED_FILES: usize = 10;
 /// The reserved prefix of A2A tool ids.
 const RESERVED_PREFIX: &str = "call_";
 /// Frontmatter keys a recipe uses; others are ignored (the linter warns).
@@ -368,99 +365,10 @@ impl RecipeBook {
         self.recipes.iter().filter(|r| !r.denied)
     }
 
-    /// The `load_recipe` tool description (spec §4.5).
+    /// A recipe the planner may load, by name.
     #[must_use]
-    pub fn tool_description(&self) -> String {
-        let head = "Load a recipe: a playbook with step-by-step instructions for one kind of task. Load it before calling agents when the user's request matches a recipe. The result is a <recipe_content name=\"...\"> block with the recipe body and the list of files bundled with it.\n\n";
-        let lines: Vec<String> = self
-            .visible()
-            .map(|r| format!("- **{}**: {}", r.name, r.description))
-            .collect();
-        if lines.is_empty() {
-            format!("{head}No recipes are currently available.")
-        } else {
-            format!("{head}Available recipes:\n{}", lines.join("\n"))
-        }
-    }
-
-    /// The `<available_recipes>` block for the system prompt, when any recipe is visible.
-    #[must_use]
-    pub fn prompt_block(&self) -> Option<String> {
-        let mut lines = vec!["<available_recipes>".to_owned()];
-        for r in self.visible() {
-            lines.push("  <recipe>".to_owned());
-            lines.push(format!("    <name>{}</name>", esc(&r.name)));
-            lines.push(format!(
-                "    <description>{}</description>",
-                esc(&r.description)
-            ));
-            lines.push(format!(
-                "    <location>recipes/{}/</location>",
-                esc(&r.name)
-            ));
-            if !r.tags.is_empty() {
-                let tags: Vec<String> = r.tags.iter().map(|t| esc(t)).collect();
-                lines.push(format!("    <tags>{}</tags>", tags.join(", ")));
-            }
-            lines.push("  </recipe>".to_owned());
-        }
-        if lines.len() == 1 {
-            return None;
-        }
-        lines.push("</available_recipes>".to_owned());
-        Some(lines.join("\n"))
-    }
-
-    /// The `load_recipe` output for a visible recipe (spec §4.5).
-    ///
-    /// # Errors
-    /// The contract's not-found text for unknown or denied names.
-    pub fn content(&self, name: &str) -> Result<String, String> {
-        let Some(r) = self.visible().find(|r| r.name == name) else {
-            let names: Vec<&str> = self.visible().map(|r| r.name.as_str()).collect();
-            let available = if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            };
-            return Err(format!(
-                "load_recipe: recipe \"{name}\" not found. Available: {available}"
-            ));
-        };
-        let mut lines = vec![
-            format!("<recipe_content name=\"{}\">", esc(&r.name)),
-            format!("# Recipe: {}", r.name),
-        ];
-        if !r.body.is_empty() {
-            lines.push(r.body.clone());
-        }
-        lines.push(format!(
-            "Base directory for this recipe: recipes/{}/",
-            r.name
-        ));
-        lines.push(
-            "Relative paths (e.g., scripts/, reference/) resolve against this base directory."
-                .to_owned(),
-        );
-        if r.files.len() > MAX_LISTED_FILES {
-            lines.push(format!(
-                "Note: bundled file list truncated at {MAX_LISTED_FILES} entries."
-            ));
-        }
-        if r.files.is_empty() {
-            lines.push("<recipe_files>(none)</recipe_files>".to_owned());
-        } else {
-            lines.push("<recipe_files>".to_owned());
-            lines.extend(
-                r.files
-                    .iter()
-                    .take(MAX_LISTED_FILES)
-                    .map(|f| format!("<file>{f}</file>")),
-            );
-            lines.push("</recipe_files>".to_owned());
-        }
-        lines.push("</recipe_content>".to_owned());
-        Ok(lines.join("\n"))
+    pub fn find_visible(&self, name: &str) -> Option<&Recipe> {
+        self.visible().find(|r| r.name == name)
     }
 }
 
@@ -479,49 +387,15 @@ mod tests {
     use super::fixture_dir as fixtures;
 
     #[test]
-    fn empty_book_matches_the_contract_texts() {
-        let book = RecipeBook::empty();
-        assert_eq!(
-            book.content("x").unwrap_err(),
-            "load_recipe: recipe \"x\" not found. Available: none"
-        );
-        assert!(
-            book.tool_description()
-                .ends_with("\n\nNo recipes are currently available.")
-        );
-        assert!(book.prompt_block().is_none());
-        assert_eq!(book.count(), 0);
-    }
-
-    #[test]
     fn loads_flat_and_bundled_layouts_sorted_by_name() {
+        assert_eq!(RecipeBook::empty().count(), 0);
         let book = RecipeBook::load(&fixtures("valid"), true, &Permissions::default()).unwrap();
         let names: Vec<&str> = book.visible().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["Upper-first", "bundled", "flat-one", "renamed"]);
-        let bundled = book.visible().find(|r| r.name == "bundled").unwrap();
+        let bundled = book.find_visible("bundled").unwrap();
         assert_eq!(bundled.files, ["notes.txt", "scripts/run.sh"]);
         assert_eq!(bundled.tags, ["research", "web"]);
         assert!(bundled.display.ends_with("valid/bundled/RECIPE.md"));
-        let loaded = book.content("bundled").unwrap();
-        assert_eq!(
-            loaded,
-            "<recipe_content name=\"bundled\">\n# Recipe: bundled\nStep 1. Search.\n\nStep 2. Summarise.\nBase directory for this recipe: recipes/bundled/\nRelative paths (e.g., scripts/, reference/) resolve against this base directory.\n<recipe_files>\n<file>notes.txt</file>\n<file>scripts/run.sh</file>\n</recipe_files>\n</recipe_content>"
-        );
-        assert!(
-            book.content("flat-one")
-                .unwrap()
-                .contains("\n<recipe_files>(none)</recipe_files>\n")
-        );
-        assert!(
-            !loaded.contains(env!("CARGO_MANIFEST_DIR")),
-            "no server path"
-        );
-        let block = book.prompt_block().unwrap();
-        assert!(block.contains("  <recipe>\n    <name>bundled</name>\n    <description>Research with &quot;care&quot; &amp; cite</description>\n    <location>recipes/bundled/</location>\n    <tags>research, web</tags>\n  </recipe>"));
-        assert!(
-            book.tool_description()
-                .contains("Available recipes:\n- **Upper-first**: ")
-        );
     }
 
     #[test]
@@ -533,33 +407,7 @@ mod tests {
         let book = RecipeBook::load(&fixtures("valid"), true, &perms).unwrap();
         assert_eq!(book.count(), 4);
         assert_eq!(book.visible().count(), 2);
-        assert_eq!(
-            book.content("flat-one").unwrap_err(),
-            "load_recipe: recipe \"flat-one\" not found. Available: Upper-first, bundled"
-        );
-        assert!(!book.prompt_block().unwrap().contains("flat-one"));
-        assert!(!book.tool_description().contains("flat-one"));
-    }
-
-    #[test]
-    fn more_than_ten_bundled_files_are_truncated_with_a_note() {
-        let r = Recipe {
-            name: "big".into(),
-            description: "d".into(),
-            tags: vec![],
-            triggers: vec![],
-            body: String::new(),
-            files: (0..12).map(|i| format!("f{i:02}")).collect(),
-            display: "recipes/big/RECIPE.md".into(),
-            denied: false,
-        };
-        let out = RecipeBook::from_recipes(vec![r]).content("big").unwrap();
-        assert!(out.contains("resolve against this base directory.\nNote: bundled file list truncated at 10 entries.\n<recipe_files>\n"));
-        assert!(out.contains("<file>f09</file>\n</recipe_files>"));
-        assert!(
-            out.starts_with("<recipe_content name=\"big\">\n# Recipe: big\nBase directory"),
-            "empty body is skipped"
-        );
+        assert!(book.find_visible("flat-one").is_none());
     }
 
     #[test]

@@ -43,6 +43,32 @@ fn invalid_configuration_exits_1_naming_the_variable() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/gateway.toml"));
 }
 
+#[test]
+fn boot_failures_that_are_not_configuration_have_their_own_exit_codes() {
+    // Recipes: an explicitly named folder that does not exist.
+    let out = plangate()
+        .arg("serve")
+        .env("GATEWAY_RECIPES_DIR", "/nonexistent/recipes")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/recipes"));
+    // Bind: the port is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = plangate()
+        .arg("serve")
+        .env("GATEWAY_HOSTNAME", "127.0.0.1")
+        .env("GATEWAY_PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("cannot listen on 127.0.0.1:{port}"))
+    );
+}
+
 #[tokio::test]
 async fn sigterm_stops_the_server_with_exit_0() {
     let port = {

@@ -96,7 +96,7 @@ async fn redirects_are_not_followed_for_json_rpc_and_bounded_for_cards() {
 async fn cloud_metadata_endpoints_are_refused_in_the_default_configuration() {
     let gw = TestGateway::spawn(config()).await;
     assert!(
-        !gw.state.config.a2a.block_private_endpoints,
+        !gw.state.config().a2a.block_private_endpoints,
         "default: private peers reachable"
     );
     for endpoint in [
@@ -429,7 +429,7 @@ async fn time_until_idle(gw: &TestGateway, limit: Duration) -> Option<Duration> 
     let t0 = Instant::now();
     while t0.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if gw.state.tracker.is_empty() {
+        if gw.state.stats().live_tasks == 0 {
             return Some(t0.elapsed());
         }
     }

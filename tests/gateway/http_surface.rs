@@ -93,7 +93,7 @@ async fn invalid_json_and_schema_errors_are_exact_400s() {
     // Duplicate keys: the last one wins.
     let (status, _, _) = post_raw(&gw, r#"{"question":1,"question":"ok"}"#, None).await;
     assert_eq!(status, 200);
-    assert!(gw.state.idempotency.len() <= 1);
+    assert!(gw.state.stats().idempotency_entries <= 1);
     gw.stop().await;
 }
 
@@ -110,7 +110,7 @@ async fn colliding_tool_ids_are_rejected() {
         "{\"error\":\"invalid_request\",\"detail\":\"agents catalog has colliding tool ids \u{2014} toolId \\\"call_foo_bar_x\\\" produced by: foo.bar/x, foo_bar/x\"}"
     );
     assert_eq!(
-        gw.state.idempotency.len(),
+        gw.state.stats().idempotency_entries,
         0,
         "rejected requests leave no entry"
     );
@@ -359,8 +359,8 @@ async fn keep_alive_comments_flow_while_idle() {
 #[tokio::test]
 async fn draining_gateway_answers_503_with_retry_after() {
     use tower::ServiceExt;
-    let state = plangate::AppState::new(config()).unwrap();
-    state.draining.cancel();
+    let state = plangate::boot::build(config()).unwrap();
+    state.begin_draining();
     let resp = plangate::api::router(state)
         .oneshot(
             axum::http::Request::post("/plan")

@@ -18,9 +18,11 @@ const ZERO_SEED: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 const VECTOR_SEED: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn with_identity(mut c: plangate::config::Config, seed: &str) -> plangate::config::Config {
-    c.identity = Some(Arc::new(
-        Identity::new(seed, "ops@example.com", "gateway").unwrap(),
-    ));
+    c.identity = Some(plangate::config::IdentityConfig {
+        seed: seed.to_owned().into(),
+        author: "ops@example.com".to_owned(),
+        name: "gateway".to_owned(),
+    });
     c
 }
 
@@ -80,9 +82,8 @@ async fn every_request_to_a_did_signed_peer_is_signed_over_its_exact_bytes() {
         .plan(&json!({"question": "café 😀 日本", "agents": [signed_agent(&peer.url)]}))
         .await;
     assert_eq!(find(&frames, "task.finished")[0]["state"], "completed");
-    let key =
-        plangate::api::request::decode_public_key("4zvwRjXUKGfvwnParsHAS3HuSVzV5cA4McphgmoCtajS")
-            .unwrap();
+    let key = plangate::identity::decode_public_key("4zvwRjXUKGfvwnParsHAS3HuSVzV5cA4McphgmoCtajS")
+        .unwrap();
     let requests = peer.requests();
     assert!(requests.len() >= 2, "send and at least one poll");
     for r in &requests {
@@ -266,9 +267,8 @@ async fn a_tampered_signature_fails_the_call_and_pinned_keys_win() {
     let sig =
         "51HC18xaCF49GpxW6JZdYNWsukLwS6scGRWzYDmgfnNSQXMNAEJUW85osUpUSSNVzvKYC41udXTRPMRSvZmfVnc6";
     let vector_key = "FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF";
-    let did_key = plangate::identity::did_key(
-        &plangate::api::request::decode_public_key(vector_key).unwrap(),
-    );
+    let did_key =
+        plangate::identity::did_key(&plangate::identity::decode_public_key(vector_key).unwrap());
     let card = json!({"name": "fake", "capabilities": {"streaming": false, "extensions": [{"uri": did_key}]}});
     let tampered = FakePeer::start_with_card(Script::Artifact(json!([{"kind": "text", "text": "echo: hello bindX", "metadata": {"did.message.signature": sig}}])), card.clone()).await;
     let genuine = FakePeer::start_with_card(Script::Artifact(json!([{"kind": "text", "text": "echo: hello bindu", "metadata": {"did.message.signature": sig}}])), card).await;
@@ -329,7 +329,7 @@ async fn a_tampered_signature_fails_the_call_and_pinned_keys_win() {
 
 fn hydra_config(hydra: &FakeHydra) -> plangate::config::Config {
     let mut c = with_identity(config(), ZERO_SEED);
-    c.hydra = Some(plangate::identity::hydra::HydraSettings {
+    c.hydra = Some(plangate::config::HydraConfig {
         admin_url: hydra.url.clone(),
         token_url: format!("{}/oauth2/token", hydra.url),
         scopes: vec!["openid".into(), "agent:read".into()],
@@ -378,8 +378,11 @@ async fn hydra_registers_updates_and_leaves_an_unchanged_client_alone() {
 
     // Registration refused: boot failure with the contract text.
     let hydra4 = FakeHydra::start(None, 409, 3600).await;
-    let state = plangate::AppState::new(hydra_config(&hydra4)).unwrap();
-    let err = state.register_hydra().await.unwrap_err().to_string();
+    let state = plangate::boot::build(hydra_config(&hydra4)).unwrap();
+    let err = plangate::boot::register_hydra(&state)
+        .await
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "Hydra client registration failed: HTTP 409: {\"error\":\"scripted\"}"
@@ -388,13 +391,8 @@ async fn hydra_registers_updates_and_leaves_an_unchanged_client_alone() {
     // Unreachable Hydra: boot continues without it.
     let mut c = hydra_config(&hydra4);
     c.hydra.as_mut().unwrap().admin_url = "http://127.0.0.1:9".into();
-    let state = plangate::AppState::new(c).unwrap();
-    state.register_hydra().await.unwrap();
-    assert!(
-        !state
-            .hydra_integrated
-            .load(std::sync::atomic::Ordering::SeqCst)
-    );
+    let state = plangate::boot::start(c).await.unwrap();
+    assert!(!state.hydra_integrated());
 }
 
 #[tokio::test]
@@ -499,7 +497,7 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
         SecretString::from("peer-env-token-xyz".to_owned()),
     );
     let gw = TestGateway::spawn(c).await;
-    tracing::info!(config = ?gw.state.config, "config at boot");
+    tracing::info!(config = ?gw.state.config(), "config at boot");
     let body = json!({"question": "q", "agents": [
         {"name": "a", "endpoint": peer.url, "auth": {"type": "bearer", "token": "literal-peer-token-xyz"}, "skills": [{"id": "s"}]},
         {"name": "b", "endpoint": peer.url, "auth": {"type": "bearer_env", "envVar": "PEER_TOKEN"}, "skills": [{"id": "s"}]},

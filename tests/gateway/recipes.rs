@@ -141,7 +141,7 @@ fn planner_file_prompt_and_invalid_recipes_stop_the_boot() {
     c.recipes.dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipes/invalid/reserved");
     c.recipes.dir_explicit = true;
-    let err = plangate::AppState::new(c).unwrap_err().to_string();
+    let err = plangate::boot::build(c).unwrap_err().to_string();
     assert!(err.starts_with("recipe: invalid frontmatter in ") && err.ends_with("reserved.md: recipe name must not start with \"call_\" — that prefix is reserved for A2A tool ids"), "{err}");
 }
 
@@ -249,7 +249,7 @@ fn a_mapping_inside_triggers_still_stops_the_boot() {
     c.recipes.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/recipes/invalid/bad-triggers");
     c.recipes.dir_explicit = true;
-    let err = plangate::AppState::new(c).unwrap_err().to_string();
+    let err = plangate::boot::build(c).unwrap_err().to_string();
     assert!(
         err.starts_with("recipe: invalid frontmatter in ")
             && err.ends_with("bad-triggers.md: triggers must be a list of strings"),

@@ -57,8 +57,7 @@ pub(crate) fn http() -> reqwest::Client {
 impl TestGateway {
     pub(crate) async fn spawn(config: Config) -> Self {
         init_logs();
-        let state = AppState::new(config).unwrap();
-        state.register_hydra().await.unwrap();
+        let state = plangate::boot::start(config).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

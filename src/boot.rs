@@ -1,0 +1,239 @@
+//! The composition root: builds the live services (HTTP clients, peer client, key resolver,
+//! LLM client, recipes, prompts, identity, Hydra tokens) from a [`Config`] once, then binds.
+//! Everything else receives what it needs from here; nothing reaches for globals.
+//!
+//! Boot failures that are not configuration have their own [`BootError`] variant and exit code
+//! (README, "Exit codes"): 1 configuration (spec §7.1), 2 command-line usage (clap), 3 recipes,
+//! 4 Hydra, 5 bind, 6 anything else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::a2a::A2aClient;
+use crate::a2a::guard::Guard;
+use crate::api::auth::Authenticator;
+use crate::api::idempotency::Idempotency;
+use crate::config::{Config, ConfigError};
+use crate::identity::hydra::{HydraSettings, TokenProvider};
+use crate::identity::verify::KeyResolver;
+use crate::identity::{Identity, IdentityError};
+use crate::llm::{LlmClient, LlmSettings};
+use crate::planner::{PlannerDeps, prompt, render};
+use crate::recipe::{Permissions, RecipeBook, RecipeError};
+use crate::state::{AppState, Inner};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// A setting is missing, malformed or contradicts another (exit code 1, spec §7.1).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The DID identity settings do not make an identity (exit code 1: configuration).
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The recipes folder cannot be loaded (exit code 3).
+    #[error("{0}")]
+    Recipes(#[from] RecipeError),
+    /// Hydra refused the gateway's registration (exit code 4).
+    #[error("{0}")]
+    Hydra(String),
+    /// The listen address cannot be bound (exit code 5).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// Anything else the process needs and could not get (exit code 6).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl BootError {
+    /// The process exit code of this failure.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Identity(_) => 1,
+            Self::Recipes(_) => 3,
+            Self::Hydra(_) => 4,
+            Self::Bind { .. } => 5,
+            Self::Internal(_) => 6,
+        }
+    }
+}
+
+/// The live identity of a configuration, if any.
+///
+/// # Errors
+/// A seed that is not 32 bytes of base64, or an author/name with `:` or whitespace.
+pub fn identity(config: &Config) -> Result<Option<Arc<Identity>>, IdentityError> {
+    use secrecy::ExposeSecret as _;
+    config
+        .identity
+        .as_ref()
+        .map(|i| Identity::new(i.seed.expose_secret(), &i.author, &i.name).map(Arc::new))
+        .transpose()
+}
+
+fn hydra_settings(config: &Config) -> Option<HydraSettings> {
+    config.hydra.as_ref().map(|h| HydraSettings {
+        admin_url: h.admin_url.clone(),
+        token_url: h.token_url.clone(),
+        scopes: h.scopes.clone(),
+    })
+}
+
+/// Builds the shared state from a validated configuration (no network).
+///
+/// # Errors
+/// An invalid identity, recipes that do not load, an HTTP client that cannot be built.
+pub fn build(config: Config) -> Result<AppState, BootError> {
+    let client = || {
+        reqwest::Client::builder()
+            .user_agent(concat!("plangate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            // Thousands of polling plans must not keep thousands of idle sockets and buffers.
+            .pool_max_idle_per_host(256)
+    };
+    // Operator-configured services (LLM, Hydra).
+    let http = client()
+        .build()
+        .map_err(|e| BootError::Internal(format!("http client: {e}")))?;
+    // Addresses a request body names (peers, their cards and DID documents): the SSRF guard
+    // checks every resolution at connect time, and redirects are not followed.
+    let guard = Guard {
+        block_private: config.a2a.block_private_endpoints,
+    };
+    let peer_http = client()
+        .dns_resolver(guard.resolver())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| BootError::Internal(format!("http client: {e}")))?;
+    let identity = identity(&config)?;
+    let tracker = TaskTracker::new();
+    let tokens = match (&identity, hydra_settings(&config)) {
+        (Some(identity), Some(hydra)) => {
+            Some(Arc::new(TokenProvider::new(http.clone(), identity, &hydra)))
+        }
+        _ => None,
+    };
+    let a2a = Arc::new(
+        A2aClient::new(
+            peer_http.clone(),
+            config.a2a.clone(),
+            config.peer_env.clone(),
+            tracker.clone(),
+        )
+        .with_identity(identity.clone(), tokens),
+    );
+    let keys = KeyResolver::new(
+        peer_http,
+        config.a2a.did_resolve_timeout,
+        config.a2a.max_response_bytes,
+    );
+    let llm = config.llm.api_key.clone().map(|api_key| {
+        LlmClient::new(
+            http.clone(),
+            LlmSettings {
+                max_response_bytes: config.llm.max_response_bytes,
+                base_url: config.llm.base_url.clone(),
+                api_key,
+                model: config.planner.model.clone(),
+                fallback_models: config.llm.fallback_models.clone(),
+                temperature: config.planner.temperature,
+                top_p: config.planner.top_p,
+            },
+        )
+    });
+    let permissions = Permissions::new(&config.planner.recipe_rules, &config.recipes.deny);
+    let recipes = RecipeBook::load(
+        &config.recipes.dir,
+        config.recipes.dir_explicit,
+        &permissions,
+    )?;
+    let system_prompt = prompt::system_prompt(
+        config
+            .planner
+            .prompt
+            .as_deref()
+            .unwrap_or(prompt::BUILTIN_PROMPT),
+        render::recipe_block(&recipes).as_deref(),
+        &config.planner.instructions,
+    );
+    let (system_message, closing_system_message) = crate::planner::system_messages(&system_prompt)
+        .map_err(|e| BootError::Internal(format!("system prompt: {e}")))?;
+    let deps = Arc::new(PlannerDeps {
+        a2a,
+        keys,
+        llm,
+        recipes,
+        system_message,
+        closing_system_message,
+        default_steps: config.planner.steps,
+        context_window: config.planner.context_window,
+    });
+    Ok(AppState::from_inner(Inner {
+        auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
+        idempotency: Idempotency::new(config.plan.idempotency_ttl),
+        config,
+        deps,
+        identity,
+        draining: CancellationToken::new(),
+        hard_stop: CancellationToken::new(),
+        tracker,
+        open_plans: AtomicUsize::new(0),
+        started: Instant::now(),
+        hydra_integrated: AtomicBool::new(false),
+        http,
+    }))
+}
+
+/// Registers the gateway with Hydra when identity and Hydra are configured (spec §6.5).
+///
+/// # Errors
+/// The Hydra admin API refused the registration.
+pub async fn register_hydra(state: &AppState) -> Result<(), BootError> {
+    let inner = state.inner();
+    match (&inner.identity, hydra_settings(&inner.config)) {
+        (Some(identity), Some(hydra)) => {
+            let integrated = crate::identity::hydra::register(&inner.http, identity, &hydra)
+                .await
+                .map_err(BootError::Hydra)?;
+            inner.hydra_integrated.store(integrated, Ordering::SeqCst);
+            Ok(())
+        }
+        (None, Some(_)) => {
+            tracing::warn!("Hydra is configured but there is no gateway identity; ignoring Hydra");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`build`], then [`register_hydra`]: a state ready to serve.
+///
+/// # Errors
+/// What either step fails with.
+pub async fn start(config: Config) -> Result<AppState, BootError> {
+    let state = build(config)?;
+    register_hydra(&state).await?;
+    Ok(state)
+}
+
+/// Binds the configured address.
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn bind(state: &AppState) -> Result<TcpListener, BootError> {
+    let server = &state.config().server;
+    let addr = format!("{}:{}", server.hostname, server.port);
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| BootError::Bind { addr, source })
+}

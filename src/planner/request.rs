@@ -1,0 +1,90 @@
+//! What a plan is asked to do: the question, the catalog of peers and their skills, the
+//! conversation so far. Every door (today `/plan`) validates its own wire format into these
+//! types; the planner reads nothing else.
+
+use std::collections::HashMap;
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+/// A validated `/plan` request.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub question: String,
+    pub agents: Vec<Agent>,
+    pub preferences: Preferences,
+    /// The caller's correlation tag, echoed as `external_session_id`.
+    pub session_id: Option<String>,
+    pub history: Vec<HistoryTurn>,
+    pub prior_summary: Option<String>,
+    /// Agent name → remote task id of an earlier turn (spec §3.10).
+    pub prior_task_ids: HashMap<String, String>,
+}
+
+/// One catalog entry: a remote A2A peer.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    pub endpoint: String,
+    pub protocol: Protocol,
+    pub auth: PeerAuth,
+    pub trust: Trust,
+    pub skills: Vec<Skill>,
+}
+
+/// The A2A dialect requested for a peer (spec §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    V03,
+    V10,
+    Auto,
+}
+
+/// How the gateway authenticates to a peer (spec §5.13).
+#[derive(Debug, Clone)]
+pub enum PeerAuth {
+    None,
+    Bearer { token: SecretString },
+    BearerEnv { env_var: String },
+    DidSigned { token_env_var: Option<String> },
+}
+
+/// Signature expectations for a peer (spec §6.4).
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    pub verify_did: bool,
+    pub pinned_did: Option<String>,
+    pub pinned_public_key: Option<[u8; 32]>,
+    pub require_verified: bool,
+}
+
+/// One skill of a peer; becomes one tool.
+#[derive(Debug, Clone)]
+pub struct Skill {
+    pub id: String,
+    pub description: Option<String>,
+    pub input_schema: Option<Value>,
+    pub output_modes: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// Per-request preferences.
+#[derive(Debug, Clone, Default)]
+pub struct Preferences {
+    pub timeout_ms: Option<u64>,
+    pub max_steps: Option<u32>,
+}
+
+/// One earlier conversation turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryTurn {
+    pub role: Role,
+    pub parts: Vec<String>,
+}
+
+/// Who spoke a history turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
