@@ -7,6 +7,7 @@
 //! `error.message`). With `byot` it would only contribute the HTTP call; reqwest +
 //! `eventsource-stream` (already needed for streaming peers) give that with exact control.
 
+pub mod message;
 pub mod stream;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::error_chain;
 
+pub use message::{Message, SystemPrompt};
 use stream::{StepAccumulator, error_message};
 pub use stream::{StepOutput, ToolCall, Usage};
 
@@ -101,10 +103,10 @@ pub enum LlmError {
 /// One planner request (borrowed: the conversation is serialised, never cloned).
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
-    /// The system message, pre-serialised.
-    pub system: &'a RawValue,
+    /// The system message, serialised at boot.
+    pub system: &'a SystemPrompt,
     /// The conversation after the system message.
-    pub messages: &'a [Value],
+    pub messages: &'a [Message],
     /// Tool definitions (a JSON array), pre-serialised.
     pub tools: &'a RawValue,
     /// The closing step: `tool_choice: "none"`.
@@ -192,7 +194,7 @@ impl LlmClient {
         let body = StepBody {
             model: self.wire_model(),
             messages: Messages {
-                system: request.system,
+                system: request.system.raw(),
                 rest: request.messages,
             },
             tools: (request.tools.get() != "[]").then_some(request.tools),
@@ -279,19 +281,19 @@ impl LlmClient {
     /// HTTP, network, provider and abort failures.
     pub async fn complete(
         &self,
-        messages: &[Value],
+        messages: &[Message],
         abort: &CancellationToken,
     ) -> Result<String, LlmError> {
-        let mut body = serde_json::Map::new();
-        body.insert("model".into(), Value::String(self.wire_model().to_owned()));
-        body.insert("messages".into(), Value::Array(messages.to_vec()));
-        if self.is_openrouter() {
-            body.insert(
-                "cache_control".into(),
-                serde_json::json!({"type": "ephemeral"}),
-            );
-        }
-        let response = self.send(Value::Object(body).to_string(), abort).await?;
+        let body = CompleteBody {
+            model: self.wire_model(),
+            messages,
+            cache_control: self
+                .is_openrouter()
+                .then_some(CacheControl { kind: "ephemeral" }),
+        };
+        let bytes = serde_json::to_string(&body)
+            .map_err(|e| LlmError::Network(format!("cannot serialise the request: {e}")))?;
+        let response = self.send(bytes, abort).await?;
         let text = tokio::select! {
             () = abort.cancelled() => return Err(LlmError::Aborted),
             r = tokio::time::timeout(STALL_TIMEOUT, read_capped(response, self.max_response_bytes)) => match r {
@@ -406,7 +408,16 @@ struct StepBody<'a> {
 /// The system message followed by the conversation, as one JSON array.
 struct Messages<'a> {
     system: &'a RawValue,
-    rest: &'a [Value],
+    rest: &'a [Message],
+}
+
+/// The body of a non-streaming completion.
+#[derive(serde::Serialize)]
+struct CompleteBody<'a> {
+    model: &'a str,
+    messages: &'a [Message],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
 }
 
 impl serde::Serialize for Messages<'_> {
@@ -478,8 +489,7 @@ mod tests {
     #[test]
     fn openrouter_extras_only_for_openrouter_models() {
         let tools = serde_json::value::to_raw_value(&[json!({})]).unwrap();
-        let system =
-            serde_json::value::to_raw_value(&json!({"role": "system", "content": "S"})).unwrap();
+        let system = SystemPrompt::new("S").unwrap();
         let req = ChatRequest {
             system: &system,
             messages: &[],

@@ -4,9 +4,8 @@
 //! summary plus the verbatim tail. The split never cuts inside a turn, so a tool call always stays
 //! with its result. A failed summary is logged and the plan goes on uncompacted.
 
-use serde_json::Value;
-
-use super::prompt;
+use crate::llm::Message;
+use crate::planner::prompt;
 
 /// Reserved for the answer and tools in the budget formula.
 const RESERVED_TOKENS: u64 = 16_000;
@@ -78,34 +77,23 @@ fn text_tokens(text: &str) -> u64 {
 
 /// Estimated tokens of messages: `ceil(n / 4)` per text part, `n` in UTF-16 code units.
 #[must_use]
-pub fn estimate(messages: &[Value]) -> u64 {
+pub fn estimate(messages: &[Message]) -> u64 {
     messages
         .iter()
-        .map(|m| match m.get("content") {
-            Some(Value::String(s)) => text_tokens(s),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .map(text_tokens)
-                .sum(),
-            _ => 0,
-        })
+        .flat_map(Message::texts)
+        .map(text_tokens)
         .sum()
-}
-
-fn role(m: &Value) -> &str {
-    m.get("role").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Where the tail starts in the non-synthetic history, or `None` when nothing is compacted:
 /// start at `L − 4`, move left to a user message; reaching 0 means no cut.
 #[must_use]
-pub fn cut_index(history: &[Value]) -> Option<usize> {
+pub fn cut_index(history: &[Message]) -> Option<usize> {
     if history.len() <= MIN_TAIL {
         return None;
     }
     let mut cut = history.len() - MIN_TAIL;
-    while cut > 0 && role(&history[cut]) != "user" {
+    while cut > 0 && !history[cut].is_user() {
         cut -= 1;
     }
     (cut > 0).then_some(cut)
@@ -113,10 +101,10 @@ pub fn cut_index(history: &[Value]) -> Option<usize> {
 
 /// The messages of the summariser call.
 #[must_use]
-pub fn summariser_messages(prior_summary: Option<&str>, head: &[Value]) -> Vec<Value> {
-    let mut messages = vec![serde_json::json!({"role": "system", "content": SUMMARISER_PROMPT})];
+pub fn summariser_messages(prior_summary: Option<&str>, head: &[Message]) -> Vec<Message> {
+    let mut messages = vec![Message::System(SUMMARISER_PROMPT.to_owned())];
     if let Some(prior) = prior_summary {
-        messages.push(serde_json::json!({"role": "user", "content": format!("{PRIOR_SUMMARY_HEADER}\n\n{prior}")}));
+        messages.push(Message::User(format!("{PRIOR_SUMMARY_HEADER}\n\n{prior}")));
     }
     messages.extend(head.iter().cloned());
     let close = if prior_summary.is_some() {
@@ -124,39 +112,61 @@ pub fn summariser_messages(prior_summary: Option<&str>, head: &[Value]) -> Vec<V
     } else {
         CLOSE_WITHOUT_PRIOR
     };
-    messages.push(serde_json::json!({"role": "user", "content": close}));
+    messages.push(Message::User(close.to_owned()));
     messages
 }
 
 /// The synthetic user message that carries a summary.
 #[must_use]
-pub fn summary_message(summary: &str) -> Value {
-    serde_json::json!({"role": "user", "content": [{"type": "text", "text": format!("{}\n\n{summary}", prompt::PRIOR_CONTEXT_MARKER)}]})
+pub fn summary_message(summary: &str) -> Message {
+    Message::UserParts(vec![format!(
+        "{}\n\n{summary}",
+        prompt::PRIOR_CONTEXT_MARKER
+    )])
 }
 
 /// The counters of a `compaction-summary` frame.
 #[must_use]
-pub fn tokens_after(tail: &[Value], summary: &str) -> u64 {
+pub fn tokens_after(tail: &[Message], summary: &str) -> u64 {
     estimate(tail) + text_tokens(summary)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::ToolCall;
     use proptest::prelude::*;
-    use serde_json::json;
 
-    fn user(t: &str) -> Value {
-        json!({"role": "user", "content": t})
+    fn user(t: &str) -> Message {
+        Message::User(t.to_owned())
     }
-    fn assistant(t: &str) -> Value {
-        json!({"role": "assistant", "content": t})
+    fn assistant(t: &str) -> Message {
+        Message::Assistant {
+            text: Some(t.to_owned()),
+            tool_calls: Vec::new(),
+        }
     }
-    fn tool_call(id: &str) -> Value {
-        json!({"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    fn calls(ids: &[String]) -> Message {
+        Message::Assistant {
+            text: None,
+            tool_calls: ids
+                .iter()
+                .map(|id| ToolCall {
+                    id: id.clone(),
+                    name: "f".into(),
+                    arguments: "{}".into(),
+                })
+                .collect(),
+        }
     }
-    fn tool_result(id: &str) -> Value {
-        json!({"role": "tool", "tool_call_id": id, "content": "r"})
+    fn tool_call(id: &str) -> Message {
+        calls(&[id.to_owned()])
+    }
+    fn tool_result(id: &str) -> Message {
+        Message::Tool {
+            call_id: id.to_owned(),
+            content: "r".into(),
+        }
     }
 
     #[test]
@@ -180,7 +190,7 @@ mod tests {
     #[test]
     fn token_estimate_counts_utf16_units_per_part() {
         let m = vec![
-            json!({"role": "user", "content": [{"type": "text", "text": "abcde"}, {"type": "text", "text": "😀"}]}),
+            Message::UserParts(vec!["abcde".into(), "😀".into()]),
             assistant("abcd"),
         ];
         // "abcde" → 2, "😀" (2 units) → 1, "abcd" → 1
@@ -232,60 +242,40 @@ mod tests {
     #[test]
     fn summariser_messages_carry_the_prior_summary() {
         let m = summariser_messages(Some("Facts A and B."), &[user("x")]);
-        assert_eq!(m[0]["content"], SUMMARISER_PROMPT);
+        assert_eq!(m[0], Message::System(SUMMARISER_PROMPT.to_owned()));
         assert_eq!(
-            m[1]["content"],
-            "[PRIOR SUMMARY — preserve every fact below in your output]\n\nFacts A and B."
+            m[1],
+            user("[PRIOR SUMMARY — preserve every fact below in your output]\n\nFacts A and B.")
         );
         assert_eq!(m[2], user("x"));
         assert_eq!(
-            m[3]["content"],
-            "Write the updated summary now. Keep every fact from the prior summary."
+            m[3],
+            user("Write the updated summary now. Keep every fact from the prior summary.")
         );
         assert_eq!(
-            summariser_messages(None, &[])[1]["content"],
-            "Write the summary now."
+            summariser_messages(None, &[])[1],
+            user("Write the summary now.")
         );
     }
 
     /// A random conversation made of whole turns: a user message, then tool rounds and text.
-    fn conversation() -> impl Strategy<Value = Vec<Value>> {
-        let turn = (0usize..3, 0usize..3, any::<bool>()).prop_map(|(rounds, calls, text)| {
-            let mut msgs = vec![user("q")];
-            for r in 0..rounds {
-                let ids: Vec<String> = (0..=calls).map(|c| format!("t{r}_{c}")).collect();
-                msgs.push(json!({"role": "assistant", "content": null,
-                    "tool_calls": ids.iter().map(|id| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}})).collect::<Vec<_>>()}));
-                msgs.extend(ids.iter().map(|id| tool_result(id)));
-            }
-            if text {
-                msgs.push(assistant("answer"));
+    /// Tool-call ids are unique per conversation, as providers make them.
+    fn conversation() -> impl Strategy<Value = Vec<Message>> {
+        let turn = (0usize..3, 0usize..3, any::<bool>());
+        prop::collection::vec(turn, 0..8).prop_map(|turns| {
+            let mut msgs = Vec::new();
+            for (t, (rounds, n, text)) in turns.into_iter().enumerate() {
+                msgs.push(user("q"));
+                for r in 0..rounds {
+                    let ids: Vec<String> = (0..=n).map(|c| format!("turn{t}_t{r}_{c}")).collect();
+                    msgs.push(calls(&ids));
+                    msgs.extend(ids.iter().map(|id| tool_result(id)));
+                }
+                if text {
+                    msgs.push(assistant("answer"));
+                }
             }
             msgs
-        });
-        // Tool-call ids are unique per conversation, as providers make them.
-        prop::collection::vec(turn, 0..8).prop_map(|turns| {
-            turns
-                .into_iter()
-                .enumerate()
-                .flat_map(|(t, msgs)| {
-                    let tag = move |id: &Value| {
-                        Value::String(format!("turn{t}_{}", id.as_str().unwrap_or("")))
-                    };
-                    msgs.into_iter().map(move |mut m| {
-                        if let Some(id) = m.get("tool_call_id").cloned() {
-                            m["tool_call_id"] = tag(&id);
-                        }
-                        if let Some(calls) = m.get_mut("tool_calls").and_then(Value::as_array_mut) {
-                            for c in calls {
-                                let id = c["id"].clone();
-                                c["id"] = tag(&id);
-                            }
-                        }
-                        m
-                    })
-                })
-                .collect()
         })
     }
 
@@ -293,13 +283,14 @@ mod tests {
         #[test]
         fn no_split_separates_a_tool_call_from_its_result(history in conversation()) {
             if let Some(cut) = cut_index(&history) {
-                prop_assert_eq!(role(&history[cut]), "user");
+                prop_assert!(history[cut].is_user());
                 prop_assert!(history.len() - cut >= MIN_TAIL);
                 let (head, tail) = history.split_at(cut);
-                for m in tail.iter().filter(|m| role(m) == "tool") {
-                    let id = &m["tool_call_id"];
-                    let in_head = head.iter().any(|h| h["tool_calls"].as_array().is_some_and(|c| c.iter().any(|c| &c["id"] == id)));
-                    prop_assert!(!in_head, "a tool result in the tail has its call in the head");
+                for m in tail {
+                    if let Message::Tool { call_id, .. } = m {
+                        let in_head = head.iter().any(|h| h.tool_calls().iter().any(|c| &c.id == call_id));
+                        prop_assert!(!in_head, "a tool result in the tail has its call in the head");
+                    }
                 }
             }
         }

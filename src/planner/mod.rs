@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::a2a::{A2aClient, DialectChoice, Peer, PeerAuth, TaskState};
-use crate::llm::{ChatRequest, LlmClient, LlmError};
+use crate::llm::{ChatRequest, LlmClient, LlmError, Message, SystemPrompt};
 use crate::planner::request::{Agent, PlanRequest, Protocol, Role};
 use crate::recipe::RecipeBook;
 use event::{PlanEvent, Usage};
@@ -48,9 +48,9 @@ pub struct PlannerDeps {
     pub llm: Option<LlmClient>,
     pub recipes: RecipeBook,
     /// The system message (planner prompt, recipe block, instructions), serialised at boot.
-    pub system_message: Box<serde_json::value::RawValue>,
+    pub system_message: SystemPrompt,
     /// The same with the closing-step addendum.
-    pub closing_system_message: Box<serde_json::value::RawValue>,
+    pub closing_system_message: SystemPrompt,
     /// The planner's `steps` setting.
     pub default_steps: Option<u32>,
     /// `planner.context_window`: overrides the model table for compaction.
@@ -174,19 +174,12 @@ enum PlanFailure {
 /// Serialisation failure (not expected for strings).
 pub fn system_messages(
     system_prompt: &str,
-) -> Result<
-    (
-        Box<serde_json::value::RawValue>,
-        Box<serde_json::value::RawValue>,
-    ),
-    serde_json::Error,
-> {
-    let normal =
-        serde_json::value::to_raw_value(&json!({"role": "system", "content": system_prompt}))?;
+) -> Result<(SystemPrompt, SystemPrompt), serde_json::Error> {
     let closing_prompt = format!("{system_prompt}\n\n{}", prompt::CLOSING_ADDENDUM);
-    let closing =
-        serde_json::value::to_raw_value(&json!({"role": "system", "content": closing_prompt}))?;
-    Ok((normal, closing))
+    Ok((
+        SystemPrompt::new(system_prompt)?,
+        SystemPrompt::new(&closing_prompt)?,
+    ))
 }
 
 /// The successful end of a plan.
@@ -371,37 +364,33 @@ impl Plan {
 
     /// The conversation before the first step: prior summary, history turns, the question
     /// (spec §3.9 seeding). The system message is sent separately, pre-serialised.
-    fn seed_messages(&self) -> Vec<Value> {
+    fn seed_messages(&self) -> Vec<Message> {
         let r = &self.request;
         let mut messages = Vec::with_capacity(r.history.len() + 3);
         if let Some(summary) = r.prior_summary.as_deref().filter(|s| !s.trim().is_empty()) {
-            messages.push(json!({"role": "user", "content": [{"type": "text", "text": format!("{}\n\n{summary}", prompt::PRIOR_CONTEXT_MARKER)}]}));
+            messages.push(compaction::summary_message(summary));
         }
         for turn in &r.history {
             match turn.role {
-                Role::User => {
-                    let parts: Vec<Value> = turn
-                        .parts
-                        .iter()
-                        .map(|t| json!({"type": "text", "text": t}))
-                        .collect();
-                    messages.push(json!({"role": "user", "content": parts}));
-                }
+                Role::User => messages.push(Message::UserParts(turn.parts.clone())),
                 Role::Assistant => {
                     let text = turn.parts.concat();
                     if !text.is_empty() {
-                        messages.push(json!({"role": "assistant", "content": text}));
+                        messages.push(Message::Assistant {
+                            text: Some(text),
+                            tool_calls: Vec::new(),
+                        });
                     }
                 }
             }
         }
-        messages.push(json!({"role": "user", "content": r.question}));
+        messages.push(Message::User(r.question.clone()));
         messages
     }
 
     /// Compacts a history that exceeds the model's budget (spec §3.9). Failures are logged and
     /// the plan continues on the full history.
-    async fn compact(&self, deps: &PlannerDeps, llm: &LlmClient, messages: &mut Vec<Value>) {
+    async fn compact(&self, deps: &PlannerDeps, llm: &LlmClient, messages: &mut Vec<Message>) {
         let Some(question) = messages.last().cloned() else {
             return;
         };
@@ -501,36 +490,30 @@ impl Plan {
             }
             finish.clone_from(&out.finish_reason);
             let run_tools = !closing && !out.tool_calls.is_empty();
-            let mut assistant = serde_json::Map::new();
-            assistant.insert("role".into(), json!("assistant"));
-            assistant.insert(
-                "content".into(),
-                if out.text.is_empty() {
-                    Value::Null
-                } else {
-                    json!(out.text)
-                },
-            );
-            if run_tools {
-                let calls: Vec<Value> = out
-                    .tool_calls
-                    .iter()
-                    .map(|c| {
-                        let args = if c.arguments.trim().is_empty() { "{}" } else { c.arguments.as_str() };
-                        json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}})
-                    })
-                    .collect();
-                assistant.insert("tool_calls".into(), Value::Array(calls));
-            }
-            messages.push(Value::Object(assistant));
+            let text = (!out.text.is_empty()).then_some(out.text);
             if !run_tools {
+                messages.push(Message::Assistant {
+                    text,
+                    tool_calls: Vec::new(),
+                });
                 break;
             }
             let prepared = self.prepare_calls(deps, &mut guard, &out.tool_calls).await;
             let reports = join_all(prepared.into_iter().map(|p| self.execute(deps, p))).await;
-            for (call, outcome) in out.tool_calls.iter().zip(reports) {
-                messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": outcome.tool_message()}));
-            }
+            let results: Vec<Message> = out
+                .tool_calls
+                .iter()
+                .zip(reports)
+                .map(|(call, outcome)| Message::Tool {
+                    call_id: call.id.clone(),
+                    content: outcome.tool_message(),
+                })
+                .collect();
+            messages.push(Message::Assistant {
+                text,
+                tool_calls: out.tool_calls,
+            });
+            messages.extend(results);
             if self.abort.token.is_cancelled() {
                 return Err(PlanFailure::Aborted);
             }
