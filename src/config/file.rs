@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::{ConfigError, Location};
 
 /// Keys accepted per section; anything else is `config: unknown key "<section.key>"`.
 const KNOWN_KEYS: &[(&str, &[&str])] = &[
@@ -88,6 +88,9 @@ pub struct FileConfig {
     pub identity: IdentitySection,
     pub hydra: HydraSection,
     pub tls: TlsSection,
+    /// Where each key was written (for error messages).
+    #[serde(skip)]
+    pub index: KeyIndex,
 }
 
 /// `[server]`.
@@ -240,17 +243,14 @@ impl FileConfig {
     /// Reads and checks a TOML file.
     ///
     /// # Errors
-    /// Missing or unreadable file, invalid TOML, unknown keys and wrongly typed values.
+    /// Missing or unreadable file, invalid TOML, unknown keys and wrongly typed values, each
+    /// with the file and line.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("config: cannot read {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| {
-            if e.0.starts_with("config: unknown key") {
-                e
-            } else {
-                ConfigError(format!("{} (in {})", e.0, path.display()))
-            }
-        })
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            problem: format!("cannot read {}: {e}", path.display()),
+            location: None,
+        })?;
+        Self::parse_named(&text, &path.display().to_string())
     }
 
     /// Parses TOML text, rejecting unknown keys by their dotted name.
@@ -258,25 +258,136 @@ impl FileConfig {
     /// # Errors
     /// Invalid TOML, unknown keys and wrongly typed values.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError(format!("config: invalid TOML: {}", e.message()))
-        })?;
+        Self::parse_named(text, "(inline)")
+    }
+
+    fn parse_named(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::File {
+                problem: format!("invalid TOML: {}", e.message().trim()),
+                location: e
+                    .span()
+                    .map(|span| KeyIndex::new(file, text).location_of_offset(span.start)),
+            })?;
+        let index = KeyIndex::new(file, text);
         for (section, value) in &table {
             let Some((_, keys)) = KNOWN_KEYS.iter().find(|(name, _)| name == section) else {
-                return Err(ConfigError(format!("config: unknown key \"{section}\"")));
+                return Err(ConfigError::UnknownKey {
+                    key: section.clone(),
+                    location: index.location(section),
+                });
             };
             let Some(inner) = value.as_table() else {
-                return Err(ConfigError(format!(
-                    "config: \"{section}\" must be a table"
-                )));
+                return Err(ConfigError::Key {
+                    key: section.clone(),
+                    problem: "must be a table".to_owned(),
+                    location: index.location(section),
+                });
             };
             if let Some(key) = inner.keys().find(|k| !keys.contains(&k.as_str())) {
-                return Err(ConfigError(format!(
-                    "config: unknown key \"{section}.{key}\""
-                )));
+                let dotted = format!("{section}.{key}");
+                return Err(ConfigError::UnknownKey {
+                    location: index.location(&dotted),
+                    key: dotted,
+                });
             }
         }
-        toml::from_str(text)
-            .map_err(|e: toml::de::Error| ConfigError(format!("config: {}", e.message())))
+        let mut parsed: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
+            let offset = e.span().map(|s| s.start);
+            match offset.and_then(|o| index.key_at(o)) {
+                Some(key) => ConfigError::Key {
+                    key: key.to_owned(),
+                    problem: format!("has the wrong type: {}", e.message().trim()),
+                    location: index.location(key),
+                },
+                None => ConfigError::File {
+                    problem: e.message().trim().to_owned(),
+                    location: offset.map(|o| index.location_of_offset(o)),
+                },
+            }
+        })?;
+        parsed.index = index;
+        Ok(parsed)
+    }
+
+    /// Where a dotted key (`server.port`) was written, if it was.
+    #[must_use]
+    pub fn location(&self, key: &str) -> Option<Location> {
+        self.index.location(key)
+    }
+}
+
+/// Where each key of a TOML file was written: dotted key → (line of the key, span of its value).
+#[derive(Debug, Default, Clone)]
+pub struct KeyIndex {
+    file: String,
+    lines: Vec<usize>,
+    keys: Vec<(String, usize, std::ops::Range<usize>)>,
+}
+
+impl KeyIndex {
+    /// Indexes `text` (already known to parse).
+    fn new(file: &str, text: &str) -> Self {
+        let lines = text
+            .char_indices()
+            .filter(|(_, c)| *c == '\n')
+            .map(|(i, _)| i)
+            .collect();
+        let mut index = Self {
+            file: file.to_owned(),
+            lines,
+            keys: Vec::new(),
+        };
+        if let Ok(table) = toml::de::DeTable::parse(text) {
+            for (section, value) in table.get_ref() {
+                let name: &str = section.get_ref();
+                let line = index.line_at(section.span().start);
+                index.keys.push((name.to_owned(), line, value.span()));
+                if let Some(inner) = value.get_ref().as_table() {
+                    for (key, v) in inner {
+                        let inner_name: &str = key.get_ref();
+                        let line = index.line_at(key.span().start);
+                        index
+                            .keys
+                            .push((format!("{name}.{inner_name}"), line, v.span()));
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    /// The 1-based line of a byte offset.
+    fn line_at(&self, offset: usize) -> usize {
+        self.lines.partition_point(|&nl| nl < offset) + 1
+    }
+
+    /// Where a dotted key was written.
+    #[must_use]
+    pub fn location(&self, key: &str) -> Option<Location> {
+        self.keys
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, line, _)| Location {
+                file: self.file.clone(),
+                line: *line,
+            })
+    }
+
+    /// The innermost key whose value holds a byte offset.
+    fn key_at(&self, offset: usize) -> Option<&str> {
+        self.keys
+            .iter()
+            .filter(|(_, _, span)| span.contains(&offset))
+            .min_by_key(|(_, _, span)| span.len())
+            .map(|(k, _, _)| k.as_str())
+    }
+
+    fn location_of_offset(&self, offset: usize) -> Location {
+        Location {
+            file: self.file.clone(),
+            line: self.line_at(offset),
+        }
     }
 }

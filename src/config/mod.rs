@@ -5,6 +5,7 @@
 //! Precedence per setting: non-empty environment variable > TOML key > built-in default. The
 //! environment is always passed in as a map, never read here, so tests build their own.
 
+mod error;
 mod file;
 mod planner_file;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::recipe::Action;
+pub use error::{ConfigError, Location};
 pub use file::FileConfig;
 pub use planner_file::PlannerFile;
 
@@ -75,11 +77,32 @@ pub const DEFAULT_PLAN_TIMEOUT_MS: u64 = 1_800_000;
 pub const MAX_PLAN_TIMEOUT_MS: u64 = 21_600_000;
 /// The request schema's lower bound for `timeout_ms`.
 pub const MIN_PLAN_TIMEOUT_MS: u64 = 1_000;
-
-/// A boot failure: the message names the variable or key and what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub const DEFAULT_SSE_KEEPALIVE_SECS: u64 = 15;
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_LLM_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+/// Sampling temperature without a planner file (spec §7.4).
+pub const DEFAULT_TEMPERATURE: f64 = 0.3;
+pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 300;
+pub const DEFAULT_A2A_REQUEST_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_A2A_CALL_BUDGET_MS: u64 = 600_000;
+pub const DEFAULT_A2A_CARD_BUDGET_MS: u64 = 2_000;
+pub const DEFAULT_A2A_CARD_TTL_SECS: u64 = 300;
+pub const DEFAULT_A2A_CARD_FAILURE_TTL_SECS: u64 = 30;
+pub const DEFAULT_A2A_DID_RESOLVE_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_A2A_CANCEL_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_A2A_STREAM_GRACE_MS: u64 = 2_000;
+pub const DEFAULT_A2A_MAX_RESPONSE_BYTES: usize = 8_388_608;
+pub const DEFAULT_A2A_MAX_OUTPUT_CHARS: usize = 200_000;
+/// Peer requests in flight, gateway-wide: well under the descriptor limit once raised, with
+/// room for clients.
+pub const DEFAULT_A2A_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_ENVIRONMENT: &str = "development";
+pub const ENV_TLS_CERT: &str = "BINDU_GATEWAY_TLS_CERT";
+pub const ENV_TLS_KEY: &str = "BINDU_GATEWAY_TLS_KEY";
+pub const ENV_TLS_CA: &str = "BINDU_GATEWAY_TLS_CA";
 
 /// How `/plan` callers authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +267,7 @@ impl Config {
             Some(path) => FileConfig::read(&path)?,
             None => FileConfig::default(),
         };
-        Self::resolve(&env, file)
+        Self::resolve(&env, &file)
     }
 
     /// A configuration for tests: loopback, auth off, short timeouts left at defaults.
@@ -254,7 +277,7 @@ impl Config {
         env.insert(ENV_HOSTNAME.to_owned(), "127.0.0.1".to_owned());
         env.insert(ENV_AUTH_MODE.to_owned(), "none".to_owned());
         env.insert(ENV_RECIPES_DIR.to_owned(), String::new());
-        let mut config = Self::resolve(&Env(&env), FileConfig::default())
+        let mut config = Self::resolve(&Env(&env), &FileConfig::default())
             .unwrap_or_else(|_| unreachable_default());
         config.recipes.dir_explicit = false;
         config.recipes.dir = PathBuf::from("does-not-exist-plangate-recipes");
@@ -262,380 +285,27 @@ impl Config {
         config
     }
 
-    fn resolve(env: &Env<'_>, file: FileConfig) -> Result<Self, ConfigError> {
-        let f = file;
-        let hostname = env
-            .get(ENV_HOSTNAME)
-            .map(str::to_owned)
-            .or(f.server.hostname)
-            .unwrap_or_else(|| DEFAULT_HOSTNAME.to_owned());
-        let port = match env.get(ENV_PORT) {
-            Some(raw) => parse_port(raw)?,
-            None => match f.server.port {
-                Some(p) if (1..=65535).contains(&p) => u16::try_from(p).unwrap_or(DEFAULT_PORT),
-                Some(p) => {
-                    return Err(ConfigError(format!(
-                        "config: server.port must be an integer between 1 and 65535 (got {p})"
-                    )));
-                }
-                None => DEFAULT_PORT,
-            },
-        };
-        let keepalive_secs = match env.get(ENV_SSE_KEEPALIVE_SECS) {
-            Some(raw) => raw.trim().parse::<u64>().map_err(|_| {
-                ConfigError(format!(
-                    "config: {ENV_SSE_KEEPALIVE_SECS} must be a non-negative integer (got \"{raw}\")"
-                ))
-            })?,
-            None => non_negative(f.server.sse_keepalive_secs, "server.sse_keepalive_secs")?
-                .unwrap_or(15),
-        };
-        let max_body_bytes = positive(f.server.max_body_bytes, "server.max_body_bytes")?
-            .map_or(DEFAULT_MAX_BODY_BYTES, to_usize);
-        let shutdown_grace_secs =
-            non_negative(f.server.shutdown_grace_secs, "server.shutdown_grace_secs")?.unwrap_or(10);
-        let max_concurrent_plans =
-            non_negative(f.server.max_concurrent_plans, "server.max_concurrent_plans")?
-                .map_or(0, to_usize);
-        let max_json_values = positive(f.server.max_json_values, "server.max_json_values")?
-            .map_or(DEFAULT_MAX_JSON_VALUES, to_usize);
-        let max_json_depth = positive(f.server.max_json_depth, "server.max_json_depth")?
-            .map_or(DEFAULT_MAX_JSON_DEPTH, to_usize);
-        let millis = |v: Option<i64>, key: &str, default: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(positive(v, key)?.unwrap_or(default)))
-        };
-        let header_read_timeout = millis(
-            f.server.header_read_timeout_ms,
-            "server.header_read_timeout_ms",
-            10_000,
-        )?;
-        let body_read_timeout = millis(
-            f.server.body_read_timeout_ms,
-            "server.body_read_timeout_ms",
-            30_000,
-        )?;
-        let write_timeout = millis(f.server.write_timeout_ms, "server.write_timeout_ms", 30_000)?;
-        let max_connections = positive(f.server.max_connections, "server.max_connections")?
-            .map_or(DEFAULT_MAX_CONNECTIONS, to_usize);
-
-        let mode_raw = env
-            .get(ENV_AUTH_MODE)
-            .map(str::to_owned)
-            .or(f.auth.mode)
-            .unwrap_or_else(|| "bearer".to_owned());
-        let mode = match mode_raw.trim() {
-            "bearer" => AuthMode::Bearer,
-            "none" => AuthMode::None,
-            other => {
-                return Err(ConfigError(format!(
-                    "config: {ENV_AUTH_MODE} must be \"bearer\" or \"none\" (got \"{other}\")"
-                )));
-            }
-        };
-        let tokens: Vec<SecretString> = match env.get(ENV_API_KEY) {
-            Some(raw) => split_list(raw),
-            None => f.auth.tokens.unwrap_or_default(),
-        }
-        .into_iter()
-        .map(SecretString::from)
-        .collect();
-
-        let base_url = env
-            .get(ENV_LLM_BASE_URL)
-            .map(str::to_owned)
-            .or(f.llm.base_url)
-            .unwrap_or_else(|| DEFAULT_LLM_BASE_URL.to_owned());
-        if url::Url::parse(&base_url)
-            .map(|u| !matches!(u.scheme(), "http" | "https"))
-            .unwrap_or(true)
-        {
-            return Err(ConfigError(format!(
-                "config: {ENV_LLM_BASE_URL} must be an absolute http or https URL (got \"{base_url}\")"
-            )));
-        }
-        let api_key = env
-            .get(ENV_LLM_API_KEY)
-            .or_else(|| env.get(ENV_OPENROUTER_API_KEY))
-            .map(str::to_owned)
-            .or(f.llm.api_key)
-            .filter(|k| !k.trim().is_empty())
-            .map(SecretString::from);
-        let max_response_bytes = positive(f.llm.max_response_bytes, "llm.max_response_bytes")?
-            .map_or(32 * 1024 * 1024, to_usize);
-        let fallback_models = match env.get(ENV_FALLBACK_MODELS) {
-            Some(raw) => split_list(raw),
-            None => f.llm.fallback_models.unwrap_or_default(),
-        }
-        .into_iter()
-        .map(|m| {
-            m.strip_prefix("openrouter/")
-                .map(str::to_owned)
-                .unwrap_or(m)
-        })
-        .collect();
-
-        let explicit_model = env
-            .get(ENV_PLANNER_MODEL)
-            .map(str::to_owned)
-            .or(f.planner.model);
-        let planner_file = match env
-            .get(ENV_PLANNER_FILE)
-            .map(PathBuf::from)
-            .or(f.planner.file.map(PathBuf::from))
-        {
-            Some(path) => {
-                if !path.is_file() {
-                    return Err(ConfigError(format!(
-                        "config: {ENV_PLANNER_FILE} names a file that does not exist: {}",
-                        path.display()
-                    )));
-                }
-                Some(path)
-            }
-            None => Some(PathBuf::from(DEFAULT_PLANNER_FILE)).filter(|p| p.is_file()),
-        };
-        let planner_settings = planner_file.as_deref().map(PlannerFile::read).transpose()?;
-        let model = explicit_model
-            .or_else(|| planner_settings.as_ref().and_then(|p| p.model.clone()))
-            .unwrap_or_else(|| DEFAULT_PLANNER_MODEL.to_owned());
-        let context_window = match f.planner.context_window {
-            Some(w) if w > 16_000 => Some(w.unsigned_abs()),
-            Some(w) => {
-                return Err(ConfigError(format!(
-                    "config: planner.context_window must be an integer above 16000 (got {w})"
-                )));
-            }
-            None => None,
-        };
-
-        let (recipes_dir, dir_explicit) = match env
-            .get(ENV_RECIPES_DIR)
-            .map(str::to_owned)
-            .or(f.recipes.dir)
-        {
-            Some(dir) => (PathBuf::from(dir), true),
-            None => (PathBuf::from(DEFAULT_RECIPES_DIR), false),
-        };
-        let deny = match env.get(ENV_RECIPES_DENY) {
-            Some(raw) => split_list(raw),
-            None => f.recipes.deny.unwrap_or_default(),
-        };
-
-        let default_timeout_ms = match f.plan.default_timeout_ms {
-            Some(v) if (1_000..=21_600_000).contains(&v) => v.unsigned_abs(),
-            Some(v) => {
-                return Err(ConfigError(format!(
-                    "config: plan.default_timeout_ms must be between 1000 and 21600000 (got {v})"
-                )));
-            }
-            None => DEFAULT_PLAN_TIMEOUT_MS,
-        };
-        let idempotency_ttl_secs =
-            non_negative(f.plan.idempotency_ttl_secs, "plan.idempotency_ttl_secs")?.unwrap_or(300);
-        let max_agents =
-            positive(f.plan.max_agents, "plan.max_agents")?.map_or(DEFAULT_MAX_AGENTS, to_usize);
-        let max_skills =
-            positive(f.plan.max_skills, "plan.max_skills")?.map_or(DEFAULT_MAX_SKILLS, to_usize);
-        let max_concurrent_calls =
-            positive(f.plan.max_concurrent_calls, "plan.max_concurrent_calls")?
-                .map_or(DEFAULT_MAX_CONCURRENT_CALLS, to_usize);
-
-        let env_allowlist = match env.get(ENV_PEER_ENV_ALLOWLIST) {
-            Some(raw) => split_list(raw),
-            None => f.a2a.env_allowlist.clone().unwrap_or_default(),
-        };
-        let a = &f.a2a;
-        let ms = |v: Option<i64>, key: &str, default: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(positive(v, key)?.unwrap_or(default)))
-        };
-        let a2a = A2aConfig {
-            request_timeout: ms(a.request_timeout_ms, "a2a.request_timeout_ms", 60_000)?,
-            call_budget: ms(a.call_budget_ms, "a2a.call_budget_ms", 600_000)?,
-            card_budget: ms(a.card_budget_ms, "a2a.card_budget_ms", 2_000)?,
-            card_ttl: Duration::from_secs(
-                non_negative(a.card_ttl_secs, "a2a.card_ttl_secs")?.unwrap_or(300),
-            ),
-            card_failure_ttl: Duration::from_secs(
-                non_negative(a.card_failure_ttl_secs, "a2a.card_failure_ttl_secs")?.unwrap_or(30),
-            ),
-            did_resolve_timeout: ms(
-                a.did_resolve_timeout_ms,
-                "a2a.did_resolve_timeout_ms",
-                5_000,
-            )?,
-            cancel_timeout: ms(a.cancel_timeout_ms, "a2a.cancel_timeout_ms", 10_000)?,
-            stream_grace: Duration::from_millis(
-                non_negative(a.stream_grace_ms, "a2a.stream_grace_ms")?.unwrap_or(2_000),
-            ),
-            block_private_endpoints: a.block_private_endpoints.unwrap_or(false),
-            max_response_bytes: positive(a.max_response_bytes, "a2a.max_response_bytes")?
-                .map_or(8_388_608, to_usize),
-            max_output_chars: positive(a.max_output_chars, "a2a.max_output_chars")?
-                .map_or(200_000, to_usize),
-            // Well under the default descriptor limit once raised, with room for clients.
-            max_connections: positive(a.max_connections, "a2a.max_connections")?
-                .map_or(1024, to_usize),
-            env_allowlist,
-        };
-        let pick = |var: &str, toml: Option<String>| {
-            env.get(var)
-                .map(str::to_owned)
-                .or(toml)
-                .filter(|v| !v.is_empty())
-        };
-        let identity = match (
-            pick(ENV_DID_SEED, f.identity.did_seed.clone()),
-            pick(ENV_DID_AUTHOR, f.identity.author.clone()),
-            pick(ENV_DID_NAME, f.identity.name.clone()),
-        ) {
-            (None, None, None) => None,
-            (Some(seed), Some(author), Some(name)) => Some(IdentityConfig {
-                seed: SecretString::from(seed),
-                author,
-                name,
-            }),
-            (seed, author, name) => {
-                let word = |v: &Option<String>| if v.is_some() { "set" } else { "missing" };
-                return Err(ConfigError(format!(
-                    "Partial DID identity config — set all three or none: BINDU_GATEWAY_DID_SEED, BINDU_GATEWAY_AUTHOR, BINDU_GATEWAY_NAME. Got: seed={}, author={}, name={}",
-                    word(&seed),
-                    word(&author),
-                    word(&name)
-                )));
-            }
-        };
-        let hydra = match (
-            pick(ENV_HYDRA_ADMIN_URL, f.hydra.admin_url.clone()),
-            pick(ENV_HYDRA_TOKEN_URL, f.hydra.token_url.clone()),
-        ) {
-            (None, None) => None,
-            (Some(admin_url), Some(token_url)) => Some(HydraConfig {
-                admin_url,
-                token_url,
-                scopes: pick(ENV_HYDRA_SCOPE, f.hydra.scope.clone())
-                    .unwrap_or_else(|| DEFAULT_HYDRA_SCOPE.to_owned())
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect(),
-            }),
-            (admin, token) => {
-                let word = |v: &Option<String>| if v.is_some() { "set" } else { "missing" };
-                return Err(ConfigError(format!(
-                    "Partial Hydra config — set both or neither: BINDU_GATEWAY_HYDRA_ADMIN_URL, BINDU_GATEWAY_HYDRA_TOKEN_URL. Got: admin={}, token={}",
-                    word(&admin),
-                    word(&token)
-                )));
-            }
-        };
-        // TLS (spec §1.1, §5.15) is not built in: refuse to start rather than silently serve
-        // plain HTTP to someone who asked for HTTPS.
-        let tls = [
-            (
-                "BINDU_GATEWAY_TLS_CERT",
-                pick("BINDU_GATEWAY_TLS_CERT", f.tls.cert.clone()),
-            ),
-            (
-                "BINDU_GATEWAY_TLS_KEY",
-                pick("BINDU_GATEWAY_TLS_KEY", f.tls.key.clone()),
-            ),
-            (
-                "BINDU_GATEWAY_TLS_CA",
-                pick("BINDU_GATEWAY_TLS_CA", f.tls.ca.clone()),
-            ),
-        ];
-        let set = tls.iter().filter(|(_, v)| v.is_some()).count();
-        if set > 0 && set < 3 {
-            return Err(ConfigError(
-                "Partial TLS config — set all three or none: BINDU_GATEWAY_TLS_CERT, BINDU_GATEWAY_TLS_KEY, BINDU_GATEWAY_TLS_CA".to_owned(),
-            ));
-        }
-        if let Some((_, Some(path))) = tls
-            .iter()
-            .find(|(_, v)| v.as_ref().is_some_and(|p| !Path::new(p).exists()))
-        {
-            return Err(ConfigError(format!("TLS file not found: {path}")));
-        }
-        if set == 3 {
-            return Err(ConfigError(
-                "config: BINDU_GATEWAY_TLS_CERT/KEY/CA are set, but this build of plangate does not terminate TLS; put a TLS proxy in front of it and unset them".to_owned(),
-            ));
-        }
-        let peer_env = a2a
-            .env_allowlist
-            .iter()
-            // `NAME@host[:port]` binds NAME to one peer; the value is read by NAME.
-            .map(|entry| {
-                entry
-                    .split_once('@')
-                    .map_or(entry.as_str(), |(name, _)| name)
-            })
-            .filter_map(|name| {
-                env.get(name)
-                    .map(|v| (name.to_owned(), SecretString::from(v.to_owned())))
-            })
-            .collect();
-
+    fn resolve(env: &Env<'_>, file: &FileConfig) -> Result<Self, ConfigError> {
+        let src = Sources { env, file };
+        let a2a = src.a2a()?;
+        let peer_env = peer_env(env, &a2a.env_allowlist);
+        src.refuse_tls()?;
         Ok(Self {
-            server: ServerConfig {
-                hostname,
-                port,
-                sse_keepalive: (keepalive_secs > 0).then(|| Duration::from_secs(keepalive_secs)),
-                max_body_bytes,
-                shutdown_grace: Duration::from_secs(shutdown_grace_secs),
-                max_concurrent_plans,
-                max_json_values,
-                max_json_depth,
-                header_read_timeout,
-                body_read_timeout,
-                write_timeout,
-                max_connections,
-            },
-            auth: AuthConfig { mode, tokens },
-            llm: LlmConfig {
-                max_response_bytes,
-                base_url,
-                api_key,
-                fallback_models,
-            },
-            planner: PlannerConfig {
-                model,
-                file: planner_file,
-                context_window,
-                instructions: f.planner.instructions.unwrap_or_default(),
-                // Without a planner file: temperature 0.3, top_p unset, 10 steps (spec §7.4).
-                temperature: match &planner_settings {
-                    Some(p) => p.temperature,
-                    None => Some(0.3),
-                },
-                top_p: planner_settings.as_ref().and_then(|p| p.top_p),
-                steps: planner_settings.as_ref().and_then(|p| p.steps),
-                recipe_rules: planner_settings
-                    .as_ref()
-                    .map(|p| p.recipe_rules.clone())
-                    .unwrap_or_default(),
-                prompt: planner_settings.map(|p| p.prompt),
-            },
-            recipes: RecipesConfig {
-                dir: recipes_dir,
-                dir_explicit,
-                deny,
-            },
-            plan: PlanConfig {
-                default_timeout: Duration::from_millis(default_timeout_ms),
-                idempotency_ttl: Duration::from_secs(idempotency_ttl_secs),
-                max_agents,
-                max_skills,
-                max_concurrent_calls,
-            },
+            server: src.server()?,
+            auth: src.auth()?,
+            llm: src.llm()?,
+            planner: src.planner()?,
+            recipes: src.recipes(),
+            plan: src.plan()?,
             a2a,
             environment: env
                 .get(ENV_NODE_ENV)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "development".to_owned()),
+                .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned()),
             peer_env,
-            identity,
-            hydra,
+            identity: src.identity()?,
+            hydra: src.hydra()?,
         })
     }
 
@@ -676,6 +346,501 @@ impl Env<'_> {
     }
 }
 
+/// Where settings come from (environment over file over default), with the checks every
+/// numeric key shares. Each `[section]` is resolved by its own method.
+struct Sources<'a> {
+    env: &'a Env<'a>,
+    file: &'a FileConfig,
+}
+
+impl Sources<'_> {
+    /// A bad TOML value, located in the file.
+    fn key_error(&self, key: &str, problem: String) -> ConfigError {
+        ConfigError::Key {
+            key: key.to_owned(),
+            problem,
+            location: self.file.location(key),
+        }
+    }
+
+    /// A TOML integer that must be above 0.
+    fn positive(&self, v: Option<i64>, key: &str) -> Result<Option<u64>, ConfigError> {
+        match v {
+            Some(v) if v > 0 => Ok(Some(v.unsigned_abs())),
+            Some(v) => {
+                Err(self.key_error(key, format!("must be an integer greater than 0 (got {v})")))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A TOML integer that may be 0.
+    fn non_negative(&self, v: Option<i64>, key: &str) -> Result<Option<u64>, ConfigError> {
+        match v {
+            Some(v) if v >= 0 => Ok(Some(v.unsigned_abs())),
+            Some(v) => {
+                Err(self.key_error(key, format!("must be an integer of at least 0 (got {v})")))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A positive count, or its default.
+    fn count(&self, v: Option<i64>, key: &str, default: usize) -> Result<usize, ConfigError> {
+        Ok(self.positive(v, key)?.map_or(default, to_usize))
+    }
+
+    /// A positive number of milliseconds, or its default.
+    fn millis(&self, v: Option<i64>, key: &str, default_ms: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(
+            self.positive(v, key)?.unwrap_or(default_ms),
+        ))
+    }
+
+    /// An environment variable, else a TOML value (empty counts as unset).
+    fn pick(&self, var: &str, toml: Option<&String>) -> Option<String> {
+        self.env
+            .get(var)
+            .map(str::to_owned)
+            .or_else(|| toml.cloned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A comma-separated environment list, else a TOML array.
+    fn list(&self, var: &str, toml: Option<&Vec<String>>) -> Vec<String> {
+        match self.env.get(var) {
+            Some(raw) => split_list(raw),
+            None => toml.cloned().unwrap_or_default(),
+        }
+    }
+
+    fn server(&self) -> Result<ServerConfig, ConfigError> {
+        let s = &self.file.server;
+        let port = match self.env.get(ENV_PORT) {
+            Some(raw) => parse_port(raw)?,
+            None => match s.port {
+                Some(p) => u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
+                    self.key_error(
+                        "server.port",
+                        format!("must be an integer between 1 and 65535 (got {p})"),
+                    )
+                })?,
+                None => DEFAULT_PORT,
+            },
+        };
+        let keepalive_secs = match self.env.get(ENV_SSE_KEEPALIVE_SECS) {
+            Some(raw) => raw.trim().parse::<u64>().map_err(|_| {
+                ConfigError::env(
+                    ENV_SSE_KEEPALIVE_SECS,
+                    format!("must be a non-negative integer (got \"{raw}\")"),
+                )
+            })?,
+            None => self
+                .non_negative(s.sse_keepalive_secs, "server.sse_keepalive_secs")?
+                .unwrap_or(DEFAULT_SSE_KEEPALIVE_SECS),
+        };
+        Ok(ServerConfig {
+            hostname: self
+                .pick(ENV_HOSTNAME, s.hostname.as_ref())
+                .unwrap_or_else(|| DEFAULT_HOSTNAME.to_owned()),
+            port,
+            sse_keepalive: (keepalive_secs > 0).then(|| Duration::from_secs(keepalive_secs)),
+            max_body_bytes: self.count(
+                s.max_body_bytes,
+                "server.max_body_bytes",
+                DEFAULT_MAX_BODY_BYTES,
+            )?,
+            shutdown_grace: Duration::from_secs(
+                self.non_negative(s.shutdown_grace_secs, "server.shutdown_grace_secs")?
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+            max_concurrent_plans: self
+                .non_negative(s.max_concurrent_plans, "server.max_concurrent_plans")?
+                .map_or(0, to_usize),
+            max_json_values: self.count(
+                s.max_json_values,
+                "server.max_json_values",
+                DEFAULT_MAX_JSON_VALUES,
+            )?,
+            max_json_depth: self.count(
+                s.max_json_depth,
+                "server.max_json_depth",
+                DEFAULT_MAX_JSON_DEPTH,
+            )?,
+            header_read_timeout: self.millis(
+                s.header_read_timeout_ms,
+                "server.header_read_timeout_ms",
+                DEFAULT_HEADER_READ_TIMEOUT_MS,
+            )?,
+            body_read_timeout: self.millis(
+                s.body_read_timeout_ms,
+                "server.body_read_timeout_ms",
+                DEFAULT_BODY_READ_TIMEOUT_MS,
+            )?,
+            write_timeout: self.millis(
+                s.write_timeout_ms,
+                "server.write_timeout_ms",
+                DEFAULT_WRITE_TIMEOUT_MS,
+            )?,
+            max_connections: self.count(
+                s.max_connections,
+                "server.max_connections",
+                DEFAULT_MAX_CONNECTIONS,
+            )?,
+        })
+    }
+
+    fn auth(&self) -> Result<AuthConfig, ConfigError> {
+        let a = &self.file.auth;
+        let mode = match self.env.get(ENV_AUTH_MODE) {
+            Some(raw) => parse_auth_mode(raw.trim()).ok_or_else(|| {
+                ConfigError::env(
+                    ENV_AUTH_MODE,
+                    format!("must be \"bearer\" or \"none\" (got \"{}\")", raw.trim()),
+                )
+            })?,
+            None => match a.mode.as_deref() {
+                Some(raw) => parse_auth_mode(raw.trim()).ok_or_else(|| {
+                    self.key_error(
+                        "auth.mode",
+                        format!("must be \"bearer\" or \"none\" (got \"{}\")", raw.trim()),
+                    )
+                })?,
+                None => AuthMode::Bearer,
+            },
+        };
+        Ok(AuthConfig {
+            mode,
+            tokens: self
+                .list(ENV_API_KEY, a.tokens.as_ref())
+                .into_iter()
+                .map(SecretString::from)
+                .collect(),
+        })
+    }
+
+    fn llm(&self) -> Result<LlmConfig, ConfigError> {
+        let l = &self.file.llm;
+        let base_url = self
+            .pick(ENV_LLM_BASE_URL, l.base_url.as_ref())
+            .unwrap_or_else(|| DEFAULT_LLM_BASE_URL.to_owned());
+        if url::Url::parse(&base_url)
+            .map(|u| !matches!(u.scheme(), "http" | "https"))
+            .unwrap_or(true)
+        {
+            let problem = format!("must be an absolute http or https URL (got \"{base_url}\")");
+            return Err(if self.env.get(ENV_LLM_BASE_URL).is_some() {
+                ConfigError::env(ENV_LLM_BASE_URL, problem)
+            } else {
+                self.key_error("llm.base_url", problem)
+            });
+        }
+        let api_key = self
+            .env
+            .get(ENV_LLM_API_KEY)
+            .or_else(|| self.env.get(ENV_OPENROUTER_API_KEY))
+            .map(str::to_owned)
+            .or_else(|| l.api_key.clone())
+            .filter(|k| !k.trim().is_empty())
+            .map(SecretString::from);
+        let fallback_models = self
+            .list(ENV_FALLBACK_MODELS, l.fallback_models.as_ref())
+            .into_iter()
+            .map(|m| {
+                m.strip_prefix("openrouter/")
+                    .map(str::to_owned)
+                    .unwrap_or(m)
+            })
+            .collect();
+        Ok(LlmConfig {
+            max_response_bytes: self.count(
+                l.max_response_bytes,
+                "llm.max_response_bytes",
+                DEFAULT_LLM_MAX_RESPONSE_BYTES,
+            )?,
+            base_url,
+            api_key,
+            fallback_models,
+        })
+    }
+
+    fn planner(&self) -> Result<PlannerConfig, ConfigError> {
+        let p = &self.file.planner;
+        let explicit_model = self.pick(ENV_PLANNER_MODEL, p.model.as_ref());
+        let file = match self.pick(ENV_PLANNER_FILE, p.file.as_ref()) {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    let problem = format!("names a file that does not exist: {}", path.display());
+                    return Err(if self.env.get(ENV_PLANNER_FILE).is_some() {
+                        ConfigError::env(ENV_PLANNER_FILE, problem)
+                    } else {
+                        self.key_error("planner.file", problem)
+                    });
+                }
+                Some(path)
+            }
+            None => Some(PathBuf::from(DEFAULT_PLANNER_FILE)).filter(|p| p.is_file()),
+        };
+        let settings = file.as_deref().map(PlannerFile::read).transpose()?;
+        let context_window = match p.context_window {
+            Some(w) if w > 16_000 => Some(w.unsigned_abs()),
+            Some(w) => {
+                return Err(self.key_error(
+                    "planner.context_window",
+                    format!("must be an integer above 16000 (got {w})"),
+                ));
+            }
+            None => None,
+        };
+        Ok(PlannerConfig {
+            model: explicit_model
+                .or_else(|| settings.as_ref().and_then(|s| s.model.clone()))
+                .unwrap_or_else(|| DEFAULT_PLANNER_MODEL.to_owned()),
+            file,
+            context_window,
+            instructions: p.instructions.clone().unwrap_or_default(),
+            // Without a planner file: temperature 0.3, top_p unset, 10 steps (spec §7.4).
+            temperature: match &settings {
+                Some(s) => s.temperature,
+                None => Some(DEFAULT_TEMPERATURE),
+            },
+            top_p: settings.as_ref().and_then(|s| s.top_p),
+            steps: settings.as_ref().and_then(|s| s.steps),
+            recipe_rules: settings
+                .as_ref()
+                .map(|s| s.recipe_rules.clone())
+                .unwrap_or_default(),
+            prompt: settings.map(|s| s.prompt),
+        })
+    }
+
+    fn recipes(&self) -> RecipesConfig {
+        let r = &self.file.recipes;
+        let (dir, dir_explicit) = match self
+            .env
+            .get(ENV_RECIPES_DIR)
+            .map(str::to_owned)
+            .or_else(|| r.dir.clone())
+        {
+            Some(dir) => (PathBuf::from(dir), true),
+            None => (PathBuf::from(DEFAULT_RECIPES_DIR), false),
+        };
+        RecipesConfig {
+            dir,
+            dir_explicit,
+            deny: self.list(ENV_RECIPES_DENY, r.deny.as_ref()),
+        }
+    }
+
+    fn plan(&self) -> Result<PlanConfig, ConfigError> {
+        let p = &self.file.plan;
+        let default_timeout_ms = match p.default_timeout_ms {
+            Some(v)
+                if u64::try_from(v)
+                    .is_ok_and(|v| (MIN_PLAN_TIMEOUT_MS..=MAX_PLAN_TIMEOUT_MS).contains(&v)) =>
+            {
+                v.unsigned_abs()
+            }
+            Some(v) => {
+                return Err(self.key_error(
+                    "plan.default_timeout_ms",
+                    format!(
+                        "must be between {MIN_PLAN_TIMEOUT_MS} and {MAX_PLAN_TIMEOUT_MS} (got {v})"
+                    ),
+                ));
+            }
+            None => DEFAULT_PLAN_TIMEOUT_MS,
+        };
+        Ok(PlanConfig {
+            default_timeout: Duration::from_millis(default_timeout_ms),
+            idempotency_ttl: Duration::from_secs(
+                self.non_negative(p.idempotency_ttl_secs, "plan.idempotency_ttl_secs")?
+                    .unwrap_or(DEFAULT_IDEMPOTENCY_TTL_SECS),
+            ),
+            max_agents: self.count(p.max_agents, "plan.max_agents", DEFAULT_MAX_AGENTS)?,
+            max_skills: self.count(p.max_skills, "plan.max_skills", DEFAULT_MAX_SKILLS)?,
+            max_concurrent_calls: self.count(
+                p.max_concurrent_calls,
+                "plan.max_concurrent_calls",
+                DEFAULT_MAX_CONCURRENT_CALLS,
+            )?,
+        })
+    }
+
+    fn a2a(&self) -> Result<A2aConfig, ConfigError> {
+        let a = &self.file.a2a;
+        let secs = |v: Option<i64>, key: &str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(
+                self.non_negative(v, key)?.unwrap_or(default),
+            ))
+        };
+        Ok(A2aConfig {
+            env_allowlist: self.list(ENV_PEER_ENV_ALLOWLIST, a.env_allowlist.as_ref()),
+            request_timeout: self.millis(
+                a.request_timeout_ms,
+                "a2a.request_timeout_ms",
+                DEFAULT_A2A_REQUEST_TIMEOUT_MS,
+            )?,
+            call_budget: self.millis(
+                a.call_budget_ms,
+                "a2a.call_budget_ms",
+                DEFAULT_A2A_CALL_BUDGET_MS,
+            )?,
+            card_budget: self.millis(
+                a.card_budget_ms,
+                "a2a.card_budget_ms",
+                DEFAULT_A2A_CARD_BUDGET_MS,
+            )?,
+            card_ttl: secs(
+                a.card_ttl_secs,
+                "a2a.card_ttl_secs",
+                DEFAULT_A2A_CARD_TTL_SECS,
+            )?,
+            card_failure_ttl: secs(
+                a.card_failure_ttl_secs,
+                "a2a.card_failure_ttl_secs",
+                DEFAULT_A2A_CARD_FAILURE_TTL_SECS,
+            )?,
+            did_resolve_timeout: self.millis(
+                a.did_resolve_timeout_ms,
+                "a2a.did_resolve_timeout_ms",
+                DEFAULT_A2A_DID_RESOLVE_TIMEOUT_MS,
+            )?,
+            cancel_timeout: self.millis(
+                a.cancel_timeout_ms,
+                "a2a.cancel_timeout_ms",
+                DEFAULT_A2A_CANCEL_TIMEOUT_MS,
+            )?,
+            stream_grace: Duration::from_millis(
+                self.non_negative(a.stream_grace_ms, "a2a.stream_grace_ms")?
+                    .unwrap_or(DEFAULT_A2A_STREAM_GRACE_MS),
+            ),
+            block_private_endpoints: a.block_private_endpoints.unwrap_or(false),
+            max_response_bytes: self.count(
+                a.max_response_bytes,
+                "a2a.max_response_bytes",
+                DEFAULT_A2A_MAX_RESPONSE_BYTES,
+            )?,
+            max_output_chars: self.count(
+                a.max_output_chars,
+                "a2a.max_output_chars",
+                DEFAULT_A2A_MAX_OUTPUT_CHARS,
+            )?,
+            max_connections: self.count(
+                a.max_connections,
+                "a2a.max_connections",
+                DEFAULT_A2A_MAX_CONNECTIONS,
+            )?,
+        })
+    }
+
+    fn identity(&self) -> Result<Option<IdentityConfig>, ConfigError> {
+        let i = &self.file.identity;
+        match (
+            self.pick(ENV_DID_SEED, i.did_seed.as_ref()),
+            self.pick(ENV_DID_AUTHOR, i.author.as_ref()),
+            self.pick(ENV_DID_NAME, i.name.as_ref()),
+        ) {
+            (None, None, None) => Ok(None),
+            (Some(seed), Some(author), Some(name)) => Ok(Some(IdentityConfig {
+                seed: SecretString::from(seed),
+                author,
+                name,
+            })),
+            (seed, author, name) => Err(ConfigError::Conflict(format!(
+                "Partial DID identity config — set all three or none: {ENV_DID_SEED}, {ENV_DID_AUTHOR}, {ENV_DID_NAME}. Got: seed={}, author={}, name={}",
+                set_or_missing(seed.as_ref()),
+                set_or_missing(author.as_ref()),
+                set_or_missing(name.as_ref())
+            ))),
+        }
+    }
+
+    fn hydra(&self) -> Result<Option<HydraConfig>, ConfigError> {
+        let h = &self.file.hydra;
+        match (
+            self.pick(ENV_HYDRA_ADMIN_URL, h.admin_url.as_ref()),
+            self.pick(ENV_HYDRA_TOKEN_URL, h.token_url.as_ref()),
+        ) {
+            (None, None) => Ok(None),
+            (Some(admin_url), Some(token_url)) => Ok(Some(HydraConfig {
+                admin_url,
+                token_url,
+                scopes: self
+                    .pick(ENV_HYDRA_SCOPE, h.scope.as_ref())
+                    .unwrap_or_else(|| DEFAULT_HYDRA_SCOPE.to_owned())
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            })),
+            (admin, token) => Err(ConfigError::Conflict(format!(
+                "Partial Hydra config — set both or neither: {ENV_HYDRA_ADMIN_URL}, {ENV_HYDRA_TOKEN_URL}. Got: admin={}, token={}",
+                set_or_missing(admin.as_ref()),
+                set_or_missing(token.as_ref())
+            ))),
+        }
+    }
+
+    /// TLS (spec §1.1, §5.15) is not built in: refuse to start rather than silently serve plain
+    /// HTTP to someone who asked for HTTPS.
+    fn refuse_tls(&self) -> Result<(), ConfigError> {
+        let t = &self.file.tls;
+        let tls = [
+            (ENV_TLS_CERT, self.pick(ENV_TLS_CERT, t.cert.as_ref())),
+            (ENV_TLS_KEY, self.pick(ENV_TLS_KEY, t.key.as_ref())),
+            (ENV_TLS_CA, self.pick(ENV_TLS_CA, t.ca.as_ref())),
+        ];
+        let set = tls.iter().filter(|(_, v)| v.is_some()).count();
+        if set > 0 && set < 3 {
+            return Err(ConfigError::Conflict(format!(
+                "Partial TLS config — set all three or none: {ENV_TLS_CERT}, {ENV_TLS_KEY}, {ENV_TLS_CA}"
+            )));
+        }
+        if let Some((_, Some(path))) = tls
+            .iter()
+            .find(|(_, v)| v.as_ref().is_some_and(|p| !Path::new(p).exists()))
+        {
+            return Err(ConfigError::Conflict(format!("TLS file not found: {path}")));
+        }
+        if set == 3 {
+            return Err(ConfigError::Conflict(format!(
+                "config: {ENV_TLS_CERT}/KEY/CA are set, but this build of plangate does not terminate TLS; put a TLS proxy in front of it and unset them"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The values of allow-listed peer-auth variables, captured at boot. `NAME@host[:port]` binds
+/// NAME to one peer; the value is read by NAME.
+fn peer_env(env: &Env<'_>, allowlist: &[String]) -> HashMap<String, SecretString> {
+    allowlist
+        .iter()
+        .map(|entry| {
+            entry
+                .split_once('@')
+                .map_or(entry.as_str(), |(name, _)| name)
+        })
+        .filter_map(|name| {
+            env.get(name)
+                .map(|v| (name.to_owned(), SecretString::from(v.to_owned())))
+        })
+        .collect()
+}
+
+fn set_or_missing(v: Option<&String>) -> &'static str {
+    if v.is_some() { "set" } else { "missing" }
+}
+
+fn parse_auth_mode(raw: &str) -> Option<AuthMode> {
+    match raw {
+        "bearer" => Some(AuthMode::Bearer),
+        "none" => Some(AuthMode::None),
+        _ => None,
+    }
+}
+
 #[expect(
     clippy::panic,
     reason = "the built-in defaults are valid; covered by a unit test"
@@ -690,9 +855,10 @@ fn parse_port(raw: &str) -> Result<u16, ConfigError> {
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| {
-            ConfigError(format!(
-                "config: {ENV_PORT} must be an integer between 1 and 65535 (got \"{raw}\")"
-            ))
+            ConfigError::env(
+                ENV_PORT,
+                format!("must be an integer between 1 and 65535 (got \"{raw}\")"),
+            )
         })
 }
 
@@ -702,26 +868,6 @@ fn split_list(raw: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-fn positive(v: Option<i64>, key: &str) -> Result<Option<u64>, ConfigError> {
-    match v {
-        Some(v) if v > 0 => Ok(Some(v.unsigned_abs())),
-        Some(v) => Err(ConfigError(format!(
-            "config: {key} must be an integer greater than 0 (got {v})"
-        ))),
-        None => Ok(None),
-    }
-}
-
-fn non_negative(v: Option<i64>, key: &str) -> Result<Option<u64>, ConfigError> {
-    match v {
-        Some(v) if v >= 0 => Ok(Some(v.unsigned_abs())),
-        Some(v) => Err(ConfigError(format!(
-            "config: {key} must be an integer of at least 0 (got {v})"
-        ))),
-        None => Ok(None),
-    }
 }
 
 fn to_usize(v: u64) -> usize {
@@ -926,7 +1072,46 @@ mod tests {
 
         std::fs::write(&path, "[server]\nbogus = 1\n").unwrap();
         let err = Config::load(&env(&[]), Some(&path)).unwrap_err();
-        assert_eq!(err.to_string(), "config: unknown key \"server.bogus\"");
+        let shown = path.display();
+        assert_eq!(
+            err.to_string(),
+            format!("config: unknown key \"server.bogus\" (at {shown}:2)")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn toml_errors_name_the_key_and_its_line() {
+        let typed =
+            FileConfig::parse("# ops\n[server]\nhostname = \"h\"\nport = \"3775\"\n").unwrap_err();
+        assert!(
+            matches!(&typed, ConfigError::Key { key, location: Some(l), .. } if key == "server.port" && l.line == 4),
+            "{typed:?}"
+        );
+        assert!(
+            typed.to_string().starts_with(
+                "config: server.port has the wrong type: invalid type: string \"3775\""
+            ),
+            "{typed}"
+        );
+        let f = FileConfig::parse("[plan]\n\nmax_agents = 0\n").unwrap();
+        let err = Config::resolve(&Env(&HashMap::new()), &f).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config: plan.max_agents must be an integer greater than 0 (got 0) (at (inline):3)"
+        );
+        let err = FileConfig::parse("[a2a]\ncall_budget_ms = \n").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::File { location: Some(l), .. } if l.line == 2),
+            "{err:?}"
+        );
+        let err = Config::load(&env(&[("GATEWAY_AUTH_MODE", "basic")]), None).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Env {
+                var: "GATEWAY_AUTH_MODE".into(),
+                problem: "must be \"bearer\" or \"none\" (got \"basic\")".into()
+            }
+        );
     }
 }

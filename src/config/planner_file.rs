@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use crate::recipe::Action;
 use crate::recipe::frontmatter;
 
@@ -30,7 +30,7 @@ impl PlannerFile {
     /// `planner: invalid frontmatter in <path>: <detail>` and invalid permission actions.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("planner: cannot read {}: {e}", path.display())))?;
+            .map_err(|e| ConfigError::Planner(format!("cannot read {}: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -40,7 +40,7 @@ impl PlannerFile {
     /// As [`PlannerFile::read`].
     pub fn parse(text: &str, shown: &str) -> Result<Self, ConfigError> {
         let invalid = |detail: &str| {
-            ConfigError(format!("planner: invalid frontmatter in {shown}: {detail}"))
+            ConfigError::Planner(format!("invalid frontmatter in {shown}: {detail}"))
         };
         let doc = frontmatter::split(text).map_err(|e| invalid(&e.detail))?;
         let map = frontmatter::parse_mapping(&doc.yaml).map_err(|e| invalid(&e.detail))?;
@@ -102,7 +102,7 @@ impl PlannerFile {
 
 fn parse_action(action: &str, pattern: &str) -> Result<Action, ConfigError> {
     Action::parse(action).ok_or_else(|| {
-        ConfigError(format!(
+        ConfigError::Conflict(format!(
             "permission: invalid action \"{action}\" for recipe pattern \"{pattern}\" (expected allow, deny or ask)"
         ))
     })
