@@ -1,19 +1,25 @@
 //! plangate: an HTTP gateway that answers one question with the help of many remote A2A agents.
 //!
-//! # Layout — one request, end to end
+//! # Layout — one planner core, many doors
 //!
-//! 1. [`api::plan`] authenticates `POST /plan`, validates the body ([`api::request`]), checks the
-//!    catalog for tool-id collisions, admits it ([`api::idempotency`]) and opens the SSE response
-//!    ([`api::sse`]) fed by one ordered channel.
-//! 2. [`planner::Plan::run`] owns the plan: in LLM mode it streams steps from [`llm`], runs each
-//!    step's tool calls concurrently through [`planner::dispatch`], and feeds the results back;
-//!    without an LLM key it fans the question out to every skill.
-//! 3. [`a2a`] talks to the peers: JSON-RPC send, polling on the fast ladder, cancel on abort,
-//!    tolerant parsing of both A2A dialects, agent cards with a shared TTL cache.
-//! 4. Every frame is a [`planner::event::PlanEvent`]; the stream always ends with `done`.
+//! Each module is a room that owns its types; imports run one way (`layout.json` in the shared
+//! folder, checked by `layers.py`):
 //!
-//! [`state::AppState`] holds what requests share; [`server`] binds and drains on shutdown.
-//! The contract is `spec/gateway.md` in the shared folder.
+//! - [`api`] (doors): `/plan` validates its wire into a [`planner::request::PlanRequest`],
+//!   admits it ([`api::idempotency`]) and frames the plan's [`planner::event::PlanEvent`]s as
+//!   SSE ([`api::frames`], [`api::sse`]); `/health`, `did.json`.
+//! - [`planner`]: owns a plan from `plan` to `done`: the LLM step loop or the fan-out, tool calls
+//!   through [`planner::dispatch`] (one [`planner::event::ToolOutcome`] per call), compaction,
+//!   and every text written into the model's context ([`planner::render`]).
+//! - [`llm`]: the OpenAI-compatible client; typed [`llm::Message`]s out, lenient chunks in.
+//! - [`a2a`]: the peer client: an [`a2a::Peer`] in, send/poll/stream/cancel in both dialects,
+//!   [`a2a::TaskState`] normalised once, cards, credentials, the address guard.
+//! - [`identity`]: the gateway DID, request signing, verifying signed texts, Hydra.
+//! - [`recipe`]: recipes as data. [`config`]: env + TOML into plain typed settings.
+//! - [`boot`] builds the live services from a [`config::Config`] into an [`AppState`];
+//!   [`server`] binds, serves and drains on shutdown. [`telemetry`] is a leaf.
+//!
+//! Every stream ends with `done`. The contract is `spec/gateway.md` in the shared folder.
 
 pub mod a2a;
 pub mod api;

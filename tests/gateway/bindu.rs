@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::fake_llm::{FakeLlm, Turn};
 use crate::support::*;
+use plangate_testkit::llm::{FakeLlm, Turn};
 
 fn bindu_url(var: &str) -> Option<String> {
     peer_url(var, "PLANGATE_REQUIRE_PEERS")

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::fake_llm::{FakeLlm, Turn};
 use crate::support::*;
+use plangate_testkit::llm::{FakeLlm, Turn};
 
 /// `turns` user/assistant pairs of about `tokens_each` estimated tokens per message.
 fn history(turns: usize, tokens_each: usize) -> Vec<Value> {
@@ -183,11 +183,7 @@ async fn plans_sharing_a_session_id_compact_independently_and_concurrently() {
 
 #[tokio::test]
 async fn the_client_loop_keeps_reference_task_ids_right_across_three_turns_with_bindu() {
-    let Ok(url) = std::env::var("PLANGATE_BINDU_URL") else {
-        assert!(
-            std::env::var_os("PLANGATE_REQUIRE_PEERS").is_none(),
-            "PLANGATE_BINDU_URL is not set"
-        );
+    let Some(url) = peer_url("PLANGATE_BINDU_URL", "PLANGATE_REQUIRE_PEERS") else {
         return;
     };
     let gw = TestGateway::spawn(config()).await;

@@ -12,8 +12,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::support::fake_peer::{FakePeer, Script};
 use crate::support::*;
+use plangate_testkit::peer::{FakePeer, Script};
 
 /// Serves `app` on a loopback port; returns its base URL.
 async fn serve(app: Router) -> String {
@@ -590,16 +590,23 @@ async fn connections_beyond_the_cap_get_503_and_are_closed() {
     assert_eq!(resp.status(), 503);
     // A slot frees when a connection goes away.
     drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        http()
+    let t0 = Instant::now();
+    loop {
+        let status = http()
             .get(format!("{}/health", gw.url))
             .send()
             .await
             .unwrap()
-            .status(),
-        200
-    );
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "the freed slot was not reused: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     gw.stop().await;
 }
 
@@ -677,7 +684,7 @@ async fn a_body_that_does_not_arrive_in_time_gets_408() {
 
 #[tokio::test]
 async fn an_absurd_retry_after_from_the_llm_is_capped_not_a_panic() {
-    use crate::support::fake_llm::{FakeLlm, Turn};
+    use plangate_testkit::llm::{FakeLlm, Turn};
     let llm = FakeLlm::start(vec![
         Turn::RetryAfter("1e300".into()),
         Turn::text("after the wait"),
@@ -701,7 +708,7 @@ async fn an_absurd_retry_after_from_the_llm_is_capped_not_a_panic() {
 
 #[tokio::test]
 async fn an_llm_stream_without_end_is_cut_at_its_byte_cap() {
-    use crate::support::fake_llm::{FakeLlm, Turn};
+    use plangate_testkit::llm::{FakeLlm, Turn};
     // One SSE event that never ends: 3 MB without a blank line.
     let raw = format!(
         "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}",

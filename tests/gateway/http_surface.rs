@@ -8,8 +8,8 @@ use plangate::config::AuthMode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::support::fake_peer::{FakePeer, Script};
 use crate::support::*;
+use plangate_testkit::peer::{FakePeer, Script};
 
 async fn post_raw(
     gw: &TestGateway,
@@ -291,7 +291,10 @@ async fn idempotency_keys_outlive_the_plan_and_are_scoped_by_token() {
     let body = json!({"question": "q", "agents": [peer.agent("p", "s")]});
     let frames = collect(send("k1", body.clone()).await).await;
     assert!(!find(&frames, "final").is_empty());
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_until("the first plan to end", Duration::from_secs(2), || {
+        gw.state.stats().open_plans == 0
+    })
+    .await;
     let dup = collect(send("k1", json!({"question": "different body"})).await).await;
     assert_eq!(events(&dup), ["session", "duplicate", "done"]);
     assert_eq!(dup[1].data["in_flight"], false);

@@ -9,9 +9,9 @@ use plangate::identity::Identity;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::support::fake_hydra::FakeHydra;
-use crate::support::fake_peer::{FakePeer, Script};
 use crate::support::*;
+use plangate_testkit::hydra::FakeHydra;
+use plangate_testkit::peer::{FakePeer, Script};
 
 const ZERO_SEED: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 /// Seed 00 01 … 1f: public key FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF (spec §8.4).
@@ -147,11 +147,7 @@ async fn did_signed_without_identity_or_token_fails_with_the_contract_texts() {
 
 #[tokio::test]
 async fn bindus_own_verifier_accepts_our_signed_requests_and_rejects_replays() {
-    let Ok(url) = std::env::var("PLANGATE_VERIFYING_PEER_URL") else {
-        assert!(
-            std::env::var_os("PLANGATE_REQUIRE_PEERS").is_none(),
-            "PLANGATE_VERIFYING_PEER_URL is not set"
-        );
+    let Some(url) = peer_url("PLANGATE_VERIFYING_PEER_URL", "PLANGATE_REQUIRE_PEERS") else {
         return;
     };
     let gw = TestGateway::spawn(signed_config(VECTOR_SEED, "verifying-peer-token")).await;
@@ -211,14 +207,10 @@ fn verify_agent(url: &str, trust: Value) -> Value {
 
 #[tokio::test]
 async fn real_bindu_artifacts_verify_through_did_resolve() {
-    let (Ok(signed), Ok(unsigned)) = (
-        std::env::var("PLANGATE_BINDU_URL"),
-        std::env::var("PLANGATE_BINDU_UNSIGNED_URL"),
+    let (Some(signed), Some(unsigned)) = (
+        peer_url("PLANGATE_BINDU_URL", "PLANGATE_REQUIRE_PEERS"),
+        peer_url("PLANGATE_BINDU_UNSIGNED_URL", "PLANGATE_REQUIRE_PEERS"),
     ) else {
-        assert!(
-            std::env::var_os("PLANGATE_REQUIRE_PEERS").is_none(),
-            "Bindu URLs are not set"
-        );
         return;
     };
     let gw = TestGateway::spawn(config()).await;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::support::fake_llm::{FakeLlm, Turn};
 use crate::support::*;
+use plangate_testkit::llm::{FakeLlm, Turn};
 
 async fn example_agent() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::support::fake_llm::{FakeLlm, Turn};
-use crate::support::fake_peer::{FakePeer, Script};
 use crate::support::*;
+use plangate_testkit::llm::{FakeLlm, Turn};
+use plangate_testkit::peer::{FakePeer, Script};
 
 async fn fanout_one(script: Script) -> (Vec<Frame>, FakePeer) {
     let peer = FakePeer::start(script).await;
@@ -256,7 +256,10 @@ async fn deadline_fails_running_calls_cancels_them_and_reports_the_deadline() {
         find(&frames, "error")[0],
         &json!({"message": "plan deadline exceeded after 1000 ms", "code": "deadline_exceeded"})
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the remote cancel", Duration::from_secs(2), || {
+        peer.count("tasks/cancel") > 0
+    })
+    .await;
     assert_eq!(peer.count("tasks/cancel"), 1);
     wait_for_idle(&gw.state).await;
     gw.stop().await;
@@ -274,7 +277,10 @@ async fn deadline_during_an_llm_stream_reports_the_deadline() {
         ["session", "plan", "text.delta", "error", "done"]
     );
     assert_eq!(find(&frames, "error")[0]["code"], "deadline_exceeded");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the LLM stream to close", Duration::from_secs(2), || {
+        llm.dropped_streams() > 0
+    })
+    .await;
     assert_eq!(llm.dropped_streams(), 1, "the LLM stream is closed");
     gw.stop().await;
 }
@@ -297,8 +303,11 @@ async fn client_disconnect_cancels_peer_tasks_and_the_llm_stream() {
             &stream.next().await.unwrap().unwrap(),
         ));
     }
-    // Let a poll or two happen, then go away.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Let a poll happen, then go away.
+    wait_until("a poll", Duration::from_secs(2), || {
+        peer.count("tasks/get") > 0
+    })
+    .await;
     drop(stream);
     let t0 = Instant::now();
     while peer.count("tasks/cancel") == 0 && t0.elapsed() < Duration::from_secs(2) {
@@ -310,6 +319,7 @@ async fn client_disconnect_cancels_peer_tasks_and_the_llm_stream() {
         t0.elapsed()
     );
     let polls = peer.count("tasks/get");
+    // An absence is checked over a window longer than the poll ladder's next step.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(peer.count("tasks/get"), polls, "no polls after the cancel");
     wait_for_idle(&gw.state).await;
@@ -354,7 +364,10 @@ async fn shutdown_aborts_running_plans_after_the_grace_period() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the peer call", Duration::from_secs(2), || {
+        peer.count("message/send") > 0
+    })
+    .await;
     let server = gw.begin_stop();
     let frames = collect(resp).await;
     let tail: Vec<_> = events(&frames).into_iter().rev().take(4).collect();
@@ -380,7 +393,10 @@ async fn abort_while_the_send_is_in_flight_cancels_our_chosen_task_id() {
         .plan(&json!({"question": "q", "agents": [peer.agent("p", "s")], "preferences": {"timeout_ms": 1000}}))
         .await;
     assert_eq!(finished(&frames)["error"], "plan deadline exceeded");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the remote cancel", Duration::from_secs(2), || {
+        peer.count("tasks/cancel") > 0
+    })
+    .await;
     let requests = peer.requests();
     let sent_id = requests
         .iter()

@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::fake_llm::{FakeLlm, Turn};
-use crate::support::fake_peer::{FakePeer, Script};
 use crate::support::*;
+use plangate_testkit::llm::{FakeLlm, Turn};
+use plangate_testkit::peer::{FakePeer, Script};
 
 #[tokio::test]
 async fn fanout_calls_every_skill_and_answers_in_catalog_order() {

@@ -4,8 +4,8 @@
 use plangate::recipe::Action;
 use serde_json::{Value, json};
 
-use crate::support::fake_llm::{FakeLlm, Turn};
 use crate::support::*;
+use plangate_testkit::llm::{FakeLlm, Turn};
 
 fn recipes_config(llm_url: &str) -> plangate::config::Config {
     let mut c = llm_config(llm_url);

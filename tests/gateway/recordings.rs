@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::support::fake_llm::{FakeLlm, Turn};
 use crate::support::*;
+use plangate_testkit::llm::{FakeLlm, Turn};
 
 /// (file, expected text, expected tool calls (name, arguments JSON), expected error)
 /// (file, expected text, expected tool calls (name, arguments), expected error)
@@ -216,10 +216,9 @@ fn recordings_dir() -> std::path::PathBuf {
 async fn every_recorded_provider_stream_parses_to_its_listed_result() {
     let dir = recordings_dir();
     if !dir.is_dir() {
-        assert!(
-            std::env::var_os("PLANGATE_REQUIRE_PEERS").is_none(),
-            "recordings missing at {}",
-            dir.display()
+        skip(
+            &format!("recordings missing at {}", dir.display()),
+            "PLANGATE_REQUIRE_PEERS",
         );
         return;
     }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::fake_peer::{FakePeer, PeerOptions, Script};
 use crate::support::*;
+use plangate_testkit::peer::{FakePeer, PeerOptions, Script};
 
 fn agent(name: &str, url: &str, protocol: &str) -> Value {
     json!({"name": name, "endpoint": url, "protocol": protocol, "skills": [{"id": "echo", "description": "Echoes the input"}]})

@@ -1,10 +1,6 @@
 //! Test harness: a real gateway on `127.0.0.1:0` plus scripted fakes, all in-process. Logs are
 //! silent unless `TEST_LOG=1`.
 
-pub(crate) mod fake_hydra;
-pub(crate) mod fake_llm;
-pub(crate) mod fake_peer;
-
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -252,6 +248,19 @@ pub(crate) fn assert_call_ordering(frames: &[Frame]) {
     );
 }
 
+/// Waits until `cond` holds, failing the test with `what` after `limit`. Tests wait on what
+/// they need to see instead of sleeping a fixed time.
+pub(crate) async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits until the gateway has released every plan and spawned task.
 pub(crate) async fn wait_for_idle(state: &AppState) {
     for _ in 0..200 {
@@ -342,16 +351,32 @@ pub(crate) async fn plan_one(gw: &TestGateway, question: &str, agent: Value) -> 
     frames
 }
 
-/// The URL of a real peer that `scripts/test.sh` started (`var`), or `None` to skip the test.
-/// When `require` is set (CI), a missing peer fails the test instead of skipping it.
+/// Reports a test that did not run because what it needs is missing. Written straight to the
+/// process's stderr (not through the test harness's capture), so a skipped test is visible in
+/// `cargo test` output instead of passing silently. With `PLANGATE_REQUIRE_PEERS` set (`.ci/run`
+/// sets it) or the test's own `require` variable, a missing dependency fails the test instead.
+pub(crate) fn skip(what: &str, require: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
+    for var in ["PLANGATE_REQUIRE_PEERS", require] {
+        assert!(
+            std::env::var_os(var).is_none(),
+            "{test}: {what}, but {var} says it must be there"
+        );
+    }
+    let line = format!("SKIPPED {test}: {what} (scripts/test.sh starts the real peers)\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+}
+
+/// The URL of a real peer that `scripts/test.sh` started (`var`), or `None` after reporting the
+/// test as skipped (see [`skip`]).
 pub(crate) fn peer_url(var: &str, require: &str) -> Option<String> {
     match std::env::var(var) {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os(require).is_none(),
-                "{var} is not set but {require} says the peer must be running"
-            );
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            skip(&format!("{var} is not set"), require);
             None
         }
     }

@@ -1,5 +1,6 @@
-//! A scripted OpenAI-compatible Chat Completions server that records every request body.
-//! Turns are consumed in order; an unscripted turn answers 500 and fails the test that reads it.
+//! A fake OpenAI-compatible Chat Completions server. Scripted: turns are consumed in order and an
+//! unscripted turn answers 500 (failing the test that reads it). By policy: every request is
+//! answered by a function of its body (benchmarks, where nothing is recorded).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
-pub(crate) enum Turn {
+pub enum Turn {
     /// Streamed text, then `finish_reason: stop`.
     Text(String),
     /// Optional narration, then tool calls `(id, name, arguments)` with split argument deltas.
@@ -35,21 +36,24 @@ pub(crate) enum Turn {
     Hang,
     /// A non-streaming completion with this text, answered after the delay.
     Completion(String, std::time::Duration),
+    /// The inner turn after a precise wait, recorded in the delay log under the request's
+    /// first user text (a benchmark's plan tag).
+    Delayed(std::time::Duration, Box<Turn>),
 }
 
 impl Turn {
-    pub(crate) fn text(t: &str) -> Self {
+    pub fn text(t: &str) -> Self {
         Self::Text(t.to_owned())
     }
 
-    pub(crate) fn call(id: &str, name: &str, args: Value) -> Self {
+    pub fn call(id: &str, name: &str, args: Value) -> Self {
         Self::Tools(
             String::new(),
             vec![(id.to_owned(), name.to_owned(), args.to_string())],
         )
     }
 
-    pub(crate) fn calls(calls: &[(&str, &str, Value)]) -> Self {
+    pub fn calls(calls: &[(&str, &str, Value)]) -> Self {
         Self::Tools(
             String::new(),
             calls
@@ -60,8 +64,15 @@ impl Turn {
     }
 }
 
+/// Answers a request (its parsed body) with a turn.
+pub type Policy = Box<dyn Fn(&Value) -> Turn + Send + Sync>;
+
 struct LlmState {
     turns: Mutex<VecDeque<Turn>>,
+    policy: Option<Policy>,
+    /// Whether requests are recorded (off for benchmarks).
+    record: bool,
+    delays: Arc<crate::DelayLog>,
     requests: Mutex<Vec<Value>>,
     /// When each request arrived.
     arrivals: Mutex<Vec<std::time::Instant>>,
@@ -71,8 +82,8 @@ struct LlmState {
     dropped: Arc<AtomicUsize>,
 }
 
-pub(crate) struct FakeLlm {
-    pub(crate) url: String,
+pub struct FakeLlm {
+    pub url: String,
     state: Arc<LlmState>,
 }
 
@@ -129,28 +140,50 @@ fn sse(chunks: Vec<String>) -> Response {
         .unwrap()
 }
 
+/// The first user message's text: the tag a benchmark gives a plan.
+fn first_user_text(request: &Value) -> &str {
+    request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+}
+
 async fn completions(
     State(state): State<Arc<LlmState>>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    state.requests.lock().unwrap().push(request);
-    state
-        .arrivals
-        .lock()
-        .unwrap()
-        .push(std::time::Instant::now());
-    state.headers.lock().unwrap().push(headers);
     let n = state.served.fetch_add(1, Ordering::SeqCst);
-    let Some(turn) = state.turns.lock().unwrap().pop_front() else {
+    let turn = match &state.policy {
+        Some(policy) => Some(policy(&request)),
+        None => state.turns.lock().unwrap().pop_front(),
+    };
+    let tag = first_user_text(&request).to_owned();
+    if state.record {
+        state.requests.lock().unwrap().push(request);
+        state
+            .arrivals
+            .lock()
+            .unwrap()
+            .push(std::time::Instant::now());
+        state.headers.lock().unwrap().push(headers);
+    }
+    let Some(mut turn) = turn else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("unscripted turn {n}"),
         )
             .into_response();
     };
+    while let Turn::Delayed(d, inner) = turn {
+        let took = crate::precise_sleep(d).await;
+        state.delays.add(&tag, took);
+        turn = *inner;
+    }
     match turn {
+        Turn::Delayed(..) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Turn::Text(t) => {
             let mut c = vec![delta(json!({"role": "assistant", "content": ""}))];
             c.extend(split3(&t).into_iter().map(|p| delta(json!({"content": p}))));
@@ -227,9 +260,28 @@ async fn completions(
 }
 
 impl FakeLlm {
-    pub(crate) async fn start(turns: Vec<Turn>) -> Self {
+    /// A server that answers `turns` in order and records every request.
+    pub async fn start(turns: Vec<Turn>) -> Self {
+        Self::start_inner(turns, None, true, Arc::default()).await
+    }
+
+    /// A server that answers every request by `policy`, records nothing, and logs its
+    /// deliberate waits ([`Turn::Delayed`]) in `delays`.
+    pub async fn with_policy(policy: Policy, delays: Arc<crate::DelayLog>) -> Self {
+        Self::start_inner(Vec::new(), Some(policy), false, delays).await
+    }
+
+    async fn start_inner(
+        turns: Vec<Turn>,
+        policy: Option<Policy>,
+        record: bool,
+        delays: Arc<crate::DelayLog>,
+    ) -> Self {
         let state = Arc::new(LlmState {
             turns: Mutex::new(turns.into()),
+            policy,
+            record,
+            delays,
             requests: Mutex::new(Vec::new()),
             arrivals: Mutex::new(Vec::new()),
             headers: Mutex::new(Vec::new()),
@@ -239,35 +291,32 @@ impl FakeLlm {
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        #[expect(clippy::disallowed_methods, reason = "fake server lives for the test")]
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = format!("{}/v1", crate::serve(app).await);
         Self { url, state }
     }
 
     /// Request bodies received so far.
-    pub(crate) fn requests(&self) -> Vec<Value> {
+    pub fn requests(&self) -> Vec<Value> {
         self.state.requests.lock().unwrap().clone()
     }
 
-    pub(crate) fn arrivals(&self) -> Vec<std::time::Instant> {
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
         self.state.arrivals.lock().unwrap().clone()
     }
 
-    pub(crate) fn authorization(&self, i: usize) -> Option<String> {
+    pub fn authorization(&self, i: usize) -> Option<String> {
         self.state.headers.lock().unwrap()[i]
             .get("authorization")
             .map(|v| v.to_str().unwrap().to_owned())
     }
 
     /// Streams abandoned by the client before their end.
-    pub(crate) fn dropped_streams(&self) -> usize {
+    pub fn dropped_streams(&self) -> usize {
         self.state.dropped.load(Ordering::SeqCst)
     }
 
     /// Turns not yet consumed.
-    pub(crate) fn remaining(&self) -> usize {
+    pub fn remaining(&self) -> usize {
         self.state.turns.lock().unwrap().len()
     }
 }

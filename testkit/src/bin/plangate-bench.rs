@@ -2,7 +2,7 @@
 //! fakes (an OpenAI-compatible LLM and A2A peers), so every figure is the gateway's own.
 //!
 //! ```text
-//! cargo build --release --bins && target/release/plangate-bench all [--json]
+//! cargo build --release --workspace --bins && target/release/plangate-bench all [--json]
 //! ```
 //!
 //! Scenarios: `startup`, `idle`, `cpu`, `latency`, `throughput`, `open-plans`, `soak`,
@@ -14,35 +14,25 @@
     reason = "a command-line report"
 )]
 #![expect(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    reason = "a benchmark fails loudly"
-)]
-#![expect(
-    clippy::needless_pass_by_value,
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
     reason = "statistics on small numbers"
 )]
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use clap::Parser;
 use futures::StreamExt;
+use plangate_testkit::DelayLog;
+use plangate_testkit::llm::{FakeLlm, Turn};
+use plangate_testkit::peer::{FakePeer, PeerOptions, Script};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -64,266 +54,115 @@ struct Args {
     soak_plans: usize,
 }
 
-// ---------------------------------------------------------------- fakes
-
-/// (send time, first poll time, never finishes) of one task.
-type PollRecord = (Instant, Option<Instant>, bool);
-
-#[derive(Default)]
-struct PeerLog {
-    polls: Mutex<HashMap<String, PollRecord>>,
-    cancels: AtomicUsize,
-}
+// ---------------------------------------------------------------- fakes (plangate-testkit)
 
 struct Fakes {
     llm_url: String,
+    /// Skills `instant` (answers the send), `delayed` (100 ms, then answers), `timed`
+    /// (completes 200 ms after the send, polled) and anything else (works forever).
+    peer: FakePeer,
     peer_url: String,
+    /// Streams `working`, then 200 ms later the artifact and `completed`.
     stream_peer_url: String,
-    log: Arc<PeerLog>,
+    /// Deliberate waits of the LLM and the peer, by plan question.
+    delays: Arc<DelayLog>,
 }
-
-fn sse_body(chunks: &'static [u8]) -> Response {
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(Body::from(chunks))
-        .unwrap()
-}
-
-static TOOL_TURN: &[u8] = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"call_peer_instant\",\"arguments\":\"{\\\"input\\\":\\\"hi\\\"}\"}}]},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15}}\n\ndata: [DONE]\n\n";
-static TEXT_TURN: &[u8] = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"The answer is \"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"42 [[peer:instant]].\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5,\"total_tokens\":25}}\n\ndata: [DONE]\n\n";
 
 /// Simulated time of one LLM step and of one peer call in the latency scenario.
 const SIMULATED: Duration = Duration::from_millis(100);
 
-/// Waits `SIMULATED` precisely: the tokio timer wheel can fire a millisecond or more late, which
-/// would be counted as gateway latency.
-async fn simulate_work() {
-    let t0 = Instant::now();
-    let _ = tokio::task::spawn_blocking(|| std::thread::sleep(SIMULATED)).await;
-    let over = t0.elapsed().saturating_sub(SIMULATED);
-    OVERSHOOT_NS.fetch_add(over.as_nanos() as usize, Ordering::Relaxed);
-    SIMULATIONS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Time the fakes spent beyond `SIMULATED`, so it is not counted as gateway latency.
-static OVERSHOOT_NS: AtomicUsize = AtomicUsize::new(0);
-static SIMULATIONS: AtomicUsize = AtomicUsize::new(0);
-
 /// Mean time one simulated step of the fakes really took, in ms.
-fn mean_simulated_ms() -> f64 {
-    let n = SIMULATIONS.load(Ordering::Relaxed).max(1) as f64;
-    SIMULATED.as_secs_f64() * 1000.0 + OVERSHOOT_NS.load(Ordering::Relaxed) as f64 / n / 1e6
+fn mean_simulated_ms(f: &Fakes) -> f64 {
+    let mean = f.delays.mean();
+    if mean.is_zero() {
+        SIMULATED.as_secs_f64() * 1000.0
+    } else {
+        mean.as_secs_f64() * 1000.0
+    }
 }
 
-/// Time the fakes spent on each plan (by the plan's question), so added latency is measured per
-/// plan: wall time − what the fakes took for that very plan.
-static FAKE_TIME: std::sync::LazyLock<Mutex<HashMap<String, Duration>>> =
-    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+static TOOL_TURN: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"call_peer_instant\",\"arguments\":\"{\\\"input\\\":\\\"hi\\\"}\"}}]},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15}}\n\ndata: [DONE]\n\n";
+static TEXT_TURN: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"The answer is \"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"42 [[peer:instant]].\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5,\"total_tokens\":25}}\n\ndata: [DONE]\n\n";
 
-fn record_fake_time(tag: &str, took: Duration) {
-    *FAKE_TIME.lock().unwrap().entry(tag.to_owned()).or_default() += took;
-}
-
-async fn llm(body: Bytes) -> Response {
-    // A tool result in the conversation means the second step: answer in text.
-    let second = memchr_tool(&body);
-    // Model `bench-slow`: every step takes SIMULATED and calls the delayed skill with the
-    // plan's question as input, so the peer can attribute its time to the plan too.
-    let slow = body.windows(19).any(|w| w == b"\"model\":\"bench-slow");
-    if slow {
-        let t0 = Instant::now();
-        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let tag = request["messages"]
-            .as_array()
+/// The LLM of every scenario: a tool call first, the answer once a tool result is in the
+/// conversation, each in two chunks (the same bytes as every earlier run of this benchmark).
+/// Model `bench-slow`: every step takes [`SIMULATED`] and calls the delayed skill with the plan's
+/// question as input, so the peer can attribute its time to the plan too.
+fn llm_policy(request: &Value) -> Turn {
+    let messages = request["messages"].as_array();
+    let second = messages.is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+    if request["model"] == "bench-slow" {
+        let tag = messages
             .and_then(|m| m.iter().find(|m| m["role"] == "user"))
             .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-            .to_owned();
-        simulate_work().await;
-        let response = if second {
-            sse_body(TEXT_TURN)
+            .unwrap_or("");
+        let turn = if second {
+            Turn::Replay(TEXT_TURN.to_owned())
         } else {
             let call = json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant",
                 "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "call_peer_delayed",
                 "arguments": json!({"input": tag}).to_string()}}]}, "finish_reason": "tool_calls"}]});
-            Response::builder()
-                .header("content-type", "text/event-stream")
-                .body(Body::from(format!("data: {call}\n\ndata: [DONE]\n\n")))
-                .unwrap()
+            Turn::Replay(format!("data: {call}\n\ndata: [DONE]\n\n"))
         };
-        record_fake_time(&tag, t0.elapsed());
-        return response;
+        return Turn::Delayed(SIMULATED, Box::new(turn));
     }
-    sse_body(if second { TEXT_TURN } else { TOOL_TURN })
-}
-
-fn memchr_tool(body: &[u8]) -> bool {
-    body.windows(13).any(|w| w == b"\"role\":\"tool\"")
-}
-
-fn rpc_result(id: &Value, result: Value) -> Response {
-    (
-        [("content-type", "application/json")],
-        json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
-    )
-        .into_response()
-}
-
-fn completed(task_id: &str, text: &str) -> Value {
-    json!({"kind": "task", "id": task_id, "status": {"state": "completed"},
-        "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": text}]}]})
-}
-
-async fn peer(State(log): State<Arc<PeerLog>>, body: Bytes) -> Response {
-    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let id = req["id"].clone();
-    let method = req["method"].as_str().unwrap_or("");
-    let params = &req["params"];
-    match method {
-        "message/send" => {
-            let task_id = params["message"]["taskId"]
-                .as_str()
-                .unwrap_or("t")
-                .to_owned();
-            let skill = params["message"]["metadata"]["skillId"]
-                .as_str()
-                .unwrap_or("");
-            let text = params["message"]["parts"][0]["text"].as_str().unwrap_or("");
-            match skill {
-                "instant" => rpc_result(&id, completed(&task_id, &format!("echo: {text}"))),
-                "delayed" => {
-                    let t0 = Instant::now();
-                    simulate_work().await;
-                    let response = rpc_result(&id, completed(&task_id, &format!("echo: {text}")));
-                    record_fake_time(text, t0.elapsed());
-                    response
-                }
-                _ => {
-                    log.polls
-                        .lock()
-                        .unwrap()
-                        .insert(task_id.clone(), (Instant::now(), None, skill == "slow"));
-                    rpc_result(
-                        &id,
-                        json!({"kind": "task", "id": task_id, "status": {"state": "submitted"}}),
-                    )
-                }
-            }
-        }
-        "tasks/get" => {
-            let task_id = params["taskId"].as_str().unwrap_or("").to_owned();
-            let mut polls = log.polls.lock().unwrap();
-            let Some((sent, first, slow)) = polls.get_mut(&task_id) else {
-                return rpc_result(
-                    &id,
-                    json!({"kind": "task", "id": task_id, "status": {"state": "working"}}),
-                );
-            };
-            first.get_or_insert_with(Instant::now);
-            // "timed" tasks finish 200 ms after the send; "slow" ones never do.
-            if sent.elapsed() >= Duration::from_millis(200) && !*slow {
-                rpc_result(&id, completed(&task_id, "done"))
-            } else {
-                rpc_result(
-                    &id,
-                    json!({"kind": "task", "id": task_id, "status": {"state": "working"}}),
-                )
-            }
-        }
-        "tasks/cancel" => {
-            log.cancels.fetch_add(1, Ordering::Relaxed);
-            rpc_result(
-                &id,
-                json!({"kind": "task", "id": params["taskId"], "status": {"state": "canceled"}}),
-            )
-        }
-        _ => rpc_result(&id, Value::Null),
-    }
-}
-
-async fn stream_peer(body: Bytes) -> Response {
-    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let task_id = req["params"]["message"]["taskId"]
-        .as_str()
-        .unwrap_or("t")
-        .to_owned();
-    let events = async_events(task_id);
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(Body::from_stream(events))
-        .unwrap()
-}
-
-fn async_events(
-    task_id: String,
-) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
-    futures::stream::unfold(0u8, move |step| {
-        let task_id = task_id.clone();
-        async move {
-            let event = match step {
-                0 => {
-                    json!({"kind": "status-update", "taskId": task_id, "status": {"state": "working"}})
-                }
-                1 => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    json!({"kind": "artifact-update", "taskId": task_id, "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": "done"}]}})
-                }
-                2 => {
-                    json!({"kind": "status-update", "taskId": task_id, "status": {"state": "completed"}, "final": true})
-                }
-                _ => return None,
-            };
-            Some((Ok(Bytes::from(format!("data: {event}\n\n"))), step + 1))
-        }
-    })
-}
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "fakes live for the whole benchmark"
-    )]
-    tokio::spawn(async move {
-        axum::serve(
-            listener.tap_io(|tcp| {
-                // Frames are small writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms each.
-                let _ = tcp.set_nodelay(true);
-            }),
-            app,
-        )
-        .await
-        .unwrap()
-    });
-    url
+    Turn::Replay(if second { TEXT_TURN } else { TOOL_TURN }.to_owned())
 }
 
 async fn start_fakes() -> Fakes {
-    let log = Arc::new(PeerLog::default());
-    let llm_url = serve(Router::new().route("/v1/chat/completions", post(llm))).await;
-    let peer_url = serve(
-        Router::new()
-            .route("/", post(peer))
-            .route(
-                "/.well-known/agent-card.json",
-                get(|| async {
-                    axum::Json(json!({"name": "peer", "capabilities": {"streaming": false}}))
-                }),
-            )
-            .with_state(Arc::clone(&log)),
+    let delays = Arc::new(DelayLog::default());
+    let llm = FakeLlm::with_policy(Box::new(llm_policy), Arc::clone(&delays)).await;
+    let quiet = PeerOptions {
+        card: Some(json!({"name": "peer", "capabilities": {"streaming": false}})),
+        quiet: true,
+        ..PeerOptions::default()
+    };
+    let peer = FakePeer::start_logged(
+        Script::PerSkill {
+            skills: vec![
+                ("instant".into(), Script::Instant),
+                (
+                    "delayed".into(),
+                    Script::Delayed(SIMULATED, Box::new(Script::Instant)),
+                ),
+                (
+                    "timed".into(),
+                    Script::CompleteAfter(Duration::from_millis(200)),
+                ),
+            ],
+            otherwise: Box::new(Script::WorkForever),
+        },
+        quiet.clone(),
+        Arc::clone(&delays),
     )
     .await;
-    let stream_peer_url = serve(Router::new().route("/", post(stream_peer)).route(
-        "/.well-known/agent-card.json",
-        get(|| async { axum::Json(json!({"name": "s", "capabilities": {"streaming": true}})) }),
-    ))
+    let stream_peer = FakePeer::start_with(
+        Script::StreamTimed(vec![
+            (
+                Duration::ZERO,
+                json!({"kind": "status-update", "taskId": "{id}", "status": {"state": "working"}}),
+            ),
+            (
+                Duration::from_millis(200),
+                json!({"kind": "artifact-update", "taskId": "{id}", "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": "done"}]}}),
+            ),
+            (
+                Duration::ZERO,
+                json!({"kind": "status-update", "taskId": "{id}", "status": {"state": "completed"}, "final": true}),
+            ),
+        ]),
+        PeerOptions {
+            card: Some(json!({"name": "s", "capabilities": {"streaming": true}})),
+            ..quiet
+        },
+    )
     .await;
     Fakes {
-        llm_url: format!("{llm_url}/v1"),
-        peer_url,
-        stream_peer_url,
-        log,
+        llm_url: llm.url.clone(),
+        peer_url: peer.url.clone(),
+        stream_peer_url: stream_peer.url.clone(),
+        peer,
+        delays,
     }
 }
 
@@ -671,10 +510,9 @@ async fn cpu_and_latency(r: &mut Report, f: &Fakes, plans: usize) {
             );
         }
     }
-    OVERSHOOT_NS.store(0, Ordering::Relaxed);
-    SIMULATIONS.store(0, Ordering::Relaxed);
+    f.delays.clear();
     let (mut seq, _) = run_many(&gw.url(), 20, 1, &body).await;
-    let fake_ms = 3.0 * mean_simulated_ms();
+    let fake_ms = 3.0 * mean_simulated_ms(f);
     r.add(
         None,
         &format!("added latency p50, sequential (wall − {fake_ms:.1} ms measured in the fakes)"),
@@ -686,7 +524,7 @@ async fn cpu_and_latency(r: &mut Report, f: &Fakes, plans: usize) {
     // Lock-step: 64 plans of equal length started together complete their steps together, so
     // every step is a burst of 64 requests on two shared cores (a worst case, reported apart).
     let (mut burst, _) = run_many(&gw.url(), 64 * 5, 64, &body).await;
-    let fake_ms = 3.0 * mean_simulated_ms();
+    let fake_ms = 3.0 * mean_simulated_ms(f);
     r.add(
         None,
         "added latency p99 at concurrency 64, lock-step bursts",
@@ -698,20 +536,13 @@ async fn cpu_and_latency(r: &mut Report, f: &Fakes, plans: usize) {
     // Added latency of a plan = its wall time − the time the fakes spent on that very plan.
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     for round in 0..3 {
-        FAKE_TIME.lock().unwrap().clear();
+        f.delays.clear();
         let tagged = body.replace("q __N__", &format!("r{round} __N__"));
         let (t, _) =
             run_staggered(&gw.url(), 64 * 10, 64, &tagged, Duration::from_millis(300)).await;
-        let fake = FAKE_TIME.lock().unwrap().clone();
         let mut added: Vec<Duration> = t
             .iter()
-            .map(|(i, wall)| {
-                wall.saturating_sub(
-                    fake.get(&format!("r{round} {i}"))
-                        .copied()
-                        .unwrap_or_default(),
-                )
-            })
+            .map(|(i, wall)| wall.saturating_sub(f.delays.of(&format!("r{round} {i}"))))
             .collect();
         p50s.push(percentile(&mut added, 0.5));
         p99s.push(percentile(&mut added, 0.99));
@@ -845,16 +676,15 @@ async fn soak(r: &mut Report, f: &Fakes, n: usize) {
 async fn first_poll(r: &mut Report, f: &Fakes) {
     let (gw, _) = Gateway::start(&[]);
     let body = plan_body("poll __N__", &f.peer_url, "timed");
-    f.log.polls.lock().unwrap().clear();
+    f.peer.forget_tasks();
     run_many(&gw.url(), 40, 4, &body).await;
     let mut gaps: Vec<f64> = f
-        .log
-        .polls
-        .lock()
-        .unwrap()
-        .values()
-        .filter_map(|(sent, first, _)| {
-            first.map(|p| p.duration_since(*sent).as_secs_f64() * 1000.0)
+        .peer
+        .task_timings()
+        .iter()
+        .filter_map(|t| {
+            t.first_poll
+                .map(|p| p.duration_since(t.sent).as_secs_f64() * 1000.0)
         })
         .collect();
     r.add(

@@ -12,19 +12,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
-pub(crate) struct HydraState {
+pub struct HydraState {
     /// The client Hydra already knows (None → 404).
-    pub(crate) stored: Mutex<Option<Value>>,
+    pub stored: Mutex<Option<Value>>,
     /// Status answered to POST/PUT of clients.
-    pub(crate) write_status: u16,
-    pub(crate) expires_in: u64,
-    pub(crate) requests: Mutex<Vec<(String, String, String)>>,
-    pub(crate) tokens_issued: AtomicUsize,
+    pub write_status: u16,
+    pub expires_in: u64,
+    pub requests: Mutex<Vec<(String, String, String)>>,
+    pub tokens_issued: AtomicUsize,
 }
 
-pub(crate) struct FakeHydra {
-    pub(crate) url: String,
-    pub(crate) state: Arc<HydraState>,
+pub struct FakeHydra {
+    pub url: String,
+    pub state: Arc<HydraState>,
 }
 
 async fn alive() -> &'static str {
@@ -84,7 +84,7 @@ async fn token(State(s): State<Arc<HydraState>>, body: Bytes) -> Response {
 }
 
 impl FakeHydra {
-    pub(crate) async fn start(stored: Option<Value>, write_status: u16, expires_in: u64) -> Self {
+    pub async fn start(stored: Option<Value>, write_status: u16, expires_in: u64) -> Self {
         let state = Arc::new(HydraState {
             stored: Mutex::new(stored),
             write_status,
@@ -98,14 +98,11 @@ impl FakeHydra {
             .route("/admin/clients/{id}", any(client))
             .route("/oauth2/token", post(token))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        #[expect(clippy::disallowed_methods, reason = "fake server lives for the test")]
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = crate::serve(app).await;
         Self { url, state }
     }
 
-    pub(crate) fn requests(&self) -> Vec<(String, String, String)> {
+    pub fn requests(&self) -> Vec<(String, String, String)> {
         self.state.requests.lock().unwrap().clone()
     }
 }
