@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::a2a::A2aClient;
 use crate::a2a::guard::Guard;
 use crate::api::auth::Authenticator;
-use crate::api::idempotency::Idempotency;
+use crate::api::state::{AppState, Inner};
 use crate::config::{Config, ConfigError};
 use crate::identity::hydra::{HydraSettings, TokenProvider};
 use crate::identity::verify::KeyResolver;
@@ -25,7 +25,7 @@ use crate::identity::{Identity, IdentityError};
 use crate::llm::{LlmClient, LlmSettings};
 use crate::planner::{PlannerDeps, prompt, render};
 use crate::recipe::{Permissions, RecipeBook, RecipeError};
-use crate::state::{AppState, Inner};
+use crate::store::idempotency::Idempotency;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]

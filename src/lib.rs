@@ -6,7 +6,7 @@
 //! folder, checked by `layers.py`):
 //!
 //! - [`api`] (doors): `/plan` validates its wire into a [`planner::request::PlanRequest`],
-//!   admits it ([`api::idempotency`]) and frames the plan's [`planner::event::PlanEvent`]s as
+//!   admits it ([`store::idempotency`]) and frames the plan's [`planner::event::PlanEvent`]s as
 //!   SSE ([`api::frames`], [`api::sse`]); `/health`, `did.json`.
 //! - [`planner`]: owns a plan from `plan` to `done`: the LLM step loop or the fan-out, tool calls
 //!   through [`planner::dispatch`] (one [`planner::event::ToolOutcome`] per call), compaction,
@@ -16,7 +16,8 @@
 //!   [`a2a::TaskState`] normalised once, cards, credentials, the address guard.
 //! - [`identity`]: the gateway DID, request signing, verifying signed texts, Hydra.
 //! - [`recipe`]: recipes as data. [`config`]: env + TOML into plain typed settings.
-//! - [`boot`] builds the live services from a [`config::Config`] into an [`AppState`];
+//!   [`store`]: what requests share across time (idempotency).
+//! - [`boot`] builds the live services from a [`config::Config`] into the doors' [`AppState`];
 //!   [`server`] binds, serves and drains on shutdown. [`telemetry`] is a leaf.
 //!
 //! Every stream ends with `done`. The contract is `spec/gateway.md` in the shared folder.
@@ -32,8 +33,8 @@ pub mod llm;
 pub mod planner;
 pub mod recipe;
 pub mod server;
-pub mod state;
+pub mod store;
 pub mod telemetry;
 
+pub use api::state::AppState;
 pub use server::{serve_on, shutdown_signal};
-pub use state::AppState;

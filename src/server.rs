@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
-use crate::state::AppState;
+use crate::api::state::AppState;
 
 /// After the plans were aborted: how long their last frames may take before connections close.
 const CLOSE_AFTER_ABORT: Duration = Duration::from_millis(500);

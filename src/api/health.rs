@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use crate::api::state::AppState;
 
 /// The rustc that built us, e.g. `rustc 1.95.0` (set by `build.rs`).
 const RUSTC: &str = env!("PLANGATE_RUSTC");

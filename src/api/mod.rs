@@ -5,18 +5,18 @@ pub mod auth;
 pub mod error;
 pub mod frames;
 pub mod health;
-pub mod idempotency;
 pub mod json;
 pub mod plan;
 pub mod request;
 pub mod sse;
+pub mod state;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::state::AppState;
+use crate::api::state::AppState;
 
 /// The gateway's router.
 pub fn router(state: AppState) -> Router {

@@ -15,12 +15,12 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::error::ApiError;
-use super::idempotency::{Admission, Idempotency, Ticket};
 use super::{request, sse};
+use crate::api::state::AppState;
 use crate::planner::event::PlanEvent;
 use crate::planner::tools::check_collisions;
 use crate::planner::{AbortReason, Emitter, Plan, PlanAbort, PlanStart};
-use crate::state::AppState;
+use crate::store::idempotency::{Admission, Idempotency, Ticket};
 
 /// Events buffered between the planner and a slow client before the planner waits.
 const CHANNEL_CAPACITY: usize = 64;

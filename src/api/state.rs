@@ -1,6 +1,6 @@
-//! What every request shares, built once by [`crate::boot`]: configuration, the planner's
-//! collaborators, the idempotency table, the gateway identity and the shutdown switches.
-//! Cloning [`AppState`] clones an `Arc`; its fields are reached through methods.
+//! What every door shares, built once by [`crate::boot`] and handed to the doors: configuration,
+//! the planner's collaborators, the idempotency store, the gateway identity and the shutdown
+//! switches. Cloning [`AppState`] clones an `Arc`; its fields are reached through methods.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::auth::Authenticator;
-use crate::api::idempotency::Idempotency;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::planner::PlannerDeps;
+use crate::store::idempotency::Idempotency;
 
 /// Shared state; cheap to clone.
 #[derive(Debug, Clone)]
