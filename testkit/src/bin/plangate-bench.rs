@@ -88,17 +88,20 @@ static TEXT_TURN: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk
 /// conversation, each in two chunks (the same bytes as every earlier run of this benchmark).
 /// Model `bench-slow`: every step takes [`SIMULATED`] and calls the delayed skill with the plan's
 /// question as input, so the peer can attribute its time to the plan too.
-fn llm_policy(request: &Value) -> Turn {
-    let messages = request["messages"].as_array();
-    let second = messages.is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
-    if request["model"] == "bench-slow" {
-        let tag = messages
-            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("");
+fn llm_policy(body: &[u8]) -> Turn {
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    // A tool result in the conversation means the second step: answer in text.
+    let second = has(b"\"role\":\"tool\"");
+    if has(b"\"model\":\"bench-slow") {
         let turn = if second {
             Turn::Replay(TEXT_TURN.to_owned())
         } else {
+            let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let tag = request["messages"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+                .and_then(|m| m["content"].as_str())
+                .unwrap_or("");
             let call = json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant",
                 "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "call_peer_delayed",
                 "arguments": json!({"input": tag}).to_string()}}]}, "finish_reason": "tool_calls"}]});
