@@ -26,6 +26,7 @@ use crate::llm::{LlmClient, LlmSettings};
 use crate::planner::{PlannerDeps, prompt, render};
 use crate::recipe::{Permissions, RecipeBook, RecipeError};
 use crate::store::idempotency::Idempotency;
+use crate::telemetry::metrics::Metrics;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +138,11 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
         config.a2a.did_resolve_timeout,
         config.a2a.max_response_bytes,
     );
+    let metrics = Arc::new(if config.server.metrics {
+        Metrics::enabled()
+    } else {
+        Metrics::disabled()
+    });
     let llm = config.llm.api_key.clone().map(|api_key| {
         LlmClient::new(
             http.clone(),
@@ -150,6 +156,7 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
                 top_p: config.planner.top_p,
             },
         )
+        .with_metrics(Arc::clone(&metrics))
     });
     let permissions = Permissions::new(&config.planner.recipe_rules, &config.recipes.deny);
     let recipes = RecipeBook::load(
@@ -177,6 +184,7 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
         closing_system_message,
         default_steps: config.planner.steps,
         context_window: config.planner.context_window,
+        metrics: Arc::clone(&metrics),
     });
     Ok(AppState::from_inner(Inner {
         auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
@@ -191,6 +199,7 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
         started: Instant::now(),
         hydra_integrated: AtomicBool::new(false),
         http,
+        metrics,
     }))
 }
 

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 /// many short-lived plans (see BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use plangate::config::Config;
+use plangate::boot::BootError;
+use plangate::config::{
+    Config, ConfigError, ENV_HOSTNAME, ENV_LOG_FORMAT, ENV_PORT, ENV_WORKER_THREADS,
+};
+use plangate::telemetry::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -28,9 +32,15 @@ struct Cli {
 enum Command {
     /// Run the gateway (the default).
     Serve {
-        /// TOML configuration file (also `GATEWAY_CONFIG`).
-        #[arg(long)]
+        /// TOML configuration file.
+        #[arg(long, env = "GATEWAY_CONFIG")]
         config: Option<PathBuf>,
+        /// Address to listen on [default: 0.0.0.0].
+        #[arg(long, env = "GATEWAY_HOSTNAME")]
+        host: Option<String>,
+        /// Port to listen on [default: 3774].
+        #[arg(long, env = "GATEWAY_PORT")]
+        port: Option<String>,
     },
     /// Start the example agent and the gateway on loopback and stream one plan to the terminal.
     Demo {
@@ -50,8 +60,10 @@ enum Command {
     },
     /// Run the built-in example A2A agent (v0.3, skills `echo` and `shout`).
     ExampleAgent {
+        /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// Port to listen on.
         #[arg(long, default_value_t = 3773)]
         port: u16,
         /// How long each task stays `working`, in milliseconds.
@@ -65,14 +77,17 @@ enum DidCommand {
     /// Print a fresh random seed for BINDU_GATEWAY_DID_SEED (and, with --author and --name,
     /// the DID, did:key and public key it gives).
     New {
+        /// The identity's author (an e-mail address or handle; no `:` or whitespace).
         #[arg(long)]
         author: Option<String>,
+        /// The gateway's name (no `:` or whitespace).
         #[arg(long)]
         name: Option<String>,
     },
     /// Print the configured identity: DID, did:key, public key and DID document.
     Show {
-        #[arg(long)]
+        /// TOML configuration file.
+        #[arg(long, env = "GATEWAY_CONFIG")]
         config: Option<PathBuf>,
     },
 }
@@ -203,10 +218,20 @@ fn boot_failed(e: &plangate::boot::BootError) -> ExitCode {
 fn main() -> ExitCode {
     // `GATEWAY_WORKER_THREADS`: 1 runs everything on one thread (least CPU per plan), unset or 0
     // uses one worker per core (best throughput and tail latency).
-    let workers = std::env::var("GATEWAY_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
+    let workers = match std::env::var(ENV_WORKER_THREADS) {
+        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => {
+                return boot_failed(&BootError::Config(ConfigError::Env {
+                    var: ENV_WORKER_THREADS.to_owned(),
+                    problem: format!(
+                        "must be a non-negative integer (1 = single-threaded, 0 = one worker per core) (got \"{raw}\")"
+                    ),
+                }));
+            }
+        },
+        _ => 0,
+    };
     let runtime = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -226,10 +251,30 @@ fn main() -> ExitCode {
 
 async fn run() -> ExitCode {
     let cli = Cli::parse();
-    let env: HashMap<String, String> = std::env::vars().collect();
-    plangate::telemetry::init();
-    match cli.command.unwrap_or(Command::Serve { config: None }) {
-        Command::Serve { config } => serve(&env, config).await,
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    let format = LogFormat::parse(env.get(ENV_LOG_FORMAT).map(String::as_str));
+    plangate::telemetry::init(format.clone().unwrap_or_default());
+    if let Err(problem) = format {
+        return boot_failed(&BootError::Config(ConfigError::Env {
+            var: ENV_LOG_FORMAT.to_owned(),
+            problem,
+        }));
+    }
+    let command = cli.command.unwrap_or(Command::Serve {
+        config: None,
+        host: None,
+        port: None,
+    });
+    match command {
+        Command::Serve { config, host, port } => {
+            // A flag wins over its variable (clap reads the variable when the flag is absent).
+            for (var, value) in [(ENV_HOSTNAME, host), (ENV_PORT, port)] {
+                if let Some(v) = value {
+                    env.insert(var.to_owned(), v);
+                }
+            }
+            serve(&env, config).await
+        }
         Command::Demo { question } => {
             let mut out = std::io::stdout();
             match plangate::demo::run(&env, &question, &mut out).await {

@@ -5,8 +5,9 @@
 //! `server.max_connections` (beyond it: 503 and close). Request bodies have
 //! their own timeout where they are read (`server.body_read_timeout_ms`).
 //!
-//! Shutdown: on the signal, new connections are no longer accepted, new plans get 503 and open
-//! connections finish their current response; running plans get `server.shutdown_grace`, then
+//! Shutdown: on the signal, new connections are no longer accepted; open connections keep
+//! answering (new plans get 503, `/ready` 503) with `Connection: close` on every response; running
+//! plans get `server.shutdown_grace`, then
 //! they are aborted (`error "gateway shutting down"` + `done`); [`CLOSE_AFTER_ABORT`] later every
 //! connection still open is dropped, whatever its client does, and the spawned tasks get what is
 //! left of [`DRAIN_AFTER_ABORT`] to finish. The process is gone by grace + 1 s.
@@ -29,6 +30,8 @@ use crate::api::state::AppState;
 const CLOSE_AFTER_ABORT: Duration = Duration::from_millis(500);
 /// After the plans were aborted: how long best-effort peer cancels may still run.
 const DRAIN_AFTER_ABORT: Duration = Duration::from_millis(900);
+/// How often buffered histogram samples are drained.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 /// How long a refused connection gets to take its 503.
 const REFUSAL_WRITE_LIMIT: Duration = Duration::from_secs(1);
 
@@ -47,10 +50,17 @@ pub async fn serve_on(
     // Fires CLOSE_AFTER_ABORT after the plans were aborted: drop every connection.
     let close = CancellationToken::new();
     tokio::pin!(shutdown);
+    let mut upkeep = tokio::time::interval(METRICS_UPKEEP);
+    upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
+            // Histogram samples are buffered until drained: drain them even when nobody scrapes.
+            _ = upkeep.tick() => {
+                state.metrics().upkeep();
+                continue;
+            }
         };
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
@@ -68,7 +78,6 @@ pub async fn serve_on(
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
-        let draining = state.inner().draining.clone();
         let close = close.clone();
         let header_read_timeout = state.inner().config.server.header_read_timeout;
         let write_timeout = state.inner().config.server.write_timeout;
@@ -85,15 +94,11 @@ pub async fn serve_on(
             builder.http2().timer(TokioTimer::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(Box::pin(io)), service);
             tokio::pin!(conn);
+            // While draining, open connections keep answering (new plans get 503, `/ready` 503)
+            // and each response asks the client to close (`Connection: close`, see the doors'
+            // middleware); whatever is still open is dropped when `close` fires.
             tokio::select! {
                 _ = conn.as_mut() => {}
-                () = draining.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        () = close.cancelled() => {}
-                    }
-                }
                 () = close.cancelled() => {}
             }
             drop(slot);

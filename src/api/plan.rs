@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use super::error::ApiError;
 use super::{request, sse};
@@ -21,6 +22,7 @@ use crate::planner::event::PlanEvent;
 use crate::planner::tools::check_collisions;
 use crate::planner::{AbortReason, Emitter, Plan, PlanAbort, PlanStart};
 use crate::store::idempotency::{Admission, Idempotency, Ticket};
+use crate::telemetry::metrics::PlanOutcome;
 
 /// Events buffered between the planner and a slow client before the planner waits.
 const CHANNEL_CAPACITY: usize = 64;
@@ -47,6 +49,7 @@ pub async fn plan(State(state): State<AppState>, headers: HeaderMap, body: Body)
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(status = %e.status(), error = %e, "plan request rejected");
+            state.metrics().plan_counted(PlanOutcome::Rejected);
             e.into_response()
         }
     }
@@ -207,15 +210,25 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
             deadline,
             card_deadline,
             max_concurrent_calls: state.inner().config.plan.max_concurrent_calls,
+            request_id: headers
+                .get(super::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
         },
         &state.inner().deps,
         events,
         Arc::clone(&abort),
     );
-    state.inner().tracker.spawn(plan.run(
-        Arc::clone(&state.inner().deps),
-        state.inner().hard_stop.clone(),
-    ));
+    // The plan runs in the request's span: its log lines carry the request id.
+    state.inner().metrics.plan_started();
+    state.inner().tracker.spawn(
+        plan.run(
+            Arc::clone(&state.inner().deps),
+            state.inner().hard_stop.clone(),
+        )
+        .instrument(tracing::Span::current()),
+    );
     let guard = StreamGuard {
         state: state.clone(),
         ticket,

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::identity::Identity;
 use crate::planner::PlannerDeps;
 use crate::store::idempotency::Idempotency;
+use crate::telemetry::metrics::Metrics;
 
 /// Shared state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) hydra_integrated: AtomicBool,
     /// The HTTP client for operator-configured services (LLM, Hydra).
     pub(crate) http: reqwest::Client,
+    /// This gateway's metrics (shared with the planner and the LLM client).
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Counters for leak checks and benchmarks.
@@ -92,6 +95,20 @@ impl AppState {
     /// Starts draining: new plans get 503 while running ones go on (shutdown's first step).
     pub fn begin_draining(&self) {
         self.0.draining.cancel();
+    }
+
+    /// This gateway's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Whether new plans are accepted now: not draining, and below `server.max_concurrent_plans`.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        let max = self.0.config.server.max_concurrent_plans;
+        !self.0.draining.is_cancelled()
+            && (max == 0 || self.0.open_plans.load(Ordering::SeqCst) < max)
     }
 
     /// Current counters.

@@ -24,6 +24,8 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "body_read_timeout_ms",
             "write_timeout_ms",
             "max_connections",
+            "metrics",
+            "cors_origins",
         ],
     ),
     ("auth", &["mode", "tokens"]),
@@ -109,6 +111,8 @@ pub struct ServerSection {
     pub body_read_timeout_ms: Option<i64>,
     pub write_timeout_ms: Option<i64>,
     pub max_connections: Option<i64>,
+    pub metrics: Option<bool>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// `[auth]`.

@@ -35,6 +35,10 @@ pub const ENV_RECIPES_DIR: &str = "GATEWAY_RECIPES_DIR";
 pub const ENV_RECIPES_DENY: &str = "GATEWAY_RECIPES_DENY";
 pub const ENV_PEER_ENV_ALLOWLIST: &str = "GATEWAY_PEER_ENV_ALLOWLIST";
 pub const ENV_SSE_KEEPALIVE_SECS: &str = "GATEWAY_SSE_KEEPALIVE_SECS";
+pub const ENV_METRICS: &str = "GATEWAY_METRICS";
+pub const ENV_CORS_ORIGINS: &str = "GATEWAY_CORS_ORIGINS";
+pub const ENV_LOG_FORMAT: &str = "GATEWAY_LOG_FORMAT";
+pub const ENV_WORKER_THREADS: &str = "GATEWAY_WORKER_THREADS";
 pub const ENV_NODE_ENV: &str = "NODE_ENV";
 pub const ENV_DID_SEED: &str = "BINDU_GATEWAY_DID_SEED";
 pub const ENV_DID_AUTHOR: &str = "BINDU_GATEWAY_AUTHOR";
@@ -175,6 +179,19 @@ pub struct ServerConfig {
     pub write_timeout: Duration,
     /// Open client connections at most; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Whether `GET /metrics` is served (and metrics recorded).
+    pub metrics: bool,
+    /// Origins browsers may call from (`None` = no CORS headers at all).
+    pub cors: Option<CorsOrigins>,
+}
+
+/// Which browser origins get CORS headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin.
+    Any,
+    /// Exact origins (`scheme://host[:port]`).
+    List(Vec<String>),
 }
 
 /// Inbound authentication.
@@ -487,7 +504,46 @@ impl Sources<'_> {
                 "server.max_connections",
                 DEFAULT_MAX_CONNECTIONS,
             )?,
+            metrics: match self.env.get(ENV_METRICS) {
+                Some(raw) => parse_switch(raw).ok_or_else(|| {
+                    ConfigError::env(
+                        ENV_METRICS,
+                        format!("must be \"on\" or \"off\" (got \"{raw}\")"),
+                    )
+                })?,
+                None => s.metrics.unwrap_or(true),
+            },
+            cors: self.cors()?,
         })
+    }
+
+    fn cors(&self) -> Result<Option<CorsOrigins>, ConfigError> {
+        let from_env = self.env.get(ENV_CORS_ORIGINS).is_some();
+        let origins = self.list(ENV_CORS_ORIGINS, self.file.server.cors_origins.as_ref());
+        if origins.is_empty() {
+            return Ok(None);
+        }
+        if origins.iter().any(|o| o == "*") {
+            return Ok(Some(CorsOrigins::Any));
+        }
+        for origin in &origins {
+            let exact = url::Url::parse(origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.origin().ascii_serialization() == *origin
+                    && !origin.ends_with('/')
+            });
+            if exact.is_none() {
+                let problem = format!(
+                    "must list exact origins like https://app.example.com (scheme, host, optional port; no path), or * (got \"{origin}\")"
+                );
+                return Err(if from_env {
+                    ConfigError::env(ENV_CORS_ORIGINS, problem)
+                } else {
+                    self.key_error("server.cors_origins", problem)
+                });
+            }
+        }
+        Ok(Some(CorsOrigins::List(origins)))
     }
 
     fn auth(&self) -> Result<AuthConfig, ConfigError> {
@@ -831,6 +887,15 @@ fn peer_env(env: &Env<'_>, allowlist: &[String]) -> HashMap<String, SecretString
 
 fn set_or_missing(v: Option<&String>) -> &'static str {
     if v.is_some() { "set" } else { "missing" }
+}
+
+/// `on`/`off` (also `true`/`false`, `1`/`0`).
+fn parse_switch(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Some(true),
+        "off" | "false" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 fn parse_auth_mode(raw: &str) -> Option<AuthMode> {

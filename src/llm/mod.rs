@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::error_chain;
+use crate::telemetry::metrics::{Metrics, TokenKind};
 
 pub use message::{Message, SystemPrompt};
 use stream::{StepAccumulator, error_message};
@@ -124,6 +125,7 @@ pub struct LlmClient {
     temperature: Option<f64>,
     top_p: Option<f64>,
     max_response_bytes: usize,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -162,6 +164,31 @@ impl LlmClient {
             temperature: settings.temperature,
             top_p: settings.top_p,
             max_response_bytes: settings.max_response_bytes,
+            metrics: std::sync::Arc::new(Metrics::disabled()),
+        }
+    }
+
+    /// Records requests, time to first token and tokens in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts one finished request (an aborted one is neither ok nor an error) and its tokens.
+    fn record(&self, result: Result<Option<&Usage>, &LlmError>) {
+        match result {
+            Ok(usage) => {
+                self.metrics.llm_request(true);
+                if let Some(u) = usage {
+                    self.metrics.llm_tokens(TokenKind::Input, u.input_tokens);
+                    self.metrics.llm_tokens(TokenKind::Output, u.output_tokens);
+                    self.metrics
+                        .llm_tokens(TokenKind::CachedInput, u.cached_input_tokens);
+                }
+            }
+            Err(LlmError::Aborted) => {}
+            Err(_) => self.metrics.llm_request(false),
         }
     }
 
@@ -284,6 +311,16 @@ impl LlmClient {
         messages: &[Message],
         abort: &CancellationToken,
     ) -> Result<String, LlmError> {
+        let result = self.complete_inner(messages, abort).await;
+        self.record(result.as_ref().map(|_| None));
+        result
+    }
+
+    async fn complete_inner(
+        &self,
+        messages: &[Message],
+        abort: &CancellationToken,
+    ) -> Result<String, LlmError> {
         let body = CompleteBody {
             model: self.wire_model(),
             messages,
@@ -321,6 +358,21 @@ impl LlmClient {
         &self,
         request: &ChatRequest<'_>,
         abort: &CancellationToken,
+        on_text: F,
+    ) -> Result<StepOutput, LlmError>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let result = self.stream_step_inner(request, abort, on_text).await;
+        self.record(result.as_ref().map(|out| out.usage.as_ref()));
+        result
+    }
+
+    async fn stream_step_inner<F, Fut>(
+        &self,
+        request: &ChatRequest<'_>,
+        abort: &CancellationToken,
         mut on_text: F,
     ) -> Result<StepOutput, LlmError>
     where
@@ -328,7 +380,9 @@ impl LlmClient {
         Fut: Future<Output = ()>,
     {
         let body = self.step_body(request);
+        let sent = std::time::Instant::now();
         let response = self.send(body, abort).await?;
+        let mut first_chunk = true;
         // The whole step stream is capped: a provider (or anything at the base URL) that never
         // ends an event, or streams without end, cannot grow the gateway's memory.
         let limit = self.max_response_bytes;
@@ -357,6 +411,10 @@ impl LlmClient {
                 Ok(Some(Err(e))) => return Err(LlmError::Network(e.to_string())),
                 Ok(Some(Ok(event))) => event,
             };
+            if first_chunk {
+                first_chunk = false;
+                self.metrics.llm_first_token(sent.elapsed());
+            }
             let data = event.data.trim();
             if data.is_empty() {
                 continue;

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::a2a::wire::StateClass;
 use crate::a2a::wire::{self, Part, Reply};
 use crate::a2a::{A2aError, PeerCall, StatusUpdate, TaskState};
 use crate::identity::verify::{SIGNATURE_KEY, Signatures, SignedText, check_texts};
@@ -13,6 +14,7 @@ use crate::planner::guard::DoomLoopGuard;
 use crate::planner::render::{cap_output, envelope, recipe_content, scrub};
 use crate::planner::tools::{LOAD_RECIPE, ToolTarget};
 use crate::planner::{AbortReason, Plan, PlannerDeps};
+use crate::telemetry::metrics::PeerOutcome;
 
 /// A tool call ready to run: its frames subject, parsed arguments and guard verdict.
 #[derive(Debug)]
@@ -184,6 +186,7 @@ impl Plan {
         subject: CallSubject,
         mut outcome: ToolOutcome,
     ) -> ToolOutcome {
+        self.stats.tool_call_ended(outcome.error.is_some());
         let remote_text = outcome.remote_text.take();
         self.events
             .emit(PlanEvent::TaskEnded {
@@ -220,8 +223,42 @@ impl Plan {
             .await
     }
 
-    /// Calls one agent skill with a peer input and maps the outcome (spec §5.11).
+    /// Calls one agent skill with a peer input and maps the outcome (spec §5.11); counts it
+    /// in the metrics and logs a failed call (agent, skill, error: never a credential).
     pub(super) async fn call_agent(
+        &self,
+        deps: &PlannerDeps,
+        task_id: &str,
+        agent_index: usize,
+        skill_id: &str,
+        input: &str,
+    ) -> ToolOutcome {
+        let started = std::time::Instant::now();
+        let outcome = self
+            .call_agent_once(deps, task_id, agent_index, skill_id, input)
+            .await;
+        let kind = match (&outcome.remote_state, &outcome.error) {
+            (Some(s), _) if s.class() == StateClass::NeedsAction => PeerOutcome::InputRequired,
+            (Some(TaskState::Canceled), _) => PeerOutcome::Canceled,
+            (_, Some(_)) if self.abort.reason().is_some() => PeerOutcome::Canceled,
+            (_, Some(_)) => PeerOutcome::Failed,
+            (_, None) => PeerOutcome::Completed,
+        };
+        deps.metrics.peer_call(kind, started.elapsed());
+        if kind == PeerOutcome::Failed {
+            tracing::warn!(
+                request_id = %self.request_id,
+                session_id = %self.session_id,
+                agent = %self.request.agents[agent_index].name,
+                skill = skill_id,
+                error = outcome.error.as_deref().unwrap_or(""),
+                "peer call failed"
+            );
+        }
+        outcome
+    }
+
+    async fn call_agent_once(
         &self,
         deps: &PlannerDeps,
         task_id: &str,

@@ -14,7 +14,7 @@ pub mod request;
 pub mod tools;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -26,6 +26,7 @@ use crate::a2a::{A2aClient, DialectChoice, Peer, PeerAuth, TaskState};
 use crate::llm::{ChatRequest, LlmClient, LlmError, Message, SystemPrompt};
 use crate::planner::request::{Agent, PlanRequest, Protocol, Role};
 use crate::recipe::RecipeBook;
+use crate::telemetry::metrics::{Metrics, PlanOutcome};
 use event::{PlanEvent, Usage};
 use guard::DoomLoopGuard;
 use tools::ToolSet;
@@ -55,6 +56,28 @@ pub struct PlannerDeps {
     pub default_steps: Option<u32>,
     /// `planner.context_window`: overrides the model table for compaction.
     pub context_window: Option<u64>,
+    /// Plan, peer-call and LLM metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Counters of one plan for its `plan finished` log line.
+#[derive(Debug, Default)]
+pub struct PlanStats {
+    plan_id: std::sync::OnceLock<String>,
+    steps: AtomicU32,
+    tool_calls: AtomicU32,
+    failed_tool_calls: AtomicU32,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+}
+
+impl PlanStats {
+    fn tool_call_ended(&self, failed: bool) {
+        self.tool_calls.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failed_tool_calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Why a plan was aborted.
@@ -145,6 +168,10 @@ fn peer_of(agent: &Agent) -> Peer {
 #[derive(Debug)]
 pub struct Plan {
     pub session_id: String,
+    /// The HTTP request that started the plan.
+    pub request_id: String,
+    /// What the `plan finished` line reports.
+    pub stats: PlanStats,
     pub request: PlanRequest,
     /// The catalog's agents as A2A peers, index for index.
     pub peers: Vec<Peer>,
@@ -212,6 +239,8 @@ pub struct PlanStart {
     pub card_deadline: Instant,
     /// Peer calls of this plan at once (`plan.max_concurrent_calls`).
     pub max_concurrent_calls: usize,
+    /// The HTTP request that started the plan (its logs carry it).
+    pub request_id: String,
 }
 
 impl Plan {
@@ -230,9 +259,12 @@ impl Plan {
             deadline,
             card_deadline,
             max_concurrent_calls,
+            request_id,
         } = start;
         Self {
             session_id,
+            request_id,
+            stats: PlanStats::default(),
             tools: ToolSet::from_request(&request, deps.llm.is_some()),
             peers: request.agents.iter().map(peer_of).collect(),
             request,
@@ -274,6 +306,11 @@ impl Plan {
                 Err(PlanFailure::Aborted)
             }
             (r, _) => r,
+        };
+        let outcome = match (&result, abort.reason()) {
+            (Ok(_), _) => PlanOutcome::Final,
+            (Err(PlanFailure::Aborted), Some(AbortReason::Signal)) => PlanOutcome::Disconnected,
+            (Err(_), _) => PlanOutcome::Error,
         };
         // The last frames wait for a client that reads slowly, but not for one that stopped
         // reading: the plan (its peers, its LLM stream) ends by its deadline + 500 ms whatever
@@ -351,12 +388,34 @@ impl Plan {
         {
             tracing::warn!(session_id = %self.session_id, "client is not reading; plan ended without sending its last frames");
         }
+        self.finished(&deps.metrics, outcome, started.elapsed());
+    }
+
+    /// The plan's metrics and its one `plan finished` log line.
+    fn finished(&self, metrics: &Metrics, outcome: PlanOutcome, took: Duration) {
+        metrics.plan_ended(outcome, took);
+        let s = &self.stats;
+        tracing::info!(
+            request_id = %self.request_id,
+            session_id = %self.session_id,
+            plan_id = s.plan_id.get().map_or("", String::as_str),
+            outcome = outcome.as_str(),
+            duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            steps = s.steps.load(Ordering::Relaxed),
+            tool_calls = s.tool_calls.load(Ordering::Relaxed),
+            failed_tool_calls = s.failed_tool_calls.load(Ordering::Relaxed),
+            input_tokens = s.input_tokens.load(Ordering::Relaxed),
+            output_tokens = s.output_tokens.load(Ordering::Relaxed),
+            "plan finished"
+        );
     }
 
     async fn emit_plan(&self) {
+        let plan_id = uuid::Uuid::new_v4().to_string();
+        let _ = self.stats.plan_id.set(plan_id.clone());
         self.events
             .emit(PlanEvent::Plan {
-                plan_id: uuid::Uuid::new_v4().to_string(),
+                plan_id,
                 session_id: self.session_id.clone(),
             })
             .await;
@@ -485,8 +544,15 @@ impl Plan {
                 })
                 .await
                 .map_err(PlanFailure::Llm)?;
+            self.stats.steps.fetch_add(1, Ordering::Relaxed);
             if let Some(u) = out.usage {
                 usage.add(&u);
+                self.stats
+                    .input_tokens
+                    .fetch_add(u.input_tokens, Ordering::Relaxed);
+                self.stats
+                    .output_tokens
+                    .fetch_add(u.output_tokens, Ordering::Relaxed);
             }
             finish.clone_from(&out.finish_reason);
             let run_tools = !closing && !out.tool_calls.is_empty();

@@ -17,6 +17,7 @@ mod http_surface;
 mod identity;
 mod js_sdk;
 mod lifecycle;
+mod operators;
 mod plan_failures;
 mod plan_stream;
 mod recipes;

@@ -42,7 +42,7 @@ pub(crate) fn llm_config(llm_url: &str) -> Config {
 
 pub(crate) fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        plangate::telemetry::init();
+        plangate::telemetry::init(plangate::telemetry::LogFormat::Text);
     }
 }
 
