@@ -395,3 +395,30 @@ impl KeyIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../gateway.example.toml");
+
+    #[test]
+    fn the_example_file_names_every_key_and_loads() {
+        for (section, keys) in KNOWN_KEYS {
+            assert!(
+                EXAMPLE.contains(&format!("[{section}]")),
+                "[{section}] missing"
+            );
+            for key in *keys {
+                let set = format!("\n{key} = ");
+                let commented = format!("\n# {key} = ");
+                assert!(
+                    EXAMPLE.contains(&set) || EXAMPLE.contains(&commented),
+                    "{section}.{key} is missing from gateway.example.toml"
+                );
+            }
+        }
+        let parsed = FileConfig::parse(EXAMPLE).unwrap();
+        assert_eq!(parsed.server.port, Some(3774));
+    }
+}

@@ -1146,6 +1146,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_states_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
+        let from_file = Config::load(&env(&[]), Some(&example)).unwrap();
+        let built_in = Config::load(&env(&[]), None).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
+    }
+
+    #[test]
     fn toml_errors_name_the_key_and_its_line() {
         let typed =
             FileConfig::parse("# ops\n[server]\nhostname = \"h\"\nport = \"3775\"\n").unwrap_err();

@@ -69,6 +69,89 @@ fn boot_failures_that_are_not_configuration_have_their_own_exit_codes() {
     );
 }
 
+#[test]
+fn every_invalid_variable_stops_the_boot_naming_it() {
+    for (var, value) in [
+        ("GATEWAY_WORKER_THREADS", "abc"),
+        ("GATEWAY_LOG_FORMAT", "xml"),
+        ("GATEWAY_METRICS", "maybe"),
+        ("GATEWAY_CORS_ORIGINS", "https://app.example.com/path"),
+    ] {
+        let out = plangate().arg("serve").env(var, value).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{var}={value}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("config: {var} ")) && stderr.contains(value),
+            "{var}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn serve_help_shows_every_flag_with_its_variable() {
+    let out = plangate().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, var) in [
+        ("--config", "GATEWAY_CONFIG"),
+        ("--host", "GATEWAY_HOSTNAME"),
+        ("--port", "GATEWAY_PORT"),
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.contains(flag))
+            .unwrap_or_else(|| panic!("{flag} missing: {help}"));
+        assert!(help.contains(&format!("[env: {var}")), "{line}: {help}");
+    }
+    for command in [
+        vec!["demo"],
+        vec!["did", "new"],
+        vec!["did", "show"],
+        vec!["recipes", "check"],
+        vec!["example-agent"],
+    ] {
+        let mut args = command.clone();
+        args.push("--help");
+        let out = plangate().args(&args).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        // Every option line of clap's help has a description after the flag.
+        for line in help.lines().filter(|l| l.trim_start().starts_with("--")) {
+            let described = line
+                .trim_start()
+                .split_once("  ")
+                .is_some_and(|(_, rest)| !rest.trim().is_empty());
+            assert!(described, "{command:?}: no help text on `{line}`");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_port_flag_wins_over_the_variable() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plangate"))
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .env_clear()
+        .env("GATEWAY_PORT", "1")
+        .env("GATEWAY_AUTH_MODE", "none")
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/ready");
+    let mut up = false;
+    for _ in 0..200 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    child.kill().await.unwrap();
+    assert!(up, "the gateway did not listen on --port {port}");
+}
+
 #[tokio::test]
 async fn sigterm_stops_the_server_with_exit_0() {
     let port = {
