@@ -95,3 +95,5 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 ]]; then
 fi
 
 cargo test --locked --all-targets
+# Traces are a cargo feature (off by default): its test needs the feature build.
+cargo test --locked --features otel --test gateway otel

@@ -243,10 +243,12 @@ fn main() -> ExitCode {
         }
         b.enable_all().build()
     };
-    match runtime {
+    let code = match runtime {
         Ok(rt) => rt.block_on(run()),
         Err(e) => fail(&format!("cannot start the async runtime: {e}")),
-    }
+    };
+    plangate::telemetry::shutdown();
+    code
 }
 
 async fn run() -> ExitCode {

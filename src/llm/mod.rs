@@ -20,6 +20,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
+use tracing::Instrument as _;
+
 use crate::telemetry::error_chain;
 use crate::telemetry::metrics::{Metrics, TokenKind};
 
@@ -364,7 +366,11 @@ impl LlmClient {
         F: FnMut(String) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let result = self.stream_step_inner(request, abort, on_text).await;
+        let span = tracing::info_span!("llm.step", model = %self.wire_model());
+        let result = self
+            .stream_step_inner(request, abort, on_text)
+            .instrument(span)
+            .await;
         self.record(result.as_ref().map(|out| out.usage.as_ref()));
         result
     }

@@ -3,6 +3,7 @@
 //! failed tool call here and never a failed plan.
 
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use crate::a2a::wire::StateClass;
 use crate::a2a::wire::{self, Part, Reply};
@@ -234,8 +235,14 @@ impl Plan {
         input: &str,
     ) -> ToolOutcome {
         let started = std::time::Instant::now();
+        let span = tracing::info_span!(
+            "peer.call",
+            agent = %self.request.agents[agent_index].name,
+            skill = skill_id,
+        );
         let outcome = self
             .call_agent_once(deps, task_id, agent_index, skill_id, input)
+            .instrument(span)
             .await;
         let kind = match (&outcome.remote_state, &outcome.error) {
             (Some(s), _) if s.class() == StateClass::NeedsAction => PeerOutcome::InputRequired,

@@ -21,6 +21,7 @@ use futures::future::join_all;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::a2a::{A2aClient, DialectChoice, Peer, PeerAuth, TaskState};
 use crate::llm::{ChatRequest, LlmClient, LlmError, Message, SystemPrompt};
@@ -279,6 +280,11 @@ impl Plan {
     /// Runs the plan to its terminal frames (`final`/`error`, then `done`). `hard_stop` fires
     /// when the shutdown grace period is over.
     pub async fn run(self, deps: Arc<PlannerDeps>, hard_stop: CancellationToken) {
+        let span = tracing::info_span!("plan", session_id = %self.session_id);
+        self.run_in_span(deps, hard_stop).instrument(span).await;
+    }
+
+    async fn run_in_span(self, deps: Arc<PlannerDeps>, hard_stop: CancellationToken) {
         let abort = Arc::clone(&self.abort);
         let deadline = self.deadline;
         let started = Instant::now();

@@ -4,6 +4,8 @@
 //! log line: they are `SecretString`s and sensitive header values.
 
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 
 use std::io::IsTerminal as _;
 
@@ -33,23 +35,47 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber (once; later calls are ignored).
+/// Installs the global subscriber (once; later calls are ignored). With the `otel` feature and an
+/// OTLP endpoint in the environment, spans are exported as traces too.
 pub fn init(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+    let (text, json) = match format {
+        LogFormat::Text => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(ansi),
+            ),
+            None,
+        ),
+        LogFormat::Json => (
+            None,
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(true)
+                    .with_writer(std::io::stderr),
+            ),
+        ),
     };
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json);
+    #[cfg(feature = "otel")]
+    let registry = registry.with(otel::layer());
+    let _ = registry.try_init();
+}
+
+/// Flushes what telemetry still buffers (traces); call before the process exits.
+pub fn shutdown() {
+    #[cfg(feature = "otel")]
+    otel::shutdown();
 }
 
 /// Whether a client's `X-Request-Id` may be used as ours: 1–128 visible ASCII characters

@@ -18,6 +18,7 @@ mod identity;
 mod js_sdk;
 mod lifecycle;
 mod operators;
+mod otel;
 mod plan_failures;
 mod plan_stream;
 mod recipes;

@@ -424,7 +424,11 @@ async fn the_binary_logs_one_json_plan_finished_line_per_plan_with_every_field()
     assert_eq!(warned[0]["agent"], "bad");
     assert_eq!(warned[0]["skill"], "s");
     assert_eq!(warned[0]["request_id"], "plan-b");
-    assert_eq!(warned[0]["span"]["request_id"], "plan-b");
+    // The line sits in the request's span and the plan's.
+    let spans = warned[0]["spans"].as_array().unwrap();
+    let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["request", "plan"], "{}", warned[0]);
+    assert_eq!(spans[0]["request_id"], "plan-b");
 }
 
 async fn wait_until_async_healthy(url: &str) {

@@ -41,7 +41,7 @@ use serde_json::{Value, json};
     about = "Benchmarks the release plangate binary"
 )]
 struct Args {
-    /// startup | idle | cpu | latency | throughput | open-plans | soak | first-poll | stream-vs-poll | all | smoke
+    /// startup | idle | cpu | latency | throughput | metrics | open-plans | soak | first-poll | stream-vs-poll | all | smoke
     scenario: String,
     /// Print one JSON object with the headline figures.
     #[arg(long)]
@@ -726,6 +726,74 @@ async fn stream_vs_poll(r: &mut Report, f: &Fakes) {
     gw.stop();
 }
 
+/// The cost of metrics: CPU per plan and idle RSS with `/metrics` on and off, alternating, three
+/// rounds each (medians).
+async fn metrics_cost(r: &mut Report, f: &Fakes, plans: usize) {
+    let body = plan_body("m __N__", &f.peer_url, "instant");
+    let (mut cpu_on, mut cpu_off, mut rss_on, mut rss_off) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for on in [true, false] {
+            let mut env = llm_env(f);
+            env.push(("GATEWAY_METRICS", if on { "on" } else { "off" }.to_owned()));
+            let (gw, _) = Gateway::start(&env);
+            std::thread::sleep(Duration::from_millis(300));
+            let idle = gw.rss_kib() as f64;
+            run_many(&gw.url(), 200, 8, &body).await;
+            let cpu0 = gw.cpu_us();
+            run_many(&gw.url(), plans, 16, &body).await;
+            let cpu = (gw.cpu_us() - cpu0) as f64 / plans as f64;
+            let scraped = client()
+                .get(format!("{}/metrics", gw.url()))
+                .send()
+                .await
+                .map(|resp| resp.status().as_u16())
+                .unwrap_or(0);
+            assert_eq!(
+                scraped,
+                if on { 200 } else { 404 },
+                "/metrics with metrics {on}"
+            );
+            if on {
+                cpu_on.push(cpu);
+                rss_on.push(idle);
+            } else {
+                cpu_off.push(cpu);
+                rss_off.push(idle);
+            }
+            gw.stop();
+        }
+    }
+    r.add(
+        Some("cpu_per_plan_metrics_on_us"),
+        &format!("gateway CPU per plan, metrics on (median of 3 × {plans} plans)"),
+        median(&mut cpu_on),
+        "µs",
+        "",
+    );
+    r.add(
+        Some("cpu_per_plan_metrics_off_us"),
+        &format!("gateway CPU per plan, metrics off (median of 3 × {plans} plans)"),
+        median(&mut cpu_off),
+        "µs",
+        "",
+    );
+    r.add(
+        Some("idle_rss_metrics_on_kib"),
+        "resident memory, idle, metrics on",
+        median(&mut rss_on),
+        "KiB",
+        "",
+    );
+    r.add(
+        Some("idle_rss_metrics_off_kib"),
+        "resident memory, idle, metrics off",
+        median(&mut rss_off),
+        "KiB",
+        "",
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -748,6 +816,9 @@ async fn main() {
     }
     if all || s == "cpu" || s == "latency" || s == "throughput" {
         cpu_and_latency(&mut report, &fakes, 5000).await;
+    }
+    if all || s == "metrics" {
+        metrics_cost(&mut report, &fakes, 3000).await;
     }
     if all || s == "first-poll" {
         first_poll(&mut report, &fakes).await;
