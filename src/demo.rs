@@ -1,13 +1,12 @@
 //! `plangate demo`: the gateway's main job in one self-contained command. Starts the built-in
-//! example agent and the gateway on loopback, streams one plan through them to the terminal and
-//! stops. Fan-out mode without an LLM key; the LLM planner when one is configured.
+//! example agent and the gateway on loopback, asks one question through them with the renderer of
+//! `plangate ask`, and stops. Fan-out mode without an LLM key; the LLM planner when one is configured.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::boot;
@@ -61,43 +60,27 @@ pub async fn run(
             out,
             "# example agent: {agent_url}\n# gateway:       {gateway_url} ({mode})\n# question:      {question}\n"
         );
-        let body = json!({
-            "question": question,
-            "agents": [{"name": "example", "endpoint": agent_url, "skills": [
+        let ask = crate::cli::ask::Ask {
+            gateway: gateway_url.clone(),
+            token: None,
+            agents: json!([{"name": "example", "endpoint": agent_url, "skills": [
                 {"id": "echo", "description": "Repeats the request, prefixed with `echo: `."},
-                {"id": "shout", "description": "Repeats the request in upper case."}]}]
-        });
+                {"id": "shout", "description": "Repeats the request in upper case."}]}]),
+            question: question.to_owned(),
+            json: false,
+        };
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| e.to_string())?;
-        let response = http
-            .post(format!("{gateway_url}/plan"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut answer = String::new();
-        let mut buffer = String::new();
-        let mut bytes = response.bytes_stream();
-        while let Some(chunk) = bytes.next().await {
-            let chunk = chunk.map_err(|e| e.to_string())?;
-            let _ = out.write_all(&chunk);
-            let _ = out.flush();
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let frame: String = buffer.drain(..end + 2).collect();
-                if frame.starts_with("event: text.delta")
-                    && let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: "))
-                    && let Ok(v) = serde_json::from_str::<Value>(data)
-                {
-                    answer.push_str(v["delta"].as_str().unwrap_or(""));
-                }
-            }
-        }
-        let _ = writeln!(out, "# answer\n{answer}");
+        let mut diagnostics = Vec::new();
+        let code = crate::cli::ask::run(&ask, &http, out, &mut diagnostics).await;
         let _ = stop_gateway.send(());
         let _ = stop_agent.send(());
-        Ok::<(), String>(())
+        if code == crate::cli::ask::EXIT_FINAL {
+            Ok::<(), String>(())
+        } else {
+            Err(String::from_utf8_lossy(&diagnostics).trim().to_owned())
+        }
     };
     let (result, gateway_result, agent_result) = tokio::join!(client, gateway, agent);
     result?;

@@ -25,6 +25,7 @@
 pub mod a2a;
 pub mod api;
 pub mod boot;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod example_agent;

@@ -48,6 +48,27 @@ enum Command {
         #[arg(long, default_value = "What can plangate do?")]
         question: String,
     },
+    /// Ask a running gateway a question and watch the plan (exit 0 final, 1 error, 2 usage or
+    /// 4xx, 3 unreachable or cut short).
+    Ask {
+        /// The gateway's URL.
+        #[arg(long, env = "PLANGATE_URL", default_value = "http://127.0.0.1:3774")]
+        gateway: String,
+        /// Bearer token for the gateway.
+        #[arg(long, env = "PLANGATE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// An agent, NAME=URL[:SKILL,…] (repeatable; without skills, its agent card's).
+        #[arg(long = "agent", value_name = "NAME=URL[:SKILL,…]")]
+        agent: Vec<String>,
+        /// A JSON file holding the `/plan` `agents` array.
+        #[arg(long = "agents", value_name = "FILE", conflicts_with = "agent")]
+        agents_file: Option<PathBuf>,
+        /// Print every frame as one JSON object per line (`{"event":…,"data":…}`).
+        #[arg(long)]
+        json: bool,
+        /// The question.
+        question: String,
+    },
     /// Gateway DID identity helpers.
     Did {
         #[command(subcommand)]
@@ -204,6 +225,69 @@ fn recipes_check(env: &HashMap<String, String>, dir: Option<PathBuf>) -> ExitCod
     }
 }
 
+async fn ask(
+    gateway: String,
+    token: Option<String>,
+    agent: &[String],
+    agents_file: Option<PathBuf>,
+    json: bool,
+    question: String,
+) -> ExitCode {
+    use plangate::cli::ask;
+    let usage = |message: &str| {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("plangate ask: {message}\n").as_bytes(),
+        );
+        ExitCode::from(ask::EXIT_USAGE)
+    };
+    let http = match reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return usage(&format!("cannot build an HTTP client: {e}")),
+    };
+    let agents = match (&agents_file, agent.is_empty()) {
+        (Some(path), _) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
+            }) {
+            Ok(v) if v.is_array() => v,
+            Ok(_) => {
+                return usage(&format!(
+                    "--agents {}: must hold a JSON array",
+                    path.display()
+                ));
+            }
+            Err(e) => return usage(&format!("--agents {}: {e}", path.display())),
+        },
+        (None, false) => match ask::agents_from_flags(agent, &http).await {
+            Ok(v) => v,
+            Err(e) => return usage(&e.to_string()),
+        },
+        (None, true) => {
+            return usage("name the agents to ask: --agent NAME=URL[:SKILL,…] or --agents FILE");
+        }
+    };
+    let request = ask::Ask {
+        gateway,
+        token,
+        agents,
+        question,
+        json,
+    };
+    let code = ask::run(
+        &request,
+        &http,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
 fn fail(message: &str) -> ExitCode {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{message}\n").as_bytes());
     ExitCode::from(1)
@@ -287,6 +371,14 @@ async fn run() -> ExitCode {
         Command::Recipes {
             command: RecipesCommand::Check { dir },
         } => recipes_check(&env, dir),
+        Command::Ask {
+            gateway,
+            token,
+            agent,
+            agents_file,
+            json,
+            question,
+        } => ask(gateway, token, &agent, agents_file, json, question).await,
         Command::Did { command } => did_command(&env, command),
         Command::ExampleAgent {
             host,

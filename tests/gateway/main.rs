@@ -9,6 +9,7 @@
     reason = "test helpers fail loudly by design"
 )]
 
+mod ask;
 mod bindu;
 mod cli;
 mod conversation;

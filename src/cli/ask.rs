@@ -1,0 +1,332 @@
+//! `plangate ask`: posts a question and a catalog to a running gateway and renders the plan as it
+//! streams: a line per task, the answer text as it arrives, a one-line summary. `--json` prints
+//! every frame as one JSON object per line instead. The stream is decoded with a real SSE decoder
+//! (multi-line `data:`, CRLF, comments).
+//!
+//! Exit codes: 0 the plan ended with `final`; 1 it ended with `error`; 2 a usage error or a 4xx
+//! answer; 3 the gateway could not be reached, answered 5xx, or the stream ended without `done`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use serde_json::{Value, json};
+
+/// The plan ended with `final`.
+pub const EXIT_FINAL: u8 = 0;
+/// The plan ended with `error`.
+pub const EXIT_ERROR: u8 = 1;
+/// A usage error, or the gateway refused the request (4xx).
+pub const EXIT_USAGE: u8 = 2;
+/// The gateway could not be reached, answered 5xx, or the stream ended without `done`.
+pub const EXIT_UNAVAILABLE: u8 = 3;
+
+/// What to ask, and where.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// The gateway's base URL.
+    pub gateway: String,
+    pub token: Option<String>,
+    /// The `/plan` `agents` array.
+    pub agents: Value,
+    pub question: String,
+    /// One JSON object per frame instead of the rendering.
+    pub json: bool,
+}
+
+/// A usage problem: the message names the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// Builds the `agents` array from `--agent NAME=URL[:SKILL,…]` flags; an agent without skills
+/// gets the skills of its agent card.
+///
+/// # Errors
+/// A malformed flag, or a card that cannot be read for an agent without skills.
+pub async fn agents_from_flags(flags: &[String], http: &reqwest::Client) -> Result<Value, Usage> {
+    let mut agents = Vec::new();
+    for flag in flags {
+        let (name, rest) = flag.split_once('=').ok_or_else(|| {
+            Usage(format!(
+                "--agent {flag}: expected NAME=URL[:SKILL,…] (e.g. research=http://127.0.0.1:3773:echo,shout)"
+            ))
+        })?;
+        let (url, skills) = match rest.rsplit_once(':') {
+            // `…:echo,shout` names skills; `…:3773` is a port, `…://host` a scheme.
+            Some((url, tail))
+                if !tail.is_empty()
+                    && !tail.contains('/')
+                    && !tail.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                (
+                    url,
+                    tail.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                )
+            }
+            _ => (rest, Vec::new()),
+        };
+        if url::Url::parse(url)
+            .map(|u| !matches!(u.scheme(), "http" | "https"))
+            .unwrap_or(true)
+        {
+            return Err(Usage(format!(
+                "--agent {flag}: {url:?} is not an http(s) URL"
+            )));
+        }
+        let skills: Vec<Value> = if skills.is_empty() {
+            card_skills(http, url)
+                .await
+                .map_err(|e| Usage(format!("--agent {flag}: no skills given and {e}")))?
+        } else {
+            skills.into_iter().map(|id| json!({"id": id})).collect()
+        };
+        agents.push(json!({"name": name, "endpoint": url, "skills": skills}));
+    }
+    Ok(Value::Array(agents))
+}
+
+/// The skills an agent's card lists (`/.well-known/agent-card.json`, then `agent.json`).
+async fn card_skills(http: &reqwest::Client, endpoint: &str) -> Result<Vec<Value>, String> {
+    let base = url::Url::parse(endpoint).map_err(|e| e.to_string())?;
+    for path in ["/.well-known/agent-card.json", "/.well-known/agent.json"] {
+        let Ok(url) = base.join(path) else { continue };
+        let Ok(resp) = http.get(url).header("A2A-Version", "1.0").send().await else {
+            continue;
+        };
+        let Ok(card) = resp.json::<Value>().await else {
+            continue;
+        };
+        let skills: Vec<Value> = card["skills"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let id = s["id"].as_str()?;
+                let mut skill = json!({"id": id});
+                if let Some(d) = s["description"].as_str() {
+                    skill["description"] = json!(d);
+                }
+                Some(skill)
+            })
+            .collect();
+        if !skills.is_empty() {
+            return Ok(skills);
+        }
+    }
+    Err(format!("the agent card at {endpoint} lists none"))
+}
+
+/// Posts the plan and renders its stream to `out` (diagnostics to `err`); returns the exit code.
+pub async fn run(
+    ask: &Ask,
+    http: &reqwest::Client,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let started = Instant::now();
+    let mut request = http
+        .post(format!("{}/plan", ask.gateway.trim_end_matches('/')))
+        .json(&json!({"question": ask.question, "agents": ask.agents}));
+    if let Some(token) = &ask.token {
+        request = request.bearer_auth(token);
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "plangate ask: cannot reach {}: {e}", ask.gateway);
+            return EXIT_UNAVAILABLE;
+        }
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let what = body["error"].as_str().unwrap_or("error");
+        let detail = body["detail"].as_str().unwrap_or("");
+        let _ = writeln!(
+            err,
+            "plangate ask: the gateway answered {status}: {what}{}{detail}",
+            if detail.is_empty() { "" } else { ": " }
+        );
+        return if status.is_client_error() {
+            EXIT_USAGE
+        } else {
+            EXIT_UNAVAILABLE
+        };
+    }
+    let mut events = eventsource_stream::EventStream::new(response.bytes_stream());
+    let mut view = Renderer::new(ask.json, started);
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = writeln!(err, "plangate ask: the stream broke: {e}");
+                return EXIT_UNAVAILABLE;
+            }
+        };
+        let data: Value =
+            serde_json::from_str(&event.data).unwrap_or(Value::String(event.data.clone()));
+        if let Some(code) = view.frame(&event.event, &data, out, err) {
+            return code;
+        }
+    }
+    let _ = writeln!(err, "plangate ask: the stream ended without `done`");
+    EXIT_UNAVAILABLE
+}
+
+/// One task's line.
+struct Task {
+    agent: String,
+    skill: String,
+    started: Instant,
+}
+
+/// Turns frames into lines.
+struct Renderer {
+    json: bool,
+    started: Instant,
+    tasks: HashMap<String, Task>,
+    /// `text.delta` part ids seen: one per LLM step that wrote text.
+    parts: Vec<String>,
+    in_answer: bool,
+    outcome: Option<u8>,
+}
+
+impl Renderer {
+    fn new(json: bool, started: Instant) -> Self {
+        Self {
+            json,
+            started,
+            tasks: HashMap::new(),
+            parts: Vec::new(),
+            in_answer: false,
+            outcome: None,
+        }
+    }
+
+    /// Renders one frame; `Some(code)` once the stream is over.
+    fn frame(
+        &mut self,
+        event: &str,
+        data: &Value,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Option<u8> {
+        if self.json {
+            let _ = writeln!(out, "{}", json!({"event": event, "data": data}));
+        }
+        match event {
+            "final" => {
+                self.outcome = Some(EXIT_FINAL);
+                if !self.json {
+                    self.end_answer(out);
+                    let usage = &data["usage"];
+                    let _ = writeln!(
+                        out,
+                        "— {} step{}, {} tokens in, {} out, {:.1} s",
+                        self.parts.len().max(1),
+                        if self.parts.len() == 1 { "" } else { "s" },
+                        usage["inputTokens"].as_u64().unwrap_or(0),
+                        usage["outputTokens"].as_u64().unwrap_or(0),
+                        self.started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            "error" => {
+                self.outcome = Some(EXIT_ERROR);
+                if !self.json {
+                    self.end_answer(out);
+                }
+                let _ = writeln!(
+                    err,
+                    "plangate ask: the plan failed: {} ({})",
+                    data["message"].as_str().unwrap_or(""),
+                    data["code"].as_str().unwrap_or("")
+                );
+            }
+            "done" => return Some(self.outcome.unwrap_or(EXIT_UNAVAILABLE)),
+            _ if self.json => {}
+            "duplicate" => {
+                let _ = writeln!(
+                    out,
+                    "(duplicate) {}",
+                    data["message"].as_str().unwrap_or("")
+                );
+            }
+            "task.started" => {
+                let id = data["task_id"].as_str().unwrap_or("").to_owned();
+                let task = Task {
+                    agent: data["agent"].as_str().unwrap_or("").to_owned(),
+                    skill: data["skill"].as_str().unwrap_or("").to_owned(),
+                    started: Instant::now(),
+                };
+                self.end_answer(out);
+                let _ = writeln!(out, "  … {}/{} working", task.agent, task.skill);
+                self.tasks.insert(id, task);
+            }
+            "task.status" => {
+                let message = data["message"]
+                    .as_str()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  · {} {}{message}",
+                    data["agent"].as_str().unwrap_or(""),
+                    data["state"].as_str().unwrap_or("")
+                );
+            }
+            "task.finished" => {
+                let id = data["task_id"].as_str().unwrap_or("");
+                let took = self
+                    .tasks
+                    .get(id)
+                    .map_or(Duration::ZERO, |t| t.started.elapsed());
+                let (agent, skill) = self
+                    .tasks
+                    .get(id)
+                    .map_or((data["agent"].as_str().unwrap_or(""), ""), |t| {
+                        (t.agent.as_str(), t.skill.as_str())
+                    });
+                let state = data["state"].as_str().unwrap_or("");
+                let mark = if state == "completed" { "✓" } else { "✗" };
+                let error = data["error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  {mark} {agent}/{skill} {state} in {:.1} s{error}",
+                    took.as_secs_f64()
+                );
+            }
+            "text.delta" => {
+                if let Some(part) = data["part_id"].as_str()
+                    && !self.parts.iter().any(|p| p == part)
+                {
+                    self.parts.push(part.to_owned());
+                }
+                if !self.in_answer {
+                    self.in_answer = true;
+                    let _ = writeln!(out);
+                }
+                let _ = write!(out, "{}", data["delta"].as_str().unwrap_or(""));
+                let _ = out.flush();
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn end_answer(&mut self, out: &mut dyn Write) {
+        if self.in_answer {
+            self.in_answer = false;
+            let _ = writeln!(out, "\n");
+        }
+    }
+}

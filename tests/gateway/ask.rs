@@ -1,0 +1,187 @@
+//! `plangate ask` (the real binary) against live gateways: the rendering, `--json`, and every exit
+//! code.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use plangate_testkit::llm::{FakeLlm, Turn};
+use plangate_testkit::peer::{FakePeer, Script};
+use serde_json::Value;
+
+use crate::support::*;
+
+async fn ask(args: &[&str]) -> std::process::Output {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plangate"))
+        .arg("ask")
+        .args(args)
+        .env_clear()
+        .env("RUST_LOG", "error")
+        .output();
+    tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn ask_renders_tasks_the_answer_and_a_summary() {
+    let peer = FakePeer::start(Script::Complete { working_polls: 1 }).await;
+    let gw = TestGateway::spawn(config()).await;
+    let agent = format!("research={}:s", peer.url);
+    let out = ask(&["--gateway", &gw.url, "--agent", &agent, "what is new?"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("research/s working"), "{stdout}");
+    assert!(stdout.contains("✓ research/s completed in "), "{stdout}");
+    assert!(stdout.contains("[[research:s]]"), "{stdout}");
+    assert!(stdout.contains("echo: what is new?"), "{stdout}");
+    assert!(stdout.lines().last().unwrap().starts_with("— "), "{stdout}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn ask_json_prints_one_parsable_frame_per_line() {
+    let peer = FakePeer::start(Script::Complete { working_polls: 0 }).await;
+    let gw = TestGateway::spawn(config()).await;
+    let agents =
+        std::env::temp_dir().join(format!("plangate-agents-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &agents,
+        serde_json::to_vec(&serde_json::json!([peer.agent("p", "s")])).unwrap(),
+    )
+    .unwrap();
+    let out = ask(&[
+        "--gateway",
+        &gw.url,
+        "--agents",
+        agents.to_str().unwrap(),
+        "--json",
+        "q",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let frames: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = frames
+        .iter()
+        .map(|f| f["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events.first(), Some(&"session"));
+    assert_eq!(events.last(), Some(&"done"));
+    assert!(events.contains(&"final"));
+    let finished = frames
+        .iter()
+        .find(|f| f["event"] == "task.finished")
+        .unwrap();
+    assert_eq!(finished["data"]["state"], "completed");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn ask_exit_codes_follow_how_the_plan_ended() {
+    // 1: the plan ended with `error` (the LLM refused).
+    let llm = FakeLlm::start(vec![Turn::Status(
+        400,
+        r#"{"error":{"message":"no such model"}}"#.into(),
+    )])
+    .await;
+    let peer = FakePeer::start(Script::Complete { working_polls: 0 }).await;
+    let gw = TestGateway::spawn(llm_config(&llm.url)).await;
+    let agent = format!("p={}:s", peer.url);
+    let out = ask(&["--gateway", &gw.url, "--agent", &agent, "q"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("no such model"),
+        "{}",
+        text(&out.stderr)
+    );
+    gw.stop().await;
+
+    // 2: a 4xx answer (no token), with the gateway's error printed.
+    let mut c = config();
+    c.auth.mode = plangate::config::AuthMode::Bearer;
+    c.auth.tokens = vec!["s3cret".to_owned().into()];
+    let gw = TestGateway::spawn(c).await;
+    let out = ask(&["--gateway", &gw.url, "--agent", &agent, "q"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("401"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unauthorized"));
+    // …and with the token it runs.
+    let out = ask(&[
+        "--gateway",
+        &gw.url,
+        "--token",
+        "s3cret",
+        "--agent",
+        &agent,
+        "q",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    gw.stop().await;
+
+    // 2: a usage error names the flag.
+    let out = ask(&["--agent", "no-url-here", "q"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--agent no-url-here"));
+
+    // 3: nothing listens there.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = ask(&[
+        "--gateway",
+        &format!("http://127.0.0.1:{closed}"),
+        "--agent",
+        &agent,
+        "q",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("cannot reach"));
+
+    // 3: the stream stops before `done`.
+    let cut = plangate_testkit::serve(Router::new().route(
+        "/plan",
+        post(|| async {
+            (
+                [("content-type", "text/event-stream")],
+                "event: session\r\ndata: {\"session_id\":\"s\",\r\ndata: \"external_session_id\":null,\"created\":true}\r\n\r\n: a comment\r\n\r\n",
+            )
+        }),
+    ))
+    .await;
+    let out = ask(&["--gateway", &cut, "--agent", &agent, "--json", "q"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("without `done`"));
+    // The multi-line, CRLF frame was decoded as one JSON payload.
+    let first: Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["data"]["session_id"], "s");
+}
+
+#[tokio::test]
+async fn demo_runs_the_same_renderer_against_the_example_agent() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plangate"))
+        .args(["demo", "--question", "hello demo"])
+        .env_clear()
+        .env("RUST_LOG", "error")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("✓ example/echo completed"), "{stdout}");
+    assert!(stdout.contains("echo: hello demo"), "{stdout}");
+    assert!(stdout.contains("HELLO DEMO"), "{stdout}");
+    assert!(!stdout.contains("event: "), "no raw frames: {stdout}");
+}
