@@ -97,20 +97,13 @@ async fn metrics_count_plans_peer_calls_llm_steps_and_routes_by_outcome() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     // One whose client goes away.
-    let resp = http()
-        .post(format!("{}/plan", gw.url))
-        .json(&json!({"question": "q", "agents": agents}))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = resp.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("event: text.delta") {
-        seen.push_str(&String::from_utf8_lossy(
-            &stream.next().await.unwrap().unwrap(),
-        ));
-    }
-    drop(stream);
+    disconnect_after(
+        &gw,
+        &json!({"question": "q", "agents": agents}),
+        "text.delta",
+        Duration::ZERO,
+    )
+    .await;
     wait_for_idle(&gw.state).await;
 
     let m = scrape(&gw.url).await;
@@ -353,7 +346,7 @@ async fn the_binary_logs_one_json_plan_finished_line_per_plan_with_every_field()
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    wait_until_async_healthy(&url).await;
+    wait_until_healthy(&url).await;
     let ids = ["plan-a", "plan-b", "plan-c"];
     for (i, id) in ids.iter().enumerate() {
         let agents = if i == 1 {
@@ -371,18 +364,7 @@ async fn the_binary_logs_one_json_plan_finished_line_per_plan_with_every_field()
         let frames = collect(resp).await;
         assert_eq!(frames.last().unwrap().event, "done");
     }
-    let pid = child.id().unwrap();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = terminate(child).await;
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!stderr.contains('\u{1b}'), "no ANSI codes in a log file");
     let lines: Vec<Value> = stderr
@@ -429,19 +411,4 @@ async fn the_binary_logs_one_json_plan_finished_line_per_plan_with_every_field()
     let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["request", "plan"], "{}", warned[0]);
     assert_eq!(spans[0]["request_id"], "plan-b");
-}
-
-async fn wait_until_async_healthy(url: &str) {
-    for _ in 0..200 {
-        if http()
-            .get(format!("{url}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the gateway binary did not become healthy");
 }

@@ -4,7 +4,6 @@
 #![cfg(feature = "otel")]
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -65,17 +64,7 @@ async fn a_plan_exports_linked_spans_for_the_request_the_plan_its_steps_and_peer
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if http()
-            .get(format!("{url}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_until_healthy(&url).await;
     let resp = http()
         .post(format!("{url}/plan"))
         .json(&json!({"question": "q", "agents": [peer.agent("p", "s")]}))
@@ -85,18 +74,7 @@ async fn a_plan_exports_linked_spans_for_the_request_the_plan_its_steps_and_peer
     let frames = collect(resp).await;
     assert_eq!(frames.last().unwrap().event, "done");
     // SIGTERM: the exporter flushes before the process exits.
-    let pid = child.id().unwrap();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = terminate(child).await;
     assert!(out.status.success());
 
     let spans = received.0.lock().unwrap().clone();

@@ -261,6 +261,38 @@ pub(crate) async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut
     }
 }
 
+/// Waits until a gateway binary at `url` answers `/health` with 200.
+pub(crate) async fn wait_until_healthy(url: &str) {
+    for _ in 0..200 {
+        if http()
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the gateway binary at {url} did not become healthy");
+}
+
+/// Sends SIGTERM to a gateway binary and collects its output once it has exited.
+pub(crate) async fn terminate(child: tokio::process::Child) -> std::process::Output {
+    let pid = child.id().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// Waits until the gateway has released every plan and spawned task.
 pub(crate) async fn wait_for_idle(state: &AppState) {
     for _ in 0..200 {
