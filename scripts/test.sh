@@ -5,6 +5,7 @@
 #
 #   PLANGATE_PEERS_DIR   where the peer scripts live (default: ../shared/peers)
 #   PLANGATE_SKIP_PEERS  set to 1 to skip starting real peers (their tests then skip themselves)
+#   PLANGATE_SKIP_CLIENTS set to 1 to skip installing the client tests' packages and chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -92,6 +93,34 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 ]]; then
   else
     echo "test.sh: node/npm not found; @a2a-js/sdk interop tests will be skipped" >&2
   fi
+fi
+
+# Client tests (tests/gateway/clients.rs, playground.rs): the Python example's packages and the
+# OpenAPI validator in a venv, the TypeScript example built, Debian's chromium with playwright-core.
+if [[ "${PLANGATE_SKIP_CLIENTS:-0}" != 1 ]]; then
+  clients="$PEERS_VENV_DIR/clients"
+  if [[ ! -x "$clients/bin/python" ]]; then python3 -m venv "$clients"; fi
+  "$clients/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt \
+    > target/clients-install.log 2>&1 \
+    || { echo "test.sh: installing the Python client packages failed; log:" >&2; tail -n 30 target/clients-install.log >&2; exit 1; }
+  export PLANGATE_CLIENTS_PYTHON="$clients/bin/python"
+  for dir in examples/typescript tests/browser; do
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error > target/npm-install.log 2>&1 \
+      || { echo "test.sh: npm ci in $dir failed; log:" >&2; tail -n 30 target/npm-install.log >&2; exit 1; }
+  done
+  npm run --prefix examples/typescript --silent build
+  if ! command -v chromium > /dev/null; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get > /dev/null; then
+      echo "test.sh: installing Debian's chromium"
+      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+        > target/apt-install.log 2>&1 \
+        || { echo "test.sh: apt-get install chromium failed; log:" >&2; tail -n 30 target/apt-install.log >&2; exit 1; }
+    else
+      echo "test.sh: chromium is not installed and cannot be (not root / no apt-get); browser tests will be skipped" >&2
+    fi
+  fi
+  export PLANGATE_REQUIRE_CLIENTS=1
+  if command -v chromium > /dev/null; then export PLANGATE_REQUIRE_BROWSER=1; fi
 fi
 
 cargo test --locked --all-targets

@@ -6,7 +6,9 @@ pub mod error;
 pub mod frames;
 pub mod health;
 pub mod json;
+pub mod openapi;
 pub mod plan;
+pub mod playground;
 pub mod request;
 pub mod sse;
 pub mod state;
@@ -45,6 +47,28 @@ pub fn router(state: AppState) -> Router {
             get(health::health).head(not_found).fallback(not_found),
         )
         .route("/ready", get(ready).fallback(not_found));
+    match openapi::bundled() {
+        Ok(document) => {
+            router = router.route(
+                "/openapi.json",
+                get(move || async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        document.clone(),
+                    )
+                })
+                .fallback(not_found),
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "GET /openapi.json is not served"),
+    }
+    if state.config().server.playground {
+        let page = playground::Playground::new();
+        router = router.route(
+            "/playground",
+            get(move || async move { page.response() }).fallback(not_found),
+        );
+    }
     if state.metrics().is_enabled() {
         router = router.route("/metrics", get(metrics).fallback(not_found));
     }

@@ -25,6 +25,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "write_timeout_ms",
             "max_connections",
             "metrics",
+            "playground",
             "cors_origins",
         ],
     ),
@@ -112,6 +113,7 @@ pub struct ServerSection {
     pub write_timeout_ms: Option<i64>,
     pub max_connections: Option<i64>,
     pub metrics: Option<bool>,
+    pub playground: Option<bool>,
     pub cors_origins: Option<Vec<String>>,
 }
 

@@ -36,6 +36,7 @@ pub const ENV_RECIPES_DENY: &str = "GATEWAY_RECIPES_DENY";
 pub const ENV_PEER_ENV_ALLOWLIST: &str = "GATEWAY_PEER_ENV_ALLOWLIST";
 pub const ENV_SSE_KEEPALIVE_SECS: &str = "GATEWAY_SSE_KEEPALIVE_SECS";
 pub const ENV_METRICS: &str = "GATEWAY_METRICS";
+pub const ENV_PLAYGROUND: &str = "GATEWAY_PLAYGROUND";
 pub const ENV_CORS_ORIGINS: &str = "GATEWAY_CORS_ORIGINS";
 pub const ENV_LOG_FORMAT: &str = "GATEWAY_LOG_FORMAT";
 pub const ENV_WORKER_THREADS: &str = "GATEWAY_WORKER_THREADS";
@@ -181,6 +182,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Whether `GET /metrics` is served (and metrics recorded).
     pub metrics: bool,
+    /// Whether `GET /playground` is served.
+    pub playground: bool,
     /// Origins browsers may call from (`None` = no CORS headers at all).
     pub cors: Option<CorsOrigins>,
 }
@@ -504,17 +507,20 @@ impl Sources<'_> {
                 "server.max_connections",
                 DEFAULT_MAX_CONNECTIONS,
             )?,
-            metrics: match self.env.get(ENV_METRICS) {
-                Some(raw) => parse_switch(raw).ok_or_else(|| {
-                    ConfigError::env(
-                        ENV_METRICS,
-                        format!("must be \"on\" or \"off\" (got \"{raw}\")"),
-                    )
-                })?,
-                None => s.metrics.unwrap_or(true),
-            },
+            metrics: self.switch(ENV_METRICS, s.metrics, true)?,
+            playground: self.switch(ENV_PLAYGROUND, s.playground, true)?,
             cors: self.cors()?,
         })
+    }
+
+    /// An on/off switch: the variable (`on`/`off`) wins over the TOML boolean.
+    fn switch(&self, var: &str, file: Option<bool>, default: bool) -> Result<bool, ConfigError> {
+        match self.env.get(var) {
+            Some(raw) => parse_switch(raw).ok_or_else(|| {
+                ConfigError::env(var, format!("must be \"on\" or \"off\" (got \"{raw}\")"))
+            }),
+            None => Ok(file.unwrap_or(default)),
+        }
     }
 
     fn cors(&self) -> Result<Option<CorsOrigins>, ConfigError> {

@@ -79,12 +79,14 @@ pub enum TokenKind {
 }
 
 /// The routes `plangate_http_requests_total` knows; anything else is `unmatched`.
-pub const ROUTES: [&str; 5] = [
+pub const ROUTES: [&str; 7] = [
     "/plan",
     "/health",
     "/ready",
     "/metrics",
     "/.well-known/did.json",
+    "/playground",
+    "/openapi.json",
 ];
 
 /// The metrics of one gateway: handles registered once, cheap to update.

@@ -12,6 +12,7 @@
 mod ask;
 mod bindu;
 mod cli;
+mod clients;
 mod conversation;
 mod hostile;
 mod http_surface;
@@ -22,6 +23,7 @@ mod operators;
 mod otel;
 mod plan_failures;
 mod plan_stream;
+mod playground;
 mod recipes;
 mod recordings;
 mod streaming;

@@ -428,3 +428,44 @@ pub(crate) async fn peer_rpc(
     }
     req.send().await.unwrap().json().await.unwrap()
 }
+
+/// The built-in example agent (`plangate example-agent`) on a random loopback port; it stops when
+/// this is dropped.
+pub(crate) struct ExampleAgent {
+    pub(crate) url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl ExampleAgent {
+    pub(crate) async fn start(work: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test owns the agent; it stops when the handle drops"
+        )]
+        tokio::spawn(plangate::example_agent::serve(listener, work, async {
+            let _ = stopped.await;
+        }));
+        Self { url, _stop: stop }
+    }
+
+    /// Its catalog entry, both skills.
+    pub(crate) fn agent(&self) -> Value {
+        serde_json::json!({"name": "example", "endpoint": self.url, "skills": [
+            {"id": "echo", "description": "Repeats the request, prefixed with `echo: `."},
+            {"id": "shout", "description": "Repeats the request in upper case."}]})
+    }
+}
+
+/// The Python of the client-test venv (`PLANGATE_CLIENTS_PYTHON`, set by `scripts/test.sh`), or
+/// `None` after reporting the test as skipped.
+pub(crate) fn clients_python() -> Option<String> {
+    peer_url("PLANGATE_CLIENTS_PYTHON", "PLANGATE_REQUIRE_CLIENTS")
+}
+
+/// The repository root.
+pub(crate) fn repo() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,76 @@
+// Drives /playground in headless Chromium (Debian's, through playwright-core) and prints what a
+// person would have seen as one JSON object. tests/gateway/playground.rs runs it and judges it.
+//
+//   node playground.mjs '{"url":…,"token":…,"question":…,"agents":[…]|null,"action":"run"|"stop","screenshot":…}'
+import { chromium } from "playwright-core";
+
+const job = JSON.parse(process.argv[2]);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+  // Chromium's sandbox needs user namespaces, which containers running as root often lack.
+  args: ["--no-sandbox"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  const dialogs = [];
+  const pageErrors = [];
+  const consoleErrors = [];
+  const requests = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("request", (r) => requests.push(r.url()));
+
+  const response = await page.goto(`${job.url}/playground`);
+  const prefilled = JSON.parse(await page.inputValue("#agents"));
+  await page.fill("#token", job.token ?? "");
+  await page.fill("#question", job.question);
+  if (job.agents) await page.fill("#agents", JSON.stringify(job.agents, null, 2));
+  await page.click("#run");
+  const status = () => document.getElementById("status").textContent;
+  if (job.action === "stop") {
+    await page.waitForSelector('.card[data-state="working"]', { timeout: 20000 });
+    await page.click("#stop");
+    await page.waitForFunction((s) => document.getElementById("status").textContent.startsWith("stopped"), null, { timeout: 20000 });
+  } else {
+    await page.waitForFunction(
+      () => /^(done|rejected|failed|the stream)/.test(document.getElementById("status").textContent),
+      null,
+      { timeout: 30000 },
+    );
+  }
+  // Time for anything injected to fire.
+  await page.waitForTimeout(300);
+  const seen = await page.evaluate(() => {
+    const text = (id) => document.getElementById(id).textContent;
+    return {
+      status: text("status"),
+      answer: text("answer"),
+      usage: text("usage"),
+      error: text("error"),
+      formError: text("form-error"),
+      cards: [...document.querySelectorAll(".card")].map((c) => ({
+        state: c.dataset.state,
+        agent: c.querySelector(".agent").textContent,
+        skill: c.querySelector(".skill").textContent,
+        took: c.querySelector(".took").textContent,
+        output: c.querySelector(".output").textContent,
+      })),
+      images: document.querySelectorAll("img").length,
+      elementsInResults: [...document.querySelectorAll("#answer *, .card .output *, #error *")].length,
+    };
+  });
+  if (job.screenshot) await page.screenshot({ path: job.screenshot, fullPage: true });
+  console.log(JSON.stringify({
+    ...seen,
+    http: response.status(),
+    csp: response.headers()["content-security-policy"] ?? null,
+    prefilled,
+    dialogs,
+    pageErrors,
+    consoleErrors,
+    foreignRequests: requests.filter((u) => !u.startsWith(job.url)),
+  }));
+} finally {
+  await browser.close();
+}

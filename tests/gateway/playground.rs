@@ -1,0 +1,215 @@
+//! `/playground` in a real browser: Debian's Chromium driven headless by playwright-core
+//! (`tests/browser/playground.mjs`). Screenshots go to `target/test-output/`.
+
+use std::time::Duration;
+
+use plangate::config::AuthMode;
+use plangate_testkit::peer::{FakePeer, Script};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Whether the browser and the driver are installed (else the test is reported skipped).
+fn browser_ready() -> bool {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| CHROMIUM.to_owned());
+    if !std::path::Path::new(&chromium).exists() {
+        skip(
+            &format!("{chromium} is not installed"),
+            "PLANGATE_REQUIRE_BROWSER",
+        );
+        return false;
+    }
+    if !repo()
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
+        skip(
+            "tests/browser has no node_modules (scripts/test.sh runs npm ci)",
+            "PLANGATE_REQUIRE_BROWSER",
+        );
+        return false;
+    }
+    true
+}
+
+/// Runs the driver and returns what the page showed.
+async fn drive(job: Value) -> Value {
+    let out = tokio::process::Command::new("node")
+        .arg(repo().join("tests/browser/playground.mjs"))
+        .arg(job.to_string())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(90), out)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "driver failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn screenshot(name: &str) -> String {
+    let dir = repo().join("target/test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name).to_string_lossy().into_owned()
+}
+
+fn bearer(token: &str) -> plangate::config::Config {
+    let mut c = config();
+    c.auth.mode = AuthMode::Bearer;
+    c.auth.tokens = vec![token.to_owned().into()];
+    c
+}
+
+/// What every page run must show: no script ran that should not, nothing loaded from elsewhere.
+fn assert_clean(seen: &Value) {
+    assert_eq!(seen["http"], 200);
+    assert_eq!(seen["dialogs"], json!([]), "{seen}");
+    assert_eq!(seen["pageErrors"], json!([]), "{seen}");
+    // A blocked script or image (Content-Security-Policy) would be logged here.
+    assert_eq!(seen["consoleErrors"], json!([]), "{seen}");
+    assert_eq!(seen["foreignRequests"], json!([]), "{seen}");
+    assert_eq!(seen["images"], 0, "{seen}");
+    assert_eq!(seen["elementsInResults"], 0, "{seen}");
+}
+
+#[tokio::test]
+async fn playground_is_self_contained_and_can_be_switched_off() {
+    let gw = TestGateway::spawn(config()).await;
+    let resp = http()
+        .get(format!("{}/playground", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'sha256-"),
+        "{csp}"
+    );
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("<title>plangate playground</title>"));
+    gw.stop().await;
+
+    let mut c = config();
+    c.server.playground = false;
+    let gw = TestGateway::spawn(c).await;
+    let resp = http()
+        .get(format!("{}/playground", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn playground_runs_a_plan_against_the_example_agent_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let agent = ExampleAgent::start(Duration::from_millis(400)).await;
+    let gw = TestGateway::spawn(bearer("browser-token")).await;
+    let path = screenshot("playground-finished.png");
+    let seen = drive(json!({
+        "url": gw.url, "token": "browser-token", "question": "hello from chromium",
+        "agents": [agent.agent()], "action": "run", "screenshot": path,
+    }))
+    .await;
+    assert_clean(&seen);
+    assert!(
+        seen["status"].as_str().unwrap().starts_with("done · "),
+        "{seen}"
+    );
+    // The page comes with an example catalog to edit.
+    assert_eq!(seen["prefilled"][0]["name"], "example", "{seen}");
+    let cards = seen["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 2, "{seen}");
+    for (card, skill) in cards.iter().zip(["echo", "shout"]) {
+        assert_eq!(card["agent"], "example");
+        assert_eq!(card["skill"], skill);
+        assert_eq!(card["state"], "completed", "{seen}");
+        assert!(card["took"].as_str().unwrap().ends_with(" s"), "{seen}");
+    }
+    let answer = seen["answer"].as_str().unwrap();
+    assert!(answer.contains("echo: hello from chromium"), "{answer}");
+    assert!(answer.contains("HELLO FROM CHROMIUM"), "{answer}");
+    assert!(
+        seen["usage"]
+            .as_str()
+            .unwrap()
+            .starts_with("stop · 0 input"),
+        "{seen}"
+    );
+    assert!(std::fs::metadata(&path).unwrap().len() > 10_000, "{path}");
+    gw.stop().await;
+
+    // A wrong token is shown as the gateway's refusal.
+    let gw = TestGateway::spawn(bearer("browser-token")).await;
+    let seen = drive(json!({
+        "url": gw.url, "token": "nope", "question": "q", "agents": [agent.agent()], "action": "run",
+    }))
+    .await;
+    assert_eq!(seen["status"], "rejected · HTTP 401", "{seen}");
+    assert_eq!(seen["formError"], "HTTP 401: unauthorized", "{seen}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn playground_shows_hostile_peer_content_as_text() {
+    if !browser_ready() {
+        return;
+    }
+    let hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>";
+    let peer = FakePeer::start(Script::Artifact(json!([{"kind": "text", "text": hostile}]))).await;
+    let gw = TestGateway::spawn(config()).await;
+    let mut agent = peer.agent("<b>evil</b>", "s");
+    agent["skills"][0]["id"] = json!("<i>s</i>");
+    let seen = drive(json!({
+        "url": gw.url, "question": "<svg onload=alert(3)>", "agents": [agent], "action": "run",
+        "screenshot": screenshot("playground-hostile.png"),
+    }))
+    .await;
+    assert_clean(&seen);
+    assert!(seen["answer"].as_str().unwrap().contains(hostile), "{seen}");
+    let card = &seen["cards"][0];
+    assert_eq!(card["agent"], "<b>evil</b>", "{seen}");
+    assert_eq!(card["skill"], "<i>s</i>", "{seen}");
+    assert!(card["output"].as_str().unwrap().contains(hostile), "{seen}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn playground_stop_cancels_the_peer_task() {
+    if !browser_ready() {
+        return;
+    }
+    let peer = FakePeer::start(Script::WorkForever).await;
+    let gw = TestGateway::spawn(config()).await;
+    let seen = drive(json!({
+        "url": gw.url, "question": "take your time", "agents": [peer.agent("slow", "s")],
+        "action": "stop",
+    }))
+    .await;
+    assert_clean(&seen);
+    assert!(
+        seen["status"].as_str().unwrap().starts_with("stopped · "),
+        "{seen}"
+    );
+    wait_until(
+        "the peer receives tasks/cancel",
+        Duration::from_secs(10),
+        || peer.count("tasks/cancel") == 1,
+    )
+    .await;
+    wait_for_idle(&gw.state).await;
+    gw.stop().await;
+}
