@@ -12,13 +12,14 @@ use tokio::net::TcpListener;
 use crate::boot;
 use crate::config::{AuthMode, Config};
 
-/// Runs the demo, writing the SSE frames and the assembled answer to `out`.
+/// Runs the demo, rendering the plan to `out` (`live`: with a status line, for a terminal).
 ///
 /// # Errors
 /// A configuration, bind or HTTP failure, as text.
 pub async fn run(
     env: &HashMap<String, String>,
     question: &str,
+    live: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<(), String> {
     let agent_listener = TcpListener::bind("127.0.0.1:0")
@@ -68,6 +69,7 @@ pub async fn run(
                 {"id": "shout", "description": "Repeats the request in upper case."}]}]),
             question: question.to_owned(),
             json: false,
+            live,
         };
         let http = reqwest::Client::builder()
             .build()

@@ -113,6 +113,12 @@ enum DidCommand {
     },
 }
 
+/// Whether stdout is a terminal that can redraw a status line (not a pipe, not `TERM=dumb`).
+fn stdout_is_live_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
 fn out(text: &str) {
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
 }
@@ -277,6 +283,7 @@ async fn ask(
         agents,
         question,
         json,
+        live: !json && stdout_is_live_terminal(),
     };
     let code = ask::run(
         &request,
@@ -363,7 +370,7 @@ async fn run() -> ExitCode {
         }
         Command::Demo { question } => {
             let mut out = std::io::stdout();
-            match plangate::demo::run(&env, &question, &mut out).await {
+            match plangate::demo::run(&env, &question, stdout_is_live_terminal(), &mut out).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }

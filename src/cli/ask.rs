@@ -33,6 +33,9 @@ pub struct Ask {
     pub question: String,
     /// One JSON object per frame instead of the rendering.
     pub json: bool,
+    /// Keep a live status line (spinner, elapsed time, running tasks) under the output: for a
+    /// terminal, never for pipes or `--json`.
+    pub live: bool,
 }
 
 /// A usage problem: the message names the flag.
@@ -161,7 +164,18 @@ pub async fn run(
     }
     let mut events = eventsource_stream::EventStream::new(response.bytes_stream());
     let mut view = Renderer::new(ask.json, started);
-    while let Some(event) = events.next().await {
+    view.live = ask.live && !ask.json;
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let event = tokio::select! {
+            event = events.next() => event,
+            _ = ticks.tick(), if view.live => {
+                view.status_line(out);
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         let event = match event {
             Ok(e) => e,
             Err(e) => {
@@ -171,13 +185,24 @@ pub async fn run(
         };
         let data: Value =
             serde_json::from_str(&event.data).unwrap_or(Value::String(event.data.clone()));
+        view.clear_status_line(out);
         if let Some(code) = view.frame(&event.event, &data, out, err) {
             return code;
         }
     }
+    view.clear_status_line(out);
     let _ = writeln!(err, "plangate ask: the stream ended without `done`");
     EXIT_UNAVAILABLE
 }
+
+/// How often the live status line is redrawn.
+const TICK: Duration = Duration::from_millis(100);
+/// The spinner's frames.
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+/// The status line's longest width, in characters (fits an 80-column terminal).
+const STATUS_WIDTH: usize = 79;
+/// Erase the current terminal line and go to its start.
+const ERASE_LINE: &str = "\r\x1b[2K";
 
 /// One task's line.
 struct Task {
@@ -195,6 +220,13 @@ struct Renderer {
     parts: Vec<String>,
     in_answer: bool,
     outcome: Option<u8>,
+    /// Draw the status line (a terminal).
+    live: bool,
+    /// The status line is on screen (and must be erased before anything else is written).
+    status_shown: bool,
+    ticks: usize,
+    /// Tasks started and not finished, in start order.
+    running: Vec<String>,
 }
 
 impl Renderer {
@@ -206,6 +238,53 @@ impl Renderer {
             parts: Vec::new(),
             in_answer: false,
             outcome: None,
+            live: false,
+            status_shown: false,
+            ticks: 0,
+            running: Vec::new(),
+        }
+    }
+
+    /// Redraws the status line: spinner, elapsed time, the running tasks and how long each has
+    /// run. Not while answer text is streaming (the cursor is inside the answer then).
+    fn status_line(&mut self, out: &mut dyn Write) {
+        if self.in_answer {
+            return;
+        }
+        self.ticks += 1;
+        let mut line = format!(
+            "{ERASE_LINE}{} {:.1} s",
+            SPINNER[self.ticks % SPINNER.len()],
+            self.started.elapsed().as_secs_f64()
+        );
+        for id in &self.running {
+            if let Some(task) = self.tasks.get(id) {
+                line.push_str(&format!(
+                    " · {}/{} {:.1} s",
+                    task.agent,
+                    task.skill,
+                    task.started.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        // A line that wraps could not be erased in place: keep it within a narrow terminal.
+        if line.chars().count() > ERASE_LINE.len() + STATUS_WIDTH {
+            line = line
+                .chars()
+                .take(ERASE_LINE.len() + STATUS_WIDTH - 1)
+                .collect();
+            line.push('…');
+        }
+        let _ = write!(out, "{line}");
+        let _ = out.flush();
+        self.status_shown = true;
+    }
+
+    /// Erases the status line, if shown, so the next output starts on a clean line.
+    fn clear_status_line(&mut self, out: &mut dyn Write) {
+        if self.status_shown {
+            self.status_shown = false;
+            let _ = write!(out, "{ERASE_LINE}");
         }
     }
 
@@ -267,6 +346,7 @@ impl Renderer {
                 };
                 self.end_answer(out);
                 let _ = writeln!(out, "  … {}/{} working", task.agent, task.skill);
+                self.running.push(id.clone());
                 self.tasks.insert(id, task);
             }
             "task.status" => {
@@ -283,6 +363,7 @@ impl Renderer {
             }
             "task.finished" => {
                 let id = data["task_id"].as_str().unwrap_or("");
+                self.running.retain(|r| r != id);
                 let took = self
                     .tasks
                     .get(id)

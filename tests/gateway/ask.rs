@@ -41,6 +41,62 @@ async fn ask_renders_tasks_the_answer_and_a_summary() {
     assert!(stdout.contains("[[research:s]]"), "{stdout}");
     assert!(stdout.contains("echo: what is new?"), "{stdout}");
     assert!(stdout.lines().last().unwrap().starts_with("— "), "{stdout}");
+    // Not a terminal: no status line, no escape sequences.
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn ask_in_a_terminal_keeps_a_live_status_line_with_the_running_tasks() {
+    // `script` runs the command on a pseudo-terminal (util-linux, on every Debian).
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip(
+            "util-linux `script` is not installed",
+            "PLANGATE_REQUIRE_CLIENTS",
+        );
+        return;
+    }
+    let peer = FakePeer::start(Script::CompleteAfter(Duration::from_millis(800))).await;
+    let gw = TestGateway::spawn(config()).await;
+    let command = format!(
+        "{} ask --gateway {} --agent slow={}:s 'take a while'",
+        env!("CARGO_BIN_EXE_plangate"),
+        gw.url,
+        peer.url
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .unwrap();
+    let screen = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen:?}");
+    // Redrawn in place: erase the line, spinner, elapsed time, the running task and its time.
+    let status_lines: Vec<&str> = screen
+        .split("\r\x1b[2K")
+        .filter(|l| l.contains(" · slow/s "))
+        .collect();
+    assert!(status_lines.len() >= 3, "{screen:?}");
+    assert!(
+        status_lines
+            .iter()
+            .all(|l| l.trim_end().ends_with(" s") && !l.contains('\n')),
+        "{screen:?}"
+    );
+    // The status line is erased before the task's result and the summary.
+    assert!(
+        screen.contains("\r\x1b[2K  ✓ slow/s completed in "),
+        "{screen:?}"
+    );
+    let last = screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(last.starts_with("— "), "{screen:?}");
     gw.stop().await;
 }
 
