@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::a2a::A2aClient;
 use crate::a2a::guard::Guard;
 use crate::api::auth::Authenticator;
+use crate::api::catalog::{CatalogError, Catalogs};
 use crate::api::state::{AppState, Inner};
 use crate::config::{Config, ConfigError};
 use crate::identity::hydra::{HydraSettings, TokenProvider};
@@ -37,6 +38,9 @@ pub enum BootError {
     /// The DID identity settings do not make an identity (exit code 1: configuration).
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The server-side catalog file cannot be used (exit code 1: configuration).
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// The recipes folder cannot be loaded (exit code 3).
     #[error("{0}")]
     Recipes(#[from] RecipeError),
@@ -59,7 +63,7 @@ impl BootError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Identity(_) => 1,
+            Self::Config(_) | Self::Identity(_) | Self::Catalog(_) => 1,
             Self::Recipes(_) => 3,
             Self::Hydra(_) => 4,
             Self::Bind { .. } => 5,
@@ -186,7 +190,13 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
         context_window: config.planner.context_window,
         metrics: Arc::clone(&metrics),
     });
+    let catalogs = match &config.catalog_file {
+        Some(path) => Catalogs::load(path, &config.plan)?,
+        None => Catalogs::default(),
+    };
     Ok(AppState::from_inner(Inner {
+        catalogs: Arc::new(catalogs),
+        tasks: crate::api::agent::tasks::TaskStore::new(&config.a2a_server),
         auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
         idempotency: Idempotency::new(config.plan.idempotency_ttl),
         config,

@@ -8,8 +8,8 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// Top-level fields of a `/plan` body (spec §1.5); others are skipped unread.
-const KNOWN_FIELDS: [&str; 7] = [
+/// Top-level fields of a `/plan` body (spec §1.5, and `catalog`); others are skipped unread.
+pub const PLAN_FIELDS: [&str; 8] = [
     "question",
     "agents",
     "preferences",
@@ -17,7 +17,11 @@ const KNOWN_FIELDS: [&str; 7] = [
     "history",
     "prior_summary",
     "prior_task_ids",
+    "catalog",
 ];
+
+/// Top-level fields of a JSON-RPC request.
+pub const JSON_RPC_FIELDS: [&str; 4] = ["jsonrpc", "id", "method", "params"];
 
 /// Limits on the values built from a body (`server.max_json_values`, `server.max_json_depth`).
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +54,18 @@ impl Budget {
 /// # Errors
 /// The parser's message, or the limit that was hit (naming its setting).
 pub fn parse_body(raw: &[u8], limits: JsonLimits) -> Result<Value, serde_json::Error> {
+    parse_body_with(raw, limits, &PLAN_FIELDS)
+}
+
+/// Parses a body keeping the top-level `fields` of an object.
+///
+/// # Errors
+/// The parser's message, or the limit that was hit (naming its setting).
+pub fn parse_body_with(
+    raw: &[u8],
+    limits: JsonLimits,
+    fields: &[&str],
+) -> Result<Value, serde_json::Error> {
     let mut budget = Budget {
         values_left: limits.max_values,
         limits,
@@ -57,6 +73,7 @@ pub fn parse_body(raw: &[u8], limits: JsonLimits) -> Result<Value, serde_json::E
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value = TopSeed {
         budget: &mut budget,
+        fields,
     }
     .deserialize(&mut de)?;
     de.end()?;
@@ -65,6 +82,7 @@ pub fn parse_body(raw: &[u8], limits: JsonLimits) -> Result<Value, serde_json::E
 
 struct TopSeed<'b> {
     budget: &'b mut Budget,
+    fields: &'b [&'b str],
 }
 
 impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
@@ -73,12 +91,14 @@ impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         deserializer.deserialize_any(TopVisitor {
             budget: self.budget,
+            fields: self.fields,
         })
     }
 }
 
 struct TopVisitor<'b> {
     budget: &'b mut Budget,
+    fields: &'b [&'b str],
 }
 
 impl<'de> Visitor<'de> for TopVisitor<'_> {
@@ -92,7 +112,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
         self.budget.take()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if KNOWN_FIELDS.contains(&key.as_str()) {
+            if self.fields.contains(&key.as_str()) {
                 let value = map.next_value_seed(ValueSeed {
                     budget: self.budget,
                     depth: 1,

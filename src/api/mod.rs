@@ -1,11 +1,14 @@
 //! The HTTP surface (spec §1): the route table, with everything else answered `404 Not Found`
 //! as plain text (also a wrong method on a known path).
 
+pub mod agent;
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod frames;
 pub mod health;
 pub mod json;
+pub mod launch;
 pub mod openapi;
 pub mod plan;
 pub mod playground;
@@ -47,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             get(health::health).head(not_found).fallback(not_found),
         )
         .route("/ready", get(ready).fallback(not_found));
+    router = agent::routes(router);
     match openapi::bundled() {
         Ok(document) => {
             router = router.route(
@@ -215,7 +219,7 @@ async fn did_document(axum::extract::State(state): axum::extract::State<AppState
     }
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, "text/plain")],

@@ -2,9 +2,6 @@
 //! (idempotency, shutdown, overload), then open the SSE stream and hand the plan to the planner.
 //! No planner logic lives here.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -12,35 +9,37 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use tokio::sync::mpsc;
-use tracing::Instrument as _;
 
 use super::error::ApiError;
+use super::launch::{self, PlanGuard};
 use super::{request, sse};
 use crate::api::state::AppState;
 use crate::planner::event::PlanEvent;
 use crate::planner::tools::check_collisions;
-use crate::planner::{AbortReason, Emitter, Plan, PlanAbort, PlanStart};
 use crate::store::idempotency::{Admission, Idempotency, Ticket};
 use crate::telemetry::metrics::PlanOutcome;
 
-/// Events buffered between the planner and a slow client before the planner waits.
-const CHANNEL_CAPACITY: usize = 64;
-
-/// Lives as long as the plan's response body; its drop ends the plan's hold on shared state.
+/// Lives as long as the plan's response body: its drop ends the idempotency entry's flight, then
+/// (the plan guard) aborts the plan if it still runs (a disconnect) and gives its place back.
 struct StreamGuard {
     state: AppState,
     ticket: Ticket,
-    abort: Arc<PlanAbort>,
+    _plan: PlanGuard,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        // No-op when the plan already finished; on disconnect this aborts it.
-        self.abort.abort(AbortReason::Signal);
         self.state.inner().idempotency.end(&self.ticket);
-        self.state.inner().open_plans.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// The request id the middleware settled on (its span carries it too).
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(super::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// `POST /plan`.
@@ -55,7 +54,12 @@ pub async fn plan(State(state): State<AppState>, headers: HeaderMap, body: Body)
     }
 }
 
-async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
+/// Reads a request body up to `limit` bytes.
+pub(crate) async fn read_body(
+    body: Body,
+    limit: usize,
+    headers: &HeaderMap,
+) -> Result<Vec<u8>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -109,6 +113,29 @@ fn check_catalog_size(
     }
 }
 
+/// The request with the agents of the catalog it names (if any) before its own.
+///
+/// # Errors
+/// An unknown catalog (400 naming the known ones).
+pub(crate) fn with_catalog(
+    state: &AppState,
+    body: request::PlanBody,
+) -> Result<crate::planner::request::PlanRequest, ApiError> {
+    let request::PlanBody {
+        mut request,
+        catalog,
+    } = body;
+    if let Some(name) = catalog {
+        let catalogs = state.catalogs();
+        let catalog = catalogs
+            .get(&name)
+            .ok_or_else(|| ApiError::invalid(vec![catalogs.unknown("catalog", &name)]))?;
+        let own = std::mem::take(&mut request.agents);
+        request.agents = catalog.agents.iter().cloned().chain(own).collect();
+    }
+    Ok(request)
+}
+
 async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let scope = state
         .inner()
@@ -130,8 +157,9 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     };
     let value =
         super::json::parse_body(&raw, limits).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    let request = request::validate(&value).map_err(ApiError::invalid)?;
+    let body = request::validate_body(&value).map_err(ApiError::invalid)?;
     drop(value);
+    let request = with_catalog(state, body)?;
     check_catalog_size(&request, &state.inner().config.plan)?;
     let card_deadline = Instant::now() + state.inner().config.a2a.card_budget;
     check_collisions(&request.agents).map_err(ApiError::ToolIdCollision)?;
@@ -139,17 +167,10 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     let idem_header = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let key = Idempotency::key(&scope, idem_header, &raw);
     let session_id = uuid::Uuid::new_v4().to_string();
-    let max = state.inner().config.server.max_concurrent_plans;
-    let admission = state.inner().idempotency.admit(&key, &session_id, || {
-        if state.inner().draining.is_cancelled() {
-            return Err(ApiError::ShuttingDown);
-        }
-        if max > 0 && state.inner().open_plans.load(Ordering::SeqCst) >= max {
-            return Err(ApiError::Overloaded);
-        }
-        state.inner().open_plans.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    });
+    let admission = state
+        .inner()
+        .idempotency
+        .admit(&key, &session_id, || launch::take_place(state));
     let ticket = match admission {
         Admission::Duplicate {
             session_id,
@@ -178,64 +199,26 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         Admission::Registered(ticket) => ticket,
     };
 
-    // Agent cards load in the background and never delay `session`.
-    let mut seen = HashSet::new();
-    for agent in &request.agents {
-        if seen.insert(agent.endpoint.as_str()) {
-            state
-                .inner()
-                .deps
-                .a2a
-                .prefetch_card(&agent.endpoint, state.inner().config.a2a.card_budget);
-        }
-    }
-
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let events = Emitter::new(tx.clone());
-    let _ = tx.try_send(Box::new(PlanEvent::Session {
+    let session = PlanEvent::Session {
         session_id: session_id.clone(),
         external_session_id: request.session_id.clone(),
         created: true,
-    }));
-    drop(tx);
-    let abort = Arc::new(PlanAbort::default());
-    let deadline = request.preferences.timeout_ms.map_or(
-        state.inner().config.plan.default_timeout,
-        std::time::Duration::from_millis,
-    );
-    let plan = Plan::new(
-        PlanStart {
-            session_id,
-            request,
-            deadline,
-            card_deadline,
-            max_concurrent_calls: state.inner().config.plan.max_concurrent_calls,
-            request_id: headers
-                .get(super::REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned(),
-        },
-        &state.inner().deps,
-        events,
-        Arc::clone(&abort),
-    );
-    // The plan runs in the request's span: its log lines carry the request id.
-    state.inner().metrics.plan_started();
-    state.inner().tracker.spawn(
-        plan.run(
-            Arc::clone(&state.inner().deps),
-            state.inner().hard_stop.clone(),
-        )
-        .instrument(tracing::Span::current()),
+    };
+    let launched = launch::start(
+        state,
+        session_id,
+        request,
+        request_id(headers),
+        card_deadline,
+        Some(session),
     );
     let guard = StreamGuard {
         state: state.clone(),
         ticket,
-        abort,
+        _plan: launched.guard,
     };
     Ok(sse::response(
-        rx,
+        launched.events,
         state.inner().config.server.sse_keepalive,
         guard,
     ))

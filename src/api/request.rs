@@ -25,10 +25,62 @@ pub struct Issue {
 /// # Errors
 /// Every problem found, in schema order.
 pub fn validate(body: &Value) -> Result<PlanRequest, Vec<Issue>> {
+    validate_body(body).map(|b| b.request)
+}
+
+/// A validated `/plan` body: the plan, and the server-side catalog it names (whose agents the
+/// door puts before the request's own).
+#[derive(Debug, Clone)]
+pub struct PlanBody {
+    pub request: PlanRequest,
+    pub catalog: Option<String>,
+}
+
+/// Validates a parsed JSON body, `catalog` included.
+///
+/// # Errors
+/// Every problem found, in schema order (`catalog` last).
+pub fn validate_body(body: &Value) -> Result<PlanBody, Vec<Issue>> {
     let mut v = Validator::default();
     let request = v.plan(body);
+    let catalog = match body {
+        Value::Object(obj) => match v.string(obj, "catalog", "catalog", false) {
+            Ok(Some(name)) if name.is_empty() => {
+                v.push("catalog", "catalog must be a non-empty string");
+                None
+            }
+            Ok(name) => name,
+            Err(()) => None,
+        },
+        _ => None,
+    };
     match request {
-        Some(r) if v.issues.is_empty() => Ok(r),
+        Some(request) if v.issues.is_empty() => Ok(PlanBody { request, catalog }),
+        _ => Err(v.issues),
+    }
+}
+
+/// Validates an `agents` array found at `path` (a catalog file's), with the rules of a request.
+///
+/// # Errors
+/// Every problem found, paths under `path`.
+pub fn validate_agents(value: &Value, path: &str) -> Result<Vec<Agent>, Vec<Issue>> {
+    let mut v = Validator::default();
+    let agents = match value {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, a)| v.agent(a, &format!("{path}.{i}")))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Option<Vec<_>>>(),
+        other => {
+            v.wrong_type(path, "array", Some(other));
+            None
+        }
+    };
+    match agents {
+        Some(agents) if v.issues.is_empty() => Ok(agents),
         _ => Err(v.issues),
     }
 }

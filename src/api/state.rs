@@ -9,7 +9,9 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::agent::tasks::TaskStore;
 use crate::api::auth::Authenticator;
+use crate::api::catalog::Catalogs;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::planner::PlannerDeps;
@@ -49,6 +51,10 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     /// This gateway's metrics (shared with the planner and the LLM client).
     pub(crate) metrics: Arc<Metrics>,
+    /// The server-side catalogs (`GATEWAY_CATALOG`).
+    pub(crate) catalogs: Arc<Catalogs>,
+    /// The A2A door's tasks and conversations.
+    pub(crate) tasks: TaskStore,
 }
 
 /// Counters for leak checks and benchmarks.
@@ -95,6 +101,12 @@ impl AppState {
     /// Starts draining: new plans get 503 while running ones go on (shutdown's first step).
     pub fn begin_draining(&self) {
         self.0.draining.cancel();
+    }
+
+    /// The server-side catalogs.
+    #[must_use]
+    pub fn catalogs(&self) -> &Catalogs {
+        &self.0.catalogs
     }
 
     /// This gateway's metrics.

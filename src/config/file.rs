@@ -72,6 +72,17 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_connections",
         ],
     ),
+    ("catalog", &["file"]),
+    (
+        "a2a_server",
+        &[
+            "task_ttl_secs",
+            "max_tasks",
+            "max_context_turns",
+            "max_message_bytes",
+            "public_url",
+        ],
+    ),
     ("identity", &["did_seed", "author", "name"]),
     ("hydra", &["admin_url", "token_url", "scope"]),
     ("tls", &["cert", "key", "ca"]),
@@ -88,6 +99,8 @@ pub struct FileConfig {
     pub recipes: RecipesSection,
     pub plan: PlanSection,
     pub a2a: A2aSection,
+    pub catalog: CatalogSection,
+    pub a2a_server: A2aServerSection,
     pub identity: IdentitySection,
     pub hydra: HydraSection,
     pub tls: TlsSection,
@@ -187,6 +200,24 @@ pub struct PlanSection {
     pub max_agents: Option<i64>,
     pub max_skills: Option<i64>,
     pub max_concurrent_calls: Option<i64>,
+}
+
+/// `[catalog]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CatalogSection {
+    pub file: Option<String>,
+}
+
+/// `[a2a_server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct A2aServerSection {
+    pub task_ttl_secs: Option<i64>,
+    pub max_tasks: Option<i64>,
+    pub max_context_turns: Option<i64>,
+    pub max_message_bytes: Option<i64>,
+    pub public_url: Option<String>,
 }
 
 /// `[a2a]`.

@@ -37,6 +37,8 @@ pub const ENV_PEER_ENV_ALLOWLIST: &str = "GATEWAY_PEER_ENV_ALLOWLIST";
 pub const ENV_SSE_KEEPALIVE_SECS: &str = "GATEWAY_SSE_KEEPALIVE_SECS";
 pub const ENV_METRICS: &str = "GATEWAY_METRICS";
 pub const ENV_PLAYGROUND: &str = "GATEWAY_PLAYGROUND";
+pub const ENV_CATALOG: &str = "GATEWAY_CATALOG";
+pub const ENV_PUBLIC_URL: &str = "GATEWAY_PUBLIC_URL";
 pub const ENV_CORS_ORIGINS: &str = "GATEWAY_CORS_ORIGINS";
 pub const ENV_LOG_FORMAT: &str = "GATEWAY_LOG_FORMAT";
 pub const ENV_WORKER_THREADS: &str = "GATEWAY_WORKER_THREADS";
@@ -73,6 +75,14 @@ pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// Catalog entries per request.
 pub const DEFAULT_MAX_AGENTS: usize = 256;
+/// How long the A2A door keeps a task after it ended.
+pub const DEFAULT_A2A_TASK_TTL_SECS: u64 = 3600;
+/// Tasks the A2A door keeps at most (running or ended; the oldest ended go first).
+pub const DEFAULT_A2A_MAX_TASKS: usize = 10_000;
+/// Earlier turns of a context the A2A door carries into a new message's plan.
+pub const DEFAULT_A2A_MAX_CONTEXT_TURNS: usize = 20;
+/// Text bytes one A2A message may carry.
+pub const DEFAULT_A2A_MAX_MESSAGE_BYTES: usize = 262_144;
 /// Skills per request, over all agents (each becomes one tool).
 pub const DEFAULT_MAX_SKILLS: usize = 1024;
 /// Peer calls one plan runs at the same time.
@@ -128,6 +138,10 @@ pub struct Config {
     pub recipes: RecipesConfig,
     pub plan: PlanConfig,
     pub a2a: A2aConfig,
+    /// The server-side catalogs file (`GATEWAY_CATALOG`, `catalog.file`); loaded at boot.
+    pub catalog_file: Option<PathBuf>,
+    /// The A2A door's task store.
+    pub a2a_server: A2aServerConfig,
     /// `NODE_ENV`, trimmed; reported in `/health` only.
     pub environment: String,
     /// Environment variables whose names are on the peer allow-list, captured at boot.
@@ -240,6 +254,22 @@ pub struct RecipesConfig {
     pub deny: Vec<String>,
 }
 
+/// The A2A door (`POST /a2a`): what it keeps and accepts.
+#[derive(Debug, Clone)]
+pub struct A2aServerConfig {
+    /// How long a task stays readable (`tasks/get`) after it ended.
+    pub task_ttl: Duration,
+    /// Tasks kept at most; at the limit the oldest ended task goes, and a new message is
+    /// refused while every kept task is still running.
+    pub max_tasks: usize,
+    /// Earlier turns of a `contextId` carried into the next plan (the oldest drop first).
+    pub max_context_turns: usize,
+    /// Text bytes one message may carry.
+    pub max_message_bytes: usize,
+    /// The gateway's URL as callers reach it (agent cards); `None` = from each request's `Host`.
+    pub public_url: Option<String>,
+}
+
 /// Per-plan limits.
 #[derive(Debug, Clone)]
 pub struct PlanConfig {
@@ -318,6 +348,13 @@ impl Config {
             recipes: src.recipes(),
             plan: src.plan()?,
             a2a,
+            catalog_file: env
+                .get(ENV_CATALOG)
+                .map(str::to_owned)
+                .or_else(|| file.catalog.file.clone())
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            a2a_server: src.a2a_server()?,
             environment: env
                 .get(ENV_NODE_ENV)
                 .map(|v| v.trim().to_owned())
@@ -693,6 +730,55 @@ impl Sources<'_> {
             dir_explicit,
             deny: self.list(ENV_RECIPES_DENY, r.deny.as_ref()),
         }
+    }
+
+    fn a2a_server(&self) -> Result<A2aServerConfig, ConfigError> {
+        let a = &self.file.a2a_server;
+        Ok(A2aServerConfig {
+            task_ttl: Duration::from_secs(
+                self.non_negative(a.task_ttl_secs, "a2a_server.task_ttl_secs")?
+                    .unwrap_or(DEFAULT_A2A_TASK_TTL_SECS),
+            ),
+            max_tasks: self.count(a.max_tasks, "a2a_server.max_tasks", DEFAULT_A2A_MAX_TASKS)?,
+            max_context_turns: match self
+                .non_negative(a.max_context_turns, "a2a_server.max_context_turns")?
+            {
+                Some(n) => to_usize(n),
+                None => DEFAULT_A2A_MAX_CONTEXT_TURNS,
+            },
+            max_message_bytes: self.count(
+                a.max_message_bytes,
+                "a2a_server.max_message_bytes",
+                DEFAULT_A2A_MAX_MESSAGE_BYTES,
+            )?,
+            public_url: self.public_url()?,
+        })
+    }
+
+    fn public_url(&self) -> Result<Option<String>, ConfigError> {
+        let (raw, from_env) = match self.env.get(ENV_PUBLIC_URL) {
+            Some(v) => (v.trim().to_owned(), true),
+            None => match &self.file.a2a_server.public_url {
+                Some(v) => (v.trim().to_owned(), false),
+                None => return Ok(None),
+            },
+        };
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let valid = url::Url::parse(&raw)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !valid {
+            let problem = format!(
+                "must be an absolute http(s) URL such as https://gateway.example.com (got \"{raw}\")"
+            );
+            return Err(if from_env {
+                ConfigError::env(ENV_PUBLIC_URL, problem)
+            } else {
+                self.key_error("a2a_server.public_url", problem)
+            });
+        }
+        Ok(Some(raw.trim_end_matches('/').to_owned()))
     }
 
     fn plan(&self) -> Result<PlanConfig, ConfigError> {

@@ -79,7 +79,7 @@ pub enum TokenKind {
 }
 
 /// The routes `plangate_http_requests_total` knows; anything else is `unmatched`.
-pub const ROUTES: [&str; 7] = [
+pub const ROUTES: [&str; 13] = [
     "/plan",
     "/health",
     "/ready",
@@ -87,6 +87,12 @@ pub const ROUTES: [&str; 7] = [
     "/.well-known/did.json",
     "/playground",
     "/openapi.json",
+    "/a2a",
+    "/a2a/",
+    "/.well-known/agent-card.json",
+    "/.well-known/agent.json",
+    "/did/resolve",
+    "/a2a/did/resolve",
 ];
 
 /// The metrics of one gateway: handles registered once, cheap to update.

@@ -76,6 +76,7 @@ fn every_invalid_variable_stops_the_boot_naming_it() {
         ("GATEWAY_LOG_FORMAT", "xml"),
         ("GATEWAY_METRICS", "maybe"),
         ("GATEWAY_PLAYGROUND", "of"),
+        ("GATEWAY_PUBLIC_URL", "gateway.example.com"),
         ("GATEWAY_CORS_ORIGINS", "https://app.example.com/path"),
     ] {
         let out = plangate().arg("serve").env(var, value).output().unwrap();

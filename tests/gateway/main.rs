@@ -9,6 +9,7 @@
     reason = "test helpers fail loudly by design"
 )]
 
+mod a2a_door;
 mod ask;
 mod bindu;
 mod cli;
