@@ -338,8 +338,78 @@ async fn a_gateway_calls_a_gateway_and_verifies_its_signature() {
     assert!(content.contains("echo: relay this"), "{content}");
     assert!(content.contains("RELAY THIS"), "{content}");
     assert_eq!(finished(&frames)["state"], "completed");
+
+    // The same through the v0.3 dialect (plangate's client chooses the task id there).
+    let frames = a
+        .plan(
+            &json!({"question": "old dialect", "agents": [{"name": "b03",
+            "endpoint": format!("{}/a2a", b.url), "protocol": "0.3",
+            "auth": {"type": "bearer_env", "envVar": "B_TOKEN"}, "trust": {"verifyDID": true},
+            "skills": [{"id": "default"}]}]}),
+        )
+        .await;
+    let artifact = &find(&frames, "task.artifact")[0];
+    assert_eq!(artifact["signatures"]["verified"], 1, "{artifact}");
+    assert!(
+        artifact["content"]
+            .as_str()
+            .unwrap()
+            .contains("OLD DIALECT")
+    );
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn a_streaming_caller_that_leaves_cancels_the_plan_and_its_peer_tasks() {
+    let slow = FakePeer::start(Script::WorkForever).await;
+    let gw = TestGateway::spawn(with_catalogs(
+        config(),
+        &json!({"catalogs": {"default": {"agents": [slow.agent("slow", "s")]}}}),
+    ))
+    .await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage", "params": {"message": {
+        "messageId": "m", "role": "ROLE_USER", "parts": [{"text": "wait"}]}}});
+    let mut resp = http()
+        .post(format!("{}/a2a/", gw.url))
+        .header("A2A-Version", "1.0")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut seen = String::new();
+    while !seen.contains("slow/s started") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first: Value =
+        serde_json::from_str(seen.lines().next().unwrap().trim_start_matches("data: ")).unwrap();
+    let task_id = first["result"]["task"]["id"].as_str().unwrap().to_owned();
+    drop(resp);
+    wait_until("the peer task is canceled", Duration::from_secs(10), || {
+        slow.count("tasks/cancel") == 1
+    })
+    .await;
+    let get = json!({"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": task_id}});
+    let (_, body) = rpc(&gw.url, None, Some("1.0"), &get.to_string()).await;
+    assert_eq!(
+        body["result"]["status"]["state"], "TASK_STATE_CANCELED",
+        "{body}"
+    );
+    wait_for_idle(&gw.state).await;
+    assert_eq!(gw.state.stats().open_plans, 0);
+    gw.stop().await;
 }
 
 #[tokio::test]
