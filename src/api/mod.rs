@@ -9,6 +9,8 @@ pub mod frames;
 pub mod health;
 pub mod json;
 pub mod launch;
+pub mod mcp;
+pub mod openai;
 pub mod openapi;
 pub mod plan;
 pub mod playground;
@@ -51,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ready", get(ready).fallback(not_found));
     router = agent::routes(router);
+    router = openai::routes(router);
+    router = mcp::routes(router);
     match openapi::bundled() {
         Ok(document) => {
             router = router.route(

@@ -338,6 +338,7 @@ impl Validator {
             history: history?,
             prior_summary,
             prior_task_ids: prior_task_ids?,
+            instructions: None,
         })
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) catalogs: Arc<Catalogs>,
     /// The A2A door's tasks and conversations.
     pub(crate) tasks: TaskStore,
+    /// The MCP door's sessions.
+    pub(crate) mcp: crate::api::mcp::McpSessions,
 }
 
 /// Counters for leak checks and benchmarks.

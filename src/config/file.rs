@@ -83,6 +83,8 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "public_url",
         ],
     ),
+    ("openai", &["max_system_bytes"]),
+    ("mcp", &["max_sessions", "session_ttl_secs"]),
     ("identity", &["did_seed", "author", "name"]),
     ("hydra", &["admin_url", "token_url", "scope"]),
     ("tls", &["cert", "key", "ca"]),
@@ -101,6 +103,8 @@ pub struct FileConfig {
     pub a2a: A2aSection,
     pub catalog: CatalogSection,
     pub a2a_server: A2aServerSection,
+    pub openai: OpenAiSection,
+    pub mcp: McpSection,
     pub identity: IdentitySection,
     pub hydra: HydraSection,
     pub tls: TlsSection,
@@ -207,6 +211,21 @@ pub struct PlanSection {
 #[serde(default)]
 pub struct CatalogSection {
     pub file: Option<String>,
+}
+
+/// `[openai]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OpenAiSection {
+    pub max_system_bytes: Option<i64>,
+}
+
+/// `[mcp]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct McpSection {
+    pub max_sessions: Option<i64>,
+    pub session_ttl_secs: Option<i64>,
 }
 
 /// `[a2a_server]`.

@@ -83,6 +83,12 @@ pub const DEFAULT_A2A_MAX_TASKS: usize = 10_000;
 pub const DEFAULT_A2A_MAX_CONTEXT_TURNS: usize = 20;
 /// Text bytes one A2A message may carry.
 pub const DEFAULT_A2A_MAX_MESSAGE_BYTES: usize = 262_144;
+/// Bytes of system messages the OpenAI door passes to the planner.
+pub const DEFAULT_OPENAI_MAX_SYSTEM_BYTES: usize = 16_384;
+/// MCP sessions kept at once.
+pub const DEFAULT_MCP_MAX_SESSIONS: usize = 10_000;
+/// An MCP session unused this long is forgotten.
+pub const DEFAULT_MCP_SESSION_TTL_SECS: u64 = 3600;
 /// Skills per request, over all agents (each becomes one tool).
 pub const DEFAULT_MAX_SKILLS: usize = 1024;
 /// Peer calls one plan runs at the same time.
@@ -142,6 +148,10 @@ pub struct Config {
     pub catalog_file: Option<PathBuf>,
     /// The A2A door's task store.
     pub a2a_server: A2aServerConfig,
+    /// The OpenAI-compatible door.
+    pub openai: OpenAiConfig,
+    /// The MCP door.
+    pub mcp: McpConfig,
     /// `NODE_ENV`, trimmed; reported in `/health` only.
     pub environment: String,
     /// Environment variables whose names are on the peer allow-list, captured at boot.
@@ -254,6 +264,22 @@ pub struct RecipesConfig {
     pub deny: Vec<String>,
 }
 
+/// The OpenAI-compatible door (`/v1/chat/completions`).
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    /// Bytes of system (and developer) messages passed to the planner; more is a 400.
+    pub max_system_bytes: usize,
+}
+
+/// The MCP door (`/mcp`).
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// Sessions kept at once (the least recently used goes first).
+    pub max_sessions: usize,
+    /// A session unused this long is forgotten (its client gets 404 and starts a new one).
+    pub session_ttl: Duration,
+}
+
 /// The A2A door (`POST /a2a`): what it keeps and accepts.
 #[derive(Debug, Clone)]
 pub struct A2aServerConfig {
@@ -355,6 +381,24 @@ impl Config {
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
             a2a_server: src.a2a_server()?,
+            openai: OpenAiConfig {
+                max_system_bytes: src.count(
+                    file.openai.max_system_bytes,
+                    "openai.max_system_bytes",
+                    DEFAULT_OPENAI_MAX_SYSTEM_BYTES,
+                )?,
+            },
+            mcp: McpConfig {
+                max_sessions: src.count(
+                    file.mcp.max_sessions,
+                    "mcp.max_sessions",
+                    DEFAULT_MCP_MAX_SESSIONS,
+                )?,
+                session_ttl: Duration::from_secs(
+                    src.positive(file.mcp.session_ttl_secs, "mcp.session_ttl_secs")?
+                        .unwrap_or(DEFAULT_MCP_SESSION_TTL_SECS),
+                ),
+            },
             environment: env
                 .get(ENV_NODE_ENV)
                 .map(|v| v.trim().to_owned())

@@ -53,6 +53,8 @@ pub struct PlannerDeps {
     pub system_message: SystemPrompt,
     /// The same with the closing-step addendum.
     pub closing_system_message: SystemPrompt,
+    /// The system prompt's text (for plans that add their caller's instructions to it).
+    pub system_prompt: String,
     /// The planner's `steps` setting.
     pub default_steps: Option<u32>,
     /// `planner.context_window`: overrides the model table for compaction.
@@ -526,15 +528,24 @@ impl Plan {
         let mut guard = DoomLoopGuard::default();
         let mut usage = Usage::default();
         let mut finish: Option<String> = None;
+        // A caller's own instructions make this plan's system messages; otherwise the ones
+        // serialised at boot are used as they are.
+        let own = match &self.request.instructions {
+            Some(extra) => Some(
+                system_messages(&format!("{}\n\n{extra}", deps.system_prompt))
+                    .map_err(|e| PlanFailure::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let (system, closing_system) = own.as_ref().map_or(
+            (&deps.system_message, &deps.closing_system_message),
+            |(s, c)| (s, c),
+        );
         for step in 0..max_steps {
             let closing = max_steps >= 2 && step == max_steps - 1;
             let part_id = uuid::Uuid::new_v4().to_string();
             let request = ChatRequest {
-                system: if closing {
-                    &deps.closing_system_message
-                } else {
-                    &deps.system_message
-                },
+                system: if closing { closing_system } else { system },
                 messages: &messages,
                 tools: &tools,
                 tools_disabled: closing,

@@ -19,6 +19,9 @@ pub struct PlanRequest {
     pub prior_summary: Option<String>,
     /// Agent name → remote task id of an earlier turn (spec §3.10).
     pub prior_task_ids: HashMap<String, String>,
+    /// The caller's own instructions (the OpenAI door's system messages), appended to the
+    /// system prompt of this plan only. The door bounds their size.
+    pub instructions: Option<String>,
 }
 
 /// One catalog entry: a remote A2A peer.

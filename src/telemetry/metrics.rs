@@ -79,7 +79,7 @@ pub enum TokenKind {
 }
 
 /// The routes `plangate_http_requests_total` knows; anything else is `unmatched`.
-pub const ROUTES: [&str; 13] = [
+pub const ROUTES: [&str; 16] = [
     "/plan",
     "/health",
     "/ready",
@@ -93,6 +93,9 @@ pub const ROUTES: [&str; 13] = [
     "/.well-known/agent.json",
     "/did/resolve",
     "/a2a/did/resolve",
+    "/v1/chat/completions",
+    "/v1/models",
+    "/mcp",
 ];
 
 /// The metrics of one gateway: handles registered once, cheap to update.

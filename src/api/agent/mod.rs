@@ -423,6 +423,7 @@ fn start(
         history,
         prior_summary: None,
         prior_task_ids: HashMap::new(),
+        instructions: None,
     };
     tracing::info!(task_id = %task.id, catalog = %catalog.name, "a2a task started");
     let launched = launch::start(
