@@ -198,7 +198,7 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
     Ok(AppState::from_inner(Inner {
         catalogs: Arc::new(catalogs),
         tasks: crate::api::agent::tasks::TaskStore::new(&config.a2a_server),
-        mcp: crate::api::mcp::McpSessions::new(&config.mcp),
+        mcp: crate::api::mcp::sessions::McpSessions::new(&config.mcp),
         auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
         idempotency: Idempotency::new(config.plan.idempotency_ttl),
         config,

@@ -56,7 +56,7 @@ pub(crate) struct Inner {
     /// The A2A door's tasks and conversations.
     pub(crate) tasks: TaskStore,
     /// The MCP door's sessions.
-    pub(crate) mcp: crate::api::mcp::McpSessions,
+    pub(crate) mcp: crate::api::mcp::sessions::McpSessions,
 }
 
 /// Counters for leak checks and benchmarks.

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -29,15 +28,17 @@ use crate::api::error::ApiError;
 use crate::api::launch::{self, PlanGuard};
 use crate::api::state::AppState;
 use crate::api::{not_found, plan::read_body, plan::request_id};
-use crate::config::McpConfig;
 use crate::planner::event::PlanEvent;
 use crate::planner::request::{PlanRequest, Preferences};
-use crate::planner::{AbortReason, PlanAbort};
 
 /// Protocol revisions served, newest first (the handshake era of the MCP specification).
 const PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+
+pub mod sessions;
+
+use self::sessions::SessionProblem;
 
 pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     router.route(
@@ -47,135 +48,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
             .get(no_stream)
             .fallback(not_found),
     )
-}
-
-/// One client's session.
-#[derive(Debug)]
-struct Session {
-    owner: String,
-    last_used: Instant,
-    /// Running `tools/call`s by request id (for `notifications/cancelled`).
-    running: HashMap<String, Arc<PlanAbort>>,
-}
-
-/// The door's sessions, bounded in count and idle time.
-#[derive(Debug)]
-pub struct McpSessions {
-    sessions: Mutex<HashMap<String, Session>>,
-    config: McpConfig,
-}
-
-/// Why a request's session cannot be used.
-enum SessionProblem {
-    Missing,
-    Unknown,
-}
-
-impl McpSessions {
-    #[must_use]
-    pub fn new(config: &McpConfig) -> Self {
-        Self {
-            sessions: Mutex::new(HashMap::new()),
-            config: config.clone(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn open(&self, owner: &str) -> String {
-        let mut sessions = self.lock();
-        let now = Instant::now();
-        let ttl = self.config.session_ttl;
-        sessions.retain(|_, s| now.duration_since(s.last_used) < ttl);
-        if sessions.len() >= self.config.max_sessions {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(id, _)| id.clone());
-            if let Some(oldest) = oldest {
-                sessions.remove(&oldest);
-            }
-        }
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        sessions.insert(
-            id.clone(),
-            Session {
-                owner: owner.to_owned(),
-                last_used: now,
-                running: HashMap::new(),
-            },
-        );
-        id
-    }
-
-    /// Marks the caller's session used (another token's session is unknown).
-    fn touch(&self, owner: &str, id: Option<&str>) -> Result<String, SessionProblem> {
-        let id = id.ok_or(SessionProblem::Missing)?;
-        let mut sessions = self.lock();
-        let now = Instant::now();
-        match sessions.get_mut(id) {
-            Some(s)
-                if s.owner == owner
-                    && now.duration_since(s.last_used) < self.config.session_ttl =>
-            {
-                s.last_used = now;
-                Ok(id.to_owned())
-            }
-            _ => Err(SessionProblem::Unknown),
-        }
-    }
-
-    fn close(&self, owner: &str, id: &str) -> bool {
-        let mut sessions = self.lock();
-        if sessions.get(id).is_some_and(|s| s.owner == owner) {
-            if let Some(session) = sessions.remove(id) {
-                for abort in session.running.values() {
-                    abort.abort(AbortReason::Signal);
-                }
-            }
-            true
-        } else {
-            false
-        }
-    }
-
-    fn running(&self, session: &str, request: &str, abort: Option<Arc<PlanAbort>>) {
-        if let Some(s) = self.lock().get_mut(session) {
-            match abort {
-                Some(abort) => {
-                    s.running.insert(request.to_owned(), abort);
-                }
-                None => {
-                    s.running.remove(request);
-                }
-            }
-        }
-    }
-
-    fn cancel(&self, session: &str, request: &str) {
-        if let Some(abort) = self
-            .lock()
-            .get_mut(session)
-            .and_then(|s| s.running.remove(request))
-        {
-            abort.abort(AbortReason::Signal);
-        }
-    }
-
-    /// Sessions kept (for leak checks).
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
