@@ -199,6 +199,15 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
         catalogs: Arc::new(catalogs),
         tasks: crate::api::agent::tasks::TaskStore::new(&config.a2a_server),
         mcp: crate::api::mcp::sessions::McpSessions::new(&config.mcp),
+        resumable: config.resume.enabled.then(|| {
+            crate::api::resume::registry::Resumable::new(crate::store::events::EventLogs::new(
+                crate::store::events::LogLimits {
+                    retention: config.resume.retention,
+                    max_bytes: config.resume.max_bytes,
+                    max_plans: config.resume.max_plans,
+                },
+            ))
+        }),
         auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
         idempotency: Idempotency::new(config.plan.idempotency_ttl),
         config,

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod plan;
 pub mod playground;
 pub mod request;
+pub mod resume;
 pub mod sse;
 pub mod state;
 
@@ -55,6 +56,9 @@ pub fn router(state: AppState) -> Router {
     router = agent::routes(router);
     router = openai::routes(router);
     router = mcp::routes(router);
+    if state.config().resume.enabled {
+        router = resume::routes(router);
+    }
     match openapi::bundled() {
         Ok(document) => {
             router = router.route(

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
 use super::error::ApiError;
-use super::launch::{self, PlanGuard};
+use super::launch;
 use super::{request, sse};
 use crate::api::state::AppState;
 use crate::planner::event::PlanEvent;
@@ -19,12 +19,12 @@ use crate::planner::tools::check_collisions;
 use crate::store::idempotency::{Admission, Idempotency, Ticket};
 use crate::telemetry::metrics::PlanOutcome;
 
-/// Lives as long as the plan's response body: its drop ends the idempotency entry's flight, then
-/// (the plan guard) aborts the plan if it still runs (a disconnect) and gives its place back.
+/// Lives as long as the plan's stream: its drop ends the idempotency entry's flight. Paired with
+/// the plan guard, which then aborts the plan if it still runs (a disconnect) and gives its place
+/// back.
 struct StreamGuard {
     state: AppState,
     ticket: Ticket,
-    _plan: PlanGuard,
 }
 
 impl Drop for StreamGuard {
@@ -199,6 +199,12 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         Admission::Registered(ticket) => ticket,
     };
 
+    let resume = state.config().resume.enabled;
+    if resume && let Err(e) = super::resume::open_log(state, &session_id, &scope) {
+        state.inner().idempotency.end(&ticket);
+        launch::give_place_back(state);
+        return Err(e);
+    }
     let session = PlanEvent::Session {
         session_id: session_id.clone(),
         external_session_id: request.session_id.clone(),
@@ -206,7 +212,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     };
     let launched = launch::start(
         state,
-        session_id,
+        session_id.clone(),
         request,
         request_id(headers),
         card_deadline,
@@ -215,11 +221,19 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     let guard = StreamGuard {
         state: state.clone(),
         ticket,
-        _plan: launched.guard,
     };
+    if resume {
+        return Ok(super::resume::respond(
+            state,
+            &session_id,
+            &scope,
+            launched,
+            guard,
+        ));
+    }
     Ok(sse::response(
         launched.events,
         state.inner().config.server.sse_keepalive,
-        guard,
+        (guard, launched.guard),
     ))
 }

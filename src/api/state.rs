@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) tasks: TaskStore,
     /// The MCP door's sessions.
     pub(crate) mcp: crate::api::mcp::sessions::McpSessions,
+    /// Resumable plans and their event logs (`GATEWAY_SSE_RESUME=on`).
+    pub(crate) resumable: Option<crate::api::resume::registry::Resumable>,
 }
 
 /// Counters for leak checks and benchmarks.

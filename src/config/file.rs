@@ -83,6 +83,16 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "public_url",
         ],
     ),
+    (
+        "resume",
+        &[
+            "enabled",
+            "grace_secs",
+            "retention_secs",
+            "max_bytes",
+            "max_plans",
+        ],
+    ),
     ("openai", &["max_system_bytes"]),
     ("mcp", &["max_sessions", "session_ttl_secs"]),
     ("identity", &["did_seed", "author", "name"]),
@@ -105,6 +115,7 @@ pub struct FileConfig {
     pub a2a_server: A2aServerSection,
     pub openai: OpenAiSection,
     pub mcp: McpSection,
+    pub resume: ResumeSection,
     pub identity: IdentitySection,
     pub hydra: HydraSection,
     pub tls: TlsSection,
@@ -211,6 +222,17 @@ pub struct PlanSection {
 #[serde(default)]
 pub struct CatalogSection {
     pub file: Option<String>,
+}
+
+/// `[resume]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResumeSection {
+    pub enabled: Option<bool>,
+    pub grace_secs: Option<i64>,
+    pub retention_secs: Option<i64>,
+    pub max_bytes: Option<i64>,
+    pub max_plans: Option<i64>,
 }
 
 /// `[openai]`.

@@ -39,6 +39,8 @@ pub const ENV_METRICS: &str = "GATEWAY_METRICS";
 pub const ENV_PLAYGROUND: &str = "GATEWAY_PLAYGROUND";
 pub const ENV_CATALOG: &str = "GATEWAY_CATALOG";
 pub const ENV_PUBLIC_URL: &str = "GATEWAY_PUBLIC_URL";
+pub const ENV_SSE_RESUME: &str = "GATEWAY_SSE_RESUME";
+pub const ENV_RESUME_GRACE_SECS: &str = "GATEWAY_RESUME_GRACE_SECS";
 pub const ENV_CORS_ORIGINS: &str = "GATEWAY_CORS_ORIGINS";
 pub const ENV_LOG_FORMAT: &str = "GATEWAY_LOG_FORMAT";
 pub const ENV_WORKER_THREADS: &str = "GATEWAY_WORKER_THREADS";
@@ -85,6 +87,14 @@ pub const DEFAULT_A2A_MAX_CONTEXT_TURNS: usize = 20;
 pub const DEFAULT_A2A_MAX_MESSAGE_BYTES: usize = 262_144;
 /// Bytes of system messages the OpenAI door passes to the planner.
 pub const DEFAULT_OPENAI_MAX_SYSTEM_BYTES: usize = 16_384;
+/// How long a resumable plan whose client left keeps running, waiting for a reconnect.
+pub const DEFAULT_RESUME_GRACE_SECS: u64 = 30;
+/// How long a finished plan stays replayable.
+pub const DEFAULT_RESUME_RETENTION_SECS: u64 = 300;
+/// Bytes of frames kept for replay over all plans (finished plans are forgotten first).
+pub const DEFAULT_RESUME_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Plans kept for replay (running or finished).
+pub const DEFAULT_RESUME_MAX_PLANS: usize = 10_000;
 /// MCP sessions kept at once.
 pub const DEFAULT_MCP_MAX_SESSIONS: usize = 10_000;
 /// An MCP session unused this long is forgotten.
@@ -152,6 +162,8 @@ pub struct Config {
     pub openai: OpenAiConfig,
     /// The MCP door.
     pub mcp: McpConfig,
+    /// Resumable `/plan` streams (`GATEWAY_SSE_RESUME`).
+    pub resume: ResumeConfig,
     /// `NODE_ENV`, trimmed; reported in `/health` only.
     pub environment: String,
     /// Environment variables whose names are on the peer allow-list, captured at boot.
@@ -271,6 +283,21 @@ pub struct OpenAiConfig {
     pub max_system_bytes: usize,
 }
 
+/// Resumable `/plan` streams: `id:` lines, `GET /plan/{id}/events`, a grace period after a
+/// disconnect, replay of finished plans.
+#[derive(Debug, Clone)]
+pub struct ResumeConfig {
+    pub enabled: bool,
+    /// A plan whose client left keeps running this long for a reconnect.
+    pub grace: Duration,
+    /// A finished plan stays replayable this long.
+    pub retention: Duration,
+    /// Frame bytes kept over all plans.
+    pub max_bytes: usize,
+    /// Plans kept.
+    pub max_plans: usize,
+}
+
 /// The MCP door (`/mcp`).
 #[derive(Debug, Clone)]
 pub struct McpConfig {
@@ -388,6 +415,7 @@ impl Config {
                     DEFAULT_OPENAI_MAX_SYSTEM_BYTES,
                 )?,
             },
+            resume: src.resume()?,
             mcp: McpConfig {
                 max_sessions: src.count(
                     file.mcp.max_sessions,
@@ -774,6 +802,31 @@ impl Sources<'_> {
             dir_explicit,
             deny: self.list(ENV_RECIPES_DENY, r.deny.as_ref()),
         }
+    }
+
+    fn resume(&self) -> Result<ResumeConfig, ConfigError> {
+        let r = &self.file.resume;
+        let grace_secs = match self.env.get(ENV_RESUME_GRACE_SECS) {
+            Some(raw) => raw.trim().parse::<u64>().map_err(|_| {
+                ConfigError::env(
+                    ENV_RESUME_GRACE_SECS,
+                    format!("must be a whole number of seconds (got \"{raw}\")"),
+                )
+            })?,
+            None => self
+                .non_negative(r.grace_secs, "resume.grace_secs")?
+                .unwrap_or(DEFAULT_RESUME_GRACE_SECS),
+        };
+        Ok(ResumeConfig {
+            enabled: self.switch(ENV_SSE_RESUME, r.enabled, false)?,
+            grace: Duration::from_secs(grace_secs),
+            retention: Duration::from_secs(
+                self.non_negative(r.retention_secs, "resume.retention_secs")?
+                    .unwrap_or(DEFAULT_RESUME_RETENTION_SECS),
+            ),
+            max_bytes: self.count(r.max_bytes, "resume.max_bytes", DEFAULT_RESUME_MAX_BYTES)?,
+            max_plans: self.count(r.max_plans, "resume.max_plans", DEFAULT_RESUME_MAX_PLANS)?,
+        })
     }
 
     fn a2a_server(&self) -> Result<A2aServerConfig, ConfigError> {

@@ -91,6 +91,8 @@ pub enum AbortReason {
     /// The client went away.
     Signal = 2,
     Shutdown = 3,
+    /// The caller canceled the plan (`DELETE /plan/{id}`): unlike a disconnect, it is told.
+    Canceled = 4,
 }
 
 /// The abort switch of one plan: the first reason wins.
@@ -116,6 +118,7 @@ impl PlanAbort {
             1 => Some(AbortReason::Deadline),
             2 => Some(AbortReason::Signal),
             3 => Some(AbortReason::Shutdown),
+            4 => Some(AbortReason::Canceled),
             _ => None,
         }
     }
@@ -368,6 +371,15 @@ impl Plan {
                     }
                     Some(AbortReason::Signal) => {
                         tracing::info!(session_id = %self.session_id, "client disconnected; plan aborted");
+                    }
+                    Some(AbortReason::Canceled) => {
+                        tracing::info!(session_id = %self.session_id, "plan canceled by its caller");
+                        self.events
+                            .emit(PlanEvent::Error {
+                                message: "plan canceled by its caller".to_owned(),
+                                code: "canceled",
+                            })
+                            .await;
                     }
                     None => {
                         self.events

@@ -79,7 +79,7 @@ pub enum TokenKind {
 }
 
 /// The routes `plangate_http_requests_total` knows; anything else is `unmatched`.
-pub const ROUTES: [&str; 16] = [
+pub const ROUTES: [&str; 18] = [
     "/plan",
     "/health",
     "/ready",
@@ -96,6 +96,8 @@ pub const ROUTES: [&str; 16] = [
     "/v1/chat/completions",
     "/v1/models",
     "/mcp",
+    "/plan/{plan_id}/events",
+    "/plan/{plan_id}",
 ];
 
 /// The metrics of one gateway: handles registered once, cheap to update.

@@ -28,5 +28,6 @@ mod plan_stream;
 mod playground;
 mod recipes;
 mod recordings;
+mod resume;
 mod streaming;
 mod support;
