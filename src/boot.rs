@@ -41,6 +41,9 @@ pub enum BootError {
     /// The server-side catalog file cannot be used (exit code 1: configuration).
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Redis (`GATEWAY_REDIS_URL`) cannot be reached (exit code 7).
+    #[error("store: cannot use Redis at GATEWAY_REDIS_URL: {0}")]
+    Store(#[from] crate::store::redis::StoreError),
     /// The recipes folder cannot be loaded (exit code 3).
     #[error("{0}")]
     Recipes(#[from] RecipeError),
@@ -68,6 +71,7 @@ impl BootError {
             Self::Hydra(_) => 4,
             Self::Bind { .. } => 5,
             Self::Internal(_) => 6,
+            Self::Store(_) => 7,
         }
     }
 }
@@ -98,6 +102,17 @@ fn hydra_settings(config: &Config) -> Option<HydraSettings> {
 /// # Errors
 /// An invalid identity, recipes that do not load, an HTTP client that cannot be built.
 pub fn build(config: Config) -> Result<AppState, BootError> {
+    build_with(config, None)
+}
+
+/// Builds the live services, with the shared Redis store when one is connected.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with(
+    config: Config,
+    redis: Option<crate::store::redis::RedisStore>,
+) -> Result<AppState, BootError> {
     let client = || {
         reqwest::Client::builder()
             .user_agent(concat!("plangate/", env!("CARGO_PKG_VERSION")))
@@ -199,6 +214,7 @@ pub fn build(config: Config) -> Result<AppState, BootError> {
         catalogs: Arc::new(catalogs),
         tasks: crate::api::agent::tasks::TaskStore::new(&config.a2a_server),
         mcp: crate::api::mcp::sessions::McpSessions::new(&config.mcp),
+        redis,
         resumable: config.resume.enabled.then(|| {
             crate::api::resume::registry::Resumable::new(crate::store::events::EventLogs::new(
                 crate::store::events::LogLimits {
@@ -251,8 +267,19 @@ pub async fn register_hydra(state: &AppState) -> Result<(), BootError> {
 /// # Errors
 /// What either step fails with.
 pub async fn start(config: Config) -> Result<AppState, BootError> {
-    let state = build(config)?;
+    let redis = match &config.store.redis_url {
+        Some(url) => {
+            use secrecy::ExposeSecret as _;
+            Some(
+                crate::store::redis::RedisStore::connect(url.expose_secret(), config.store.lease)
+                    .await?,
+            )
+        }
+        None => None,
+    };
+    let state = build_with(config, redis)?;
     register_hydra(&state).await?;
+    crate::api::resume::listen_for_cancels(&state);
     Ok(state)
 }
 

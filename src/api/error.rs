@@ -34,6 +34,9 @@ pub enum ApiError {
     ShuttingDown,
     #[error("too many plans in flight")]
     Overloaded,
+    /// The shared store (Redis) does not answer.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -49,7 +52,9 @@ impl ApiError {
             Self::InvalidJson(_) | Self::Invalid { .. } | Self::ToolIdCollision(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::ShuttingDown | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::Overloaded | Self::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +90,9 @@ impl IntoResponse for ApiError {
             }
             Self::ShuttingDown => json!({"error": "shutting_down", "detail": self.to_string()}),
             Self::Overloaded => json!({"error": "overloaded", "detail": self.to_string()}),
+            Self::StoreUnavailable(_) => {
+                json!({"error": "store_unavailable", "detail": self.to_string()})
+            }
             Self::Internal(d) => json!({"error": "internal_error", "detail": d}),
         };
         let mut response = (
@@ -98,7 +106,7 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::ShuttingDown => {
+            Self::ShuttingDown | Self::StoreUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::Overloaded => {

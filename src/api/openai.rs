@@ -113,6 +113,11 @@ impl OpenAiError {
                 "rate_limit_error",
                 "overloaded",
             ),
+            ApiError::StoreUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "store_unavailable",
+            ),
             ApiError::ShuttingDown => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",

@@ -200,7 +200,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     };
 
     let resume = state.config().resume.enabled;
-    if resume && let Err(e) = super::resume::open_log(state, &session_id, &scope) {
+    if resume && let Err(e) = super::resume::open_log(state, &session_id, &scope).await {
         state.inner().idempotency.end(&ticket);
         launch::give_place_back(state);
         return Err(e);

@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) tasks: TaskStore,
     /// The MCP door's sessions.
     pub(crate) mcp: crate::api::mcp::sessions::McpSessions,
+    /// The shared store on Redis (`GATEWAY_REDIS_URL`), when configured.
+    pub(crate) redis: Option<crate::store::redis::RedisStore>,
     /// Resumable plans and their event logs (`GATEWAY_SSE_RESUME=on`).
     pub(crate) resumable: Option<crate::api::resume::registry::Resumable>,
 }

@@ -93,6 +93,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_plans",
         ],
     ),
+    ("store", &["redis_url", "lease_ms"]),
     ("openai", &["max_system_bytes"]),
     ("mcp", &["max_sessions", "session_ttl_secs"]),
     ("identity", &["did_seed", "author", "name"]),
@@ -116,6 +117,7 @@ pub struct FileConfig {
     pub openai: OpenAiSection,
     pub mcp: McpSection,
     pub resume: ResumeSection,
+    pub store: StoreSection,
     pub identity: IdentitySection,
     pub hydra: HydraSection,
     pub tls: TlsSection,
@@ -222,6 +224,14 @@ pub struct PlanSection {
 #[serde(default)]
 pub struct CatalogSection {
     pub file: Option<String>,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StoreSection {
+    pub redis_url: Option<String>,
+    pub lease_ms: Option<i64>,
 }
 
 /// `[resume]`.

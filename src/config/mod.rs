@@ -40,6 +40,7 @@ pub const ENV_PLAYGROUND: &str = "GATEWAY_PLAYGROUND";
 pub const ENV_CATALOG: &str = "GATEWAY_CATALOG";
 pub const ENV_PUBLIC_URL: &str = "GATEWAY_PUBLIC_URL";
 pub const ENV_SSE_RESUME: &str = "GATEWAY_SSE_RESUME";
+pub const ENV_REDIS_URL: &str = "GATEWAY_REDIS_URL";
 pub const ENV_RESUME_GRACE_SECS: &str = "GATEWAY_RESUME_GRACE_SECS";
 pub const ENV_CORS_ORIGINS: &str = "GATEWAY_CORS_ORIGINS";
 pub const ENV_LOG_FORMAT: &str = "GATEWAY_LOG_FORMAT";
@@ -87,6 +88,8 @@ pub const DEFAULT_A2A_MAX_CONTEXT_TURNS: usize = 20;
 pub const DEFAULT_A2A_MAX_MESSAGE_BYTES: usize = 262_144;
 /// Bytes of system messages the OpenAI door passes to the planner.
 pub const DEFAULT_OPENAI_MAX_SYSTEM_BYTES: usize = 16_384;
+/// How long an instance's lease on a running plan lives without a refresh.
+pub const DEFAULT_LEASE_MS: u64 = 3000;
 /// How long a resumable plan whose client left keeps running, waiting for a reconnect.
 pub const DEFAULT_RESUME_GRACE_SECS: u64 = 30;
 /// How long a finished plan stays replayable.
@@ -164,6 +167,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// Resumable `/plan` streams (`GATEWAY_SSE_RESUME`).
     pub resume: ResumeConfig,
+    /// Where shared state lives: this instance's memory, or Redis.
+    pub store: StoreConfig,
     /// `NODE_ENV`, trimmed; reported in `/health` only.
     pub environment: String,
     /// Environment variables whose names are on the peer allow-list, captured at boot.
@@ -281,6 +286,15 @@ pub struct RecipesConfig {
 pub struct OpenAiConfig {
     /// Bytes of system (and developer) messages passed to the planner; more is a 400.
     pub max_system_bytes: usize,
+}
+
+/// The shared store: `redis_url` set = Redis (several instances), else memory (one instance).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `redis://…` (`GATEWAY_REDIS_URL`); a secret when it holds a password, so kept out of logs.
+    pub redis_url: Option<SecretString>,
+    /// How long an instance's lease on a running plan lives without a refresh.
+    pub lease: Duration,
 }
 
 /// Resumable `/plan` streams: `id:` lines, `GET /plan/{id}/events`, a grace period after a
@@ -416,6 +430,15 @@ impl Config {
                 )?,
             },
             resume: src.resume()?,
+            store: StoreConfig {
+                redis_url: env
+                    .get(ENV_REDIS_URL)
+                    .map(str::to_owned)
+                    .or_else(|| file.store.redis_url.clone())
+                    .filter(|u| !u.trim().is_empty())
+                    .map(|u| SecretString::from(u.trim().to_owned())),
+                lease: src.millis(file.store.lease_ms, "store.lease_ms", DEFAULT_LEASE_MS)?,
+            },
             mcp: McpConfig {
                 max_sessions: src.count(
                     file.mcp.max_sessions,

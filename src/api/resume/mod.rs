@@ -47,11 +47,39 @@ fn resumable(state: &AppState) -> Option<&registry::Resumable> {
 ///
 /// # Errors
 /// The logs are full of running plans (503 overloaded).
-pub(crate) fn open_log(state: &AppState, plan: &str, owner: &str) -> Result<(), ApiError> {
-    match resumable(state) {
-        Some(r) => r.logs.create(plan, owner).map_err(|_| ApiError::Overloaded),
-        None => Ok(()),
+pub(crate) async fn open_log(state: &AppState, plan: &str, owner: &str) -> Result<(), ApiError> {
+    if resumable(state).is_none() {
+        return Ok(());
     }
+    match &state.inner().redis {
+        Some(store) => store
+            .create_log(plan, owner)
+            .await
+            .map_err(|e| ApiError::StoreUnavailable(e.to_string())),
+        None => match resumable(state) {
+            Some(r) => r.logs.create(plan, owner).map_err(|_| ApiError::Overloaded),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Starts this instance's listener for cancels sent through Redis (`DELETE` on any instance).
+pub(crate) fn listen_for_cancels(state: &AppState) {
+    let (Some(store), Some(_)) = (state.inner().redis.clone(), resumable(state)) else {
+        return;
+    };
+    let listener = state.clone();
+    let stop = state.inner().hard_stop.clone();
+    state.inner().tracker.spawn(async move {
+        store
+            .listen_for_cancels(stop, |plan| {
+                if let Some(abort) = resumable(&listener).and_then(|r| r.abort_any(plan)) {
+                    tracing::info!(session_id = %plan, "plan canceled through the store");
+                    abort.abort(AbortReason::Canceled);
+                }
+            })
+            .await;
+    });
 }
 
 /// The `/plan` response of a resumable plan: a pump writes the plan's frames to its log (and
@@ -67,7 +95,10 @@ pub(crate) fn respond<G: Send + 'static>(
         return not_found_json();
     };
     r.register(plan, owner, launched.guard.abort_handle());
-    let follower = r.logs.follow(plan, owner, 0);
+    let follower = match &state.inner().redis {
+        Some(_) => None,
+        None => r.logs.follow(plan, owner, 0).map(Source::Memory),
+    };
     let pump_state = state.clone();
     let pump_plan = plan.to_owned();
     let Launched {
@@ -79,40 +110,113 @@ pub(crate) fn respond<G: Send + 'static>(
         let Some(r) = resumable(&pump_state) else {
             return;
         };
-        let mut seq = 0usize;
-        let mut write = |event: &PlanEvent| {
-            for (name, payload) in frames(event) {
-                seq += 1;
-                let frame = format!("id: {pump_plan}:{seq}\nevent: {name}\ndata: {payload}\n\n");
-                r.logs
-                    .append(&pump_plan, Bytes::from(frame), event.is_done());
-            }
+        let store = pump_state.inner().redis.clone();
+        let retention = pump_state.config().resume.retention;
+        let mut pump = Pump {
+            plan: &pump_plan,
+            seq: 0,
+            store: store.as_ref(),
+            logs: &r.logs,
+            retention,
         };
+        let lease = store
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |s| s.lease / 3);
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + lease, lease);
         loop {
-            match events.recv().await {
-                Some(event) => {
-                    write(&event);
-                    if event.is_done() {
-                        break;
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = renew.tick(), if store.is_some() => {
+                    if let Some(store) = &store
+                        && let Err(e) = store.renew_lease(&pump_plan).await
+                    {
+                        tracing::warn!(session_id = %pump_plan, error = %e, "cannot renew the plan's lease");
                     }
+                    continue;
                 }
-                None => {
-                    // The planner vanished without `done`: the log still ends properly.
-                    write(&PlanEvent::Error {
-                        message: "internal error: planner stopped unexpectedly".to_owned(),
-                        code: "internal",
-                    });
-                    write(&PlanEvent::Done);
-                    break;
+            };
+            // The planner vanished without `done`: the log still ends properly.
+            let vanished = event.is_none();
+            let event = event.unwrap_or_else(|| {
+                Box::new(PlanEvent::Error {
+                    message: "internal error: planner stopped unexpectedly".to_owned(),
+                    code: "internal",
+                })
+            });
+            let mut written = pump.write(&event).await;
+            if vanished && written.is_ok() {
+                written = pump.write(&PlanEvent::Done).await;
+            }
+            if let Err(e) = written {
+                // Nobody can read the plan any more: stop it (its readers see the outage).
+                tracing::error!(session_id = %pump_plan, error = %e, "the store failed; plan aborted");
+                if let Some(abort) = r.abort_any(&pump_plan) {
+                    abort.abort(AbortReason::Signal);
                 }
+                break;
+            }
+            if vanished || event.is_done() {
+                break;
             }
         }
         r.unregister(&pump_plan);
     });
-    match follower {
-        Some(follower) => follow(state, follower),
+    let source = match follower {
+        Some(source) => Some(source),
+        None => state.inner().redis.as_ref().map(|store| Source::Redis {
+            store: store.clone(),
+            plan: plan.to_owned(),
+            after: 0,
+        }),
+    };
+    match source {
+        Some(source) => follow(state, plan, source),
         None => not_found_json(),
     }
+}
+
+/// Writes a plan's frames, with their `id:` lines, to its log.
+struct Pump<'a> {
+    plan: &'a str,
+    seq: usize,
+    store: Option<&'a crate::store::redis::RedisStore>,
+    logs: &'a crate::store::events::EventLogs,
+    retention: Duration,
+}
+
+impl Pump<'_> {
+    async fn write(&mut self, event: &PlanEvent) -> Result<(), crate::store::redis::StoreError> {
+        let last = event.is_done();
+        for (name, payload) in frames(event) {
+            self.seq += 1;
+            let frame = Bytes::from(format!(
+                "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
+                self.plan, self.seq
+            ));
+            match self.store {
+                Some(store) => {
+                    store
+                        .append(self.plan, self.seq, &frame, last, self.retention)
+                        .await?;
+                }
+                None => {
+                    self.logs.append(self.plan, frame, last);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a reader takes a plan's frames from.
+enum Source {
+    Memory(Follower),
+    /// A Redis stream (any instance), read after frame `after`.
+    Redis {
+        store: crate::store::redis::RedisStore,
+        plan: String,
+        after: usize,
+    },
 }
 
 fn not_found_json() -> Response {
@@ -154,39 +258,74 @@ impl Drop for Reader {
         let state = self.state.clone();
         let plan = std::mem::take(&mut self.plan);
         self.state.inner().tracker.spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(grace) => {}
-                // The plan ended, or shutdown aborts it anyway.
-                () = ended.cancelled() => return,
-                () = state.inner().hard_stop.cancelled() => return,
-            }
-            if let Some(abort) = resumable(&state).and_then(|r| r.abandoned(&plan, generation)) {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(grace) => {}
+                    // The plan ended, or shutdown aborts it anyway.
+                    () = ended.cancelled() => return,
+                    () = state.inner().hard_stop.cancelled() => return,
+                }
+                let Some(abort) = resumable(&state).and_then(|r| r.abandoned(&plan, generation))
+                else {
+                    return;
+                };
+                // A client may be reading it through another instance.
+                if let Some(store) = &state.inner().redis
+                    && store.recently_read(&plan).await.unwrap_or(false)
+                {
+                    continue;
+                }
                 tracing::info!(session_id = %plan, "no client came back within the resume grace; plan aborted");
                 abort.abort(AbortReason::Signal);
+                return;
             }
         });
     }
 }
 
-/// The SSE response that reads a plan's log from a follower's position until `done`.
-fn follow(state: &AppState, follower: Follower) -> Response {
-    let reader = Reader::new(state, follower.plan());
+/// The SSE response that reads a plan's log from a position until `done`.
+fn follow(state: &AppState, plan: &str, source: Source) -> Response {
+    let reader = Reader::new(state, plan);
     let keepalive = state
         .config()
         .server
         .sse_keepalive
         .unwrap_or(Duration::from_secs(15));
-    let body = futures::stream::unfold(Some((follower, reader)), move |st| async move {
-        let (mut follower, reader) = st?;
-        match tokio::time::timeout(keepalive, follower.next()).await {
-            Ok(Some((_, frame))) => Some((Ok::<_, Infallible>(frame), Some((follower, reader)))),
-            Ok(None) => None,
-            Err(_) => Some((
-                Ok(Bytes::from_static(b": keep-alive\n\n")),
-                Some((follower, reader)),
-            )),
+    let grace = state.config().resume.grace;
+    let body: futures::stream::BoxStream<'static, Result<Bytes, Infallible>> = match source {
+        Source::Memory(follower) => Box::pin(futures::stream::unfold(
+            Some((follower, reader)),
+            move |st| async move {
+                let (mut follower, reader) = st?;
+                match tokio::time::timeout(keepalive, follower.next()).await {
+                    Ok(Some((_, frame))) => Some((Ok(frame), Some((follower, reader)))),
+                    Ok(None) => None,
+                    Err(_) => Some((
+                        Ok(Bytes::from_static(b": keep-alive\n\n")),
+                        Some((follower, reader)),
+                    )),
+                }
+            },
+        )),
+        Source::Redis { store, plan, after } => {
+            let block = keepalive.min(store.lease);
+            Box::pin(futures::stream::unfold(
+                RedisRead {
+                    store,
+                    plan,
+                    after,
+                    stream: None,
+                    pending: std::collections::VecDeque::new(),
+                    over: false,
+                    _reader: reader,
+                },
+                move |mut st| async move {
+                    let bytes = st.next(block, grace).await?;
+                    Some((Ok(bytes), st))
+                },
+            ))
         }
-    });
+    };
     let mut response = Response::new(axum::body::Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -196,6 +335,74 @@ fn follow(state: &AppState, follower: Follower) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// A reader of a plan's Redis stream: frames, keep-alives while it waits, and `error` + `done`
+/// of its own when the plan's instance died or the store failed.
+struct RedisRead {
+    store: crate::store::redis::RedisStore,
+    plan: String,
+    after: usize,
+    stream: Option<crate::store::redis::StreamReader>,
+    pending: std::collections::VecDeque<crate::store::redis::Read>,
+    over: bool,
+    _reader: Reader,
+}
+
+impl RedisRead {
+    fn ending(&mut self, message: String, code: &'static str) -> Bytes {
+        self.over = true;
+        let mut text = crate::api::frames::to_wire(&PlanEvent::Error { message, code });
+        text.push_str(&crate::api::frames::to_wire(&PlanEvent::Done));
+        Bytes::from(text)
+    }
+
+    async fn next(&mut self, block: Duration, grace: Duration) -> Option<Bytes> {
+        use crate::store::redis::Read;
+        if self.over {
+            return None;
+        }
+        loop {
+            if let Some(read) = self.pending.pop_front() {
+                match read {
+                    Read::Frame(_, frame) => return Some(frame),
+                    Read::End => {
+                        self.over = true;
+                        return None;
+                    }
+                    Read::InstanceLost => {
+                        return Some(self.ending(
+                            "the instance running this plan stopped before it ended (its lease expired)".to_owned(),
+                            "instance_lost",
+                        ));
+                    }
+                }
+            }
+            if self.stream.is_none() {
+                match self.store.reader(&self.plan, self.after).await {
+                    Ok(stream) => self.stream = Some(stream),
+                    Err(e) => {
+                        return Some(
+                            self.ending(format!("store unavailable: {e}"), "store_unavailable"),
+                        );
+                    }
+                }
+            }
+            let _ = self.store.mark_read(&self.plan, grace.max(block * 2)).await;
+            let stream = self.stream.as_mut()?;
+            match stream.next(block).await {
+                Ok(reads) if reads.is_empty() => {
+                    return Some(Bytes::from_static(b": keep-alive\n\n"));
+                }
+                Ok(reads) => self.pending.extend(reads),
+                Err(e) => {
+                    return Some(
+                        self.ending(format!("store unavailable: {e}"), "store_unavailable"),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The position to resume after: `Last-Event-ID: <plan_id>:<seq>`, else `?after=<seq>`, else 0.
@@ -237,9 +444,27 @@ async fn events(
         Ok(after) => after,
         Err(e) => return e.into_response(),
     };
-    match resumable(&state).and_then(|r| r.logs.follow(&plan, &owner, after)) {
-        Some(follower) => follow(&state, follower),
-        None => not_found_json(),
+    let Some(r) = resumable(&state) else {
+        return not_found_json();
+    };
+    match &state.inner().redis {
+        Some(store) => match store.owner(&plan).await {
+            Ok(Some(o)) if o == owner => follow(
+                &state,
+                &plan,
+                Source::Redis {
+                    store: store.clone(),
+                    plan: plan.clone(),
+                    after,
+                },
+            ),
+            Ok(_) => not_found_json(),
+            Err(e) => ApiError::StoreUnavailable(e.to_string()).into_response(),
+        },
+        None => match r.logs.follow(&plan, &owner, after) {
+            Some(follower) => follow(&state, &plan, Source::Memory(follower)),
+            None => not_found_json(),
+        },
     }
 }
 
@@ -255,23 +480,42 @@ async fn cancel(
     let Some(r) = resumable(&state) else {
         return not_found_json();
     };
+    if let Some(store) = &state.inner().redis {
+        return match (store.owner(&plan).await, store.leased(&plan).await) {
+            (Ok(Some(o)), Ok(true)) if o == owner => match store.publish_cancel(&plan).await {
+                Ok(()) => canceling(&plan),
+                Err(e) => ApiError::StoreUnavailable(e.to_string()).into_response(),
+            },
+            (Ok(Some(o)), Ok(false)) if o == owner => not_running(),
+            (Err(e), _) | (_, Err(e)) => ApiError::StoreUnavailable(e.to_string()).into_response(),
+            _ => not_found_json(),
+        };
+    }
     if let Some(abort) = r.abort_handle(&plan, &owner) {
         abort.abort(AbortReason::Canceled);
         tracing::info!(session_id = %plan, "plan canceled by DELETE");
-        return (
-            StatusCode::ACCEPTED,
-            [(header::CONTENT_TYPE, "application/json")],
-            json!({"plan_id": plan, "canceled": true}).to_string(),
-        )
-            .into_response();
+        return canceling(&plan);
     }
     match r.logs.state(&plan, &owner) {
-        Some(true) => (
-            StatusCode::CONFLICT,
-            [(header::CONTENT_TYPE, "application/json")],
-            json!({"error": "not_running", "detail": "the plan has already ended"}).to_string(),
-        )
-            .into_response(),
+        Some(true) => not_running(),
         _ => not_found_json(),
     }
+}
+
+fn canceling(plan: &str) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"plan_id": plan, "canceled": true}).to_string(),
+    )
+        .into_response()
+}
+
+fn not_running() -> Response {
+    (
+        StatusCode::CONFLICT,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"error": "not_running", "detail": "the plan has already ended"}).to_string(),
+    )
+        .into_response()
 }

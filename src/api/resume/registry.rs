@@ -95,6 +95,12 @@ impl Resumable {
             .map(|c| Arc::clone(&c.abort))
     }
 
+    /// The abort switch of a plan running here, whoever started it (a cancel that came through
+    /// the store, whose sender checked the owner).
+    pub(crate) fn abort_any(&self, plan: &str) -> Option<Arc<PlanAbort>> {
+        self.lock().get(plan).map(|c| Arc::clone(&c.abort))
+    }
+
     /// Running resumable plans (for leak checks).
     #[must_use]
     pub fn running(&self) -> usize {
