@@ -5,7 +5,8 @@
 #
 #   PLANGATE_PEERS_DIR   where the peer scripts live (default: ../shared/peers)
 #   PLANGATE_SKIP_PEERS  set to 1 to skip starting real peers (their tests then skip themselves)
-#   PLANGATE_SKIP_CLIENTS set to 1 to skip installing the client tests' packages and chromium
+#   PLANGATE_SKIP_CLIENTS set to 1 to skip installing the client tests' packages, chromium and
+#                         redis-server (the tests of several instances start their own redis-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -109,16 +110,22 @@ if [[ "${PLANGATE_SKIP_CLIENTS:-0}" != 1 ]]; then
       || { echo "test.sh: npm ci in $dir failed; log:" >&2; tail -n 30 target/npm-install.log >&2; exit 1; }
   done
   npm run --prefix examples/typescript --silent build
-  if ! command -v chromium > /dev/null; then
+  # Debian packages the tests drive: chromium (the playground) and redis-server (several
+  # instances on one Redis). One apt-get update, one install, only for what is missing.
+  missing=()
+  command -v chromium > /dev/null || missing+=(chromium)
+  command -v redis-server > /dev/null || missing+=(redis-server)
+  if (( ${#missing[@]} > 0 )); then
     if [[ "$(id -u)" == 0 ]] && command -v apt-get > /dev/null; then
-      echo "test.sh: installing Debian's chromium"
-      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+      echo "test.sh: installing Debian packages: ${missing[*]}"
+      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } \
         > target/apt-install.log 2>&1 \
-        || { echo "test.sh: apt-get install chromium failed; log:" >&2; tail -n 30 target/apt-install.log >&2; exit 1; }
+        || { echo "test.sh: apt-get install ${missing[*]} failed; log:" >&2; tail -n 30 target/apt-install.log >&2; exit 1; }
     else
-      echo "test.sh: chromium is not installed and cannot be (not root / no apt-get); browser tests will be skipped" >&2
+      echo "test.sh: ${missing[*]} missing and cannot be installed (not root / no apt-get); their tests will be skipped" >&2
     fi
   fi
+  if command -v redis-server > /dev/null; then export PLANGATE_REQUIRE_REDIS=1; fi
   export PLANGATE_REQUIRE_CLIENTS=1
   if command -v chromium > /dev/null; then export PLANGATE_REQUIRE_BROWSER=1; fi
 fi

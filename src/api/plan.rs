@@ -24,12 +24,41 @@ use crate::telemetry::metrics::PlanOutcome;
 /// back.
 struct StreamGuard {
     state: AppState,
-    ticket: Ticket,
+    ticket: Entry,
+}
+
+/// Where the plan's idempotency entry lives.
+enum Entry {
+    Local(Ticket),
+    /// On Redis: the scoped key, the plan, and whether it is a header key (it lingers).
+    Shared {
+        key: String,
+        session_id: String,
+        header: bool,
+    },
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.state.inner().idempotency.end(&self.ticket);
+        match &self.ticket {
+            Entry::Local(ticket) => self.state.inner().idempotency.end(ticket),
+            Entry::Shared {
+                key,
+                session_id,
+                header,
+            } => {
+                let Some(store) = self.state.inner().redis.clone() else {
+                    return;
+                };
+                let linger = header.then_some(self.state.config().plan.idempotency_ttl);
+                let (key, session_id) = (key.clone(), session_id.clone());
+                self.state.inner().tracker.spawn(async move {
+                    if let Err(e) = store.end_key(&key, &session_id, linger).await {
+                        tracing::warn!(error = %e, "cannot end the idempotency entry in the store");
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -167,10 +196,41 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     let idem_header = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let key = Idempotency::key(&scope, idem_header, &raw);
     let session_id = uuid::Uuid::new_v4().to_string();
-    let admission = state
-        .inner()
-        .idempotency
-        .admit(&key, &session_id, || launch::take_place(state));
+    let admission = match &state.inner().redis {
+        None => match state
+            .inner()
+            .idempotency
+            .admit(&key, &session_id, || launch::take_place(state))
+        {
+            Admission::Duplicate {
+                session_id,
+                in_flight,
+            } => Admission::Duplicate {
+                session_id,
+                in_flight,
+            },
+            Admission::Refused(e) => Admission::Refused(e),
+            Admission::Registered(ticket) => Admission::Registered(Entry::Local(ticket)),
+        },
+        Some(store) => match store.admit(&key, &session_id).await {
+            Ok(Some(duplicate)) => Admission::Duplicate {
+                session_id: duplicate.session_id,
+                in_flight: duplicate.in_flight,
+            },
+            Ok(None) => match launch::take_place(state) {
+                Ok(()) => Admission::Registered(Entry::Shared {
+                    key: key.clone(),
+                    session_id: session_id.clone(),
+                    header: idem_header.is_some_and(|h| !h.is_empty()),
+                }),
+                Err(e) => {
+                    let _ = store.end_key(&key, &session_id, None).await;
+                    Admission::Refused(e)
+                }
+            },
+            Err(e) => Admission::Refused(ApiError::StoreUnavailable(e.to_string())),
+        },
+    };
     let ticket = match admission {
         Admission::Duplicate {
             session_id,
@@ -200,8 +260,13 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     };
 
     let resume = state.config().resume.enabled;
+    let ticket = StreamGuard {
+        state: state.clone(),
+        ticket,
+    };
     if resume && let Err(e) = super::resume::open_log(state, &session_id, &scope).await {
-        state.inner().idempotency.end(&ticket);
+        // Dropping the guard ends the idempotency entry.
+        drop(ticket);
         launch::give_place_back(state);
         return Err(e);
     }
@@ -218,10 +283,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         card_deadline,
         Some(session),
     );
-    let guard = StreamGuard {
-        state: state.clone(),
-        ticket,
-    };
+    let guard = ticket;
     if resume {
         return Ok(super::resume::respond(
             state,

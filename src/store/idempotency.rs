@@ -27,13 +27,13 @@ struct Table {
 
 /// The answer of [`Idempotency::admit`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admission<R> {
+pub enum Admission<R, T = Ticket> {
     /// A duplicate: the original plan's session id and whether it still runs.
     Duplicate { session_id: String, in_flight: bool },
     /// Refused by the admission check (shutdown, overload).
     Refused(R),
     /// Registered; end it with this ticket.
-    Registered(Ticket),
+    Registered(T),
 }
 
 /// Proof of registration, handed back when the stream ends.

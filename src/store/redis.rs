@@ -128,24 +128,38 @@ impl RedisStore {
             // Expired in between: treat as new.
             return Ok(None);
         };
-        let in_flight: bool = conn.exists(lease_key(&original)).await?;
+        // `<session>` while the plan runs, `<session>|done` after.
+        let (session_id, in_flight) = match original.strip_suffix("|done") {
+            Some(session) => (session.to_owned(), false),
+            None => (original, true),
+        };
         Ok(Some(Duplicate {
-            session_id: original,
+            session_id,
             in_flight,
         }))
     }
 
-    /// Ends an idempotency entry: `linger` keeps it that long (a header key), else it goes.
+    /// Ends an idempotency entry: `linger` keeps it that long, marked done (a header key), else
+    /// it goes.
     ///
     /// # Errors
     /// Redis failed.
-    pub async fn end_key(&self, key: &str, linger: Option<Duration>) -> Result<(), StoreError> {
+    pub async fn end_key(
+        &self,
+        key: &str,
+        session_id: &str,
+        linger: Option<Duration>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let key = format!("plangate:idem:{key}");
         match linger {
             Some(ttl) if !ttl.is_zero() => {
-                let _: bool = conn
-                    .pexpire(&key, i64::try_from(ms(ttl)).unwrap_or(i64::MAX))
+                let _: () = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(format!("{session_id}|done"))
+                    .arg("PX")
+                    .arg(ms(ttl))
+                    .query_async(&mut conn)
                     .await?;
             }
             _ => {
@@ -283,7 +297,14 @@ impl RedisStore {
     /// # Errors
     /// Redis failed.
     pub async fn reader(&self, plan: &str, after: usize) -> Result<StreamReader, StoreError> {
-        let conn = self.client.get_multiplexed_async_connection().await?;
+        // Blocking reads wait up to a lease; the answer may take that long.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(self.lease + Duration::from_secs(20)));
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         Ok(StreamReader {
             store: self.clone(),
             conn,

@@ -29,5 +29,6 @@ mod playground;
 mod recipes;
 mod recordings;
 mod resume;
+mod shared_store;
 mod streaming;
 mod support;

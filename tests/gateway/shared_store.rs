@@ -1,0 +1,416 @@
+//! Several instances on one Redis: two `plangate serve` processes and a real `redis-server`
+//! (Debian's, started per test on a free loopback port). Resume on the other instance, one plan
+//! per `Idempotency-Key` across instances, `DELETE` reaching the instance that runs the plan,
+//! `kill -9` of that instance, and Redis going away mid-plan.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use plangate_testkit::peer::{FakePeer, Script};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, Command};
+
+use crate::support::*;
+
+const TOKEN: &str = "shared-token";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// A fresh `redis-server` (no persistence), or `None` after reporting the test skipped.
+    async fn start() -> Option<Self> {
+        if std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            skip("redis-server is not installed", "PLANGATE_REQUIRE_REDIS");
+            return None;
+        }
+        Some(Self::on(free_port()).await)
+    }
+
+    async fn on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                let _ = s.write_all(b"PING\r\n").await;
+                let mut buf = [0u8; 16];
+                if let Ok(n) = s.read(&mut buf).await
+                    && buf[..n].starts_with(b"+PONG")
+                {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+    }
+}
+
+struct Instance {
+    child: Child,
+    url: String,
+}
+
+/// A gateway process on the shared Redis, resume on, 1 s leases.
+async fn instance(redis: &Redis, grace_secs: u64) -> Instance {
+    let port = free_port();
+    let config =
+        std::env::temp_dir().join(format!("plangate-shared-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&config, "[store]\nlease_ms = 1000\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_plangate"))
+        .arg("serve")
+        .env("GATEWAY_HOSTNAME", "127.0.0.1")
+        .env("GATEWAY_PORT", port.to_string())
+        .env("GATEWAY_API_KEY", TOKEN)
+        .env("GATEWAY_REDIS_URL", redis.url())
+        .env("GATEWAY_SSE_RESUME", "on")
+        .env("GATEWAY_RESUME_GRACE_SECS", grace_secs.to_string())
+        .env("GATEWAY_CONFIG", &config)
+        .env("GATEWAY_RECIPES_DIR", "")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_healthy(&url).await;
+    Instance { child, url }
+}
+
+async fn post(url: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+    let mut req = http()
+        .post(format!("{url}/plan"))
+        .bearer_auth(TOKEN)
+        .json(body);
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    req.send().await.unwrap()
+}
+
+/// Reads until `needle`; returns the text (dropping the response disconnects).
+async fn read_until(resp: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(Duration::from_secs(15), resp.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("ended before {needle}: {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+/// Reads to the end, with a limit (a hang fails the test).
+async fn read_all(mut resp: reqwest::Response, limit: Duration) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None) | Err(_)) => return seen,
+            Err(_) => panic!("the stream did not end within {limit:?}: {seen}"),
+        }
+    }
+}
+
+/// (id, event, data) of each frame.
+fn parse(text: &str) -> Vec<(String, String, Value)> {
+    text.split("\n\n")
+        .filter(|b| b.lines().any(|l| l.starts_with("event: ")))
+        .map(|b| {
+            let field = |n: &str| {
+                b.lines()
+                    .find_map(|l| l.strip_prefix(n))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            (
+                field("id: "),
+                field("event: "),
+                serde_json::from_str(&field("data: ")).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+fn plan_id(text: &str) -> String {
+    parse(text)[0].2["session_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_plan_started_on_a_resumes_on_b_with_every_frame_once_in_order() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::CompleteAfter(Duration::from_millis(1500))).await;
+    let a = instance(&redis, 10).await;
+    let b = instance(&redis, 10).await;
+    let mut resp = post(
+        &a.url,
+        &json!({"question": "q", "agents": [peer.agent("p", "s")]}),
+        None,
+    )
+    .await;
+    let first = read_until(&mut resp, "event: task.started").await;
+    drop(resp);
+    let plan = plan_id(&first);
+    let before = parse(&first);
+    let last = before.last().unwrap().0.clone();
+    let resumed = http()
+        .get(format!("{}/plan/{plan}/events", b.url))
+        .bearer_auth(TOKEN)
+        .header("Last-Event-ID", &last)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let after = parse(&read_all(resumed, Duration::from_secs(20)).await);
+    let all: Vec<_> = before.iter().chain(after.iter()).collect();
+    let ids: Vec<&str> = all.iter().map(|f| f.0.as_str()).collect();
+    let expected: Vec<String> = (1..=all.len()).map(|n| format!("{plan}:{n}")).collect();
+    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(all.last().unwrap().1, "done");
+    assert!(all.iter().any(|f| f.1 == "final"), "{all:?}");
+    assert_eq!(peer.count("tasks/cancel"), 0);
+    // Another token sees nothing.
+    let other = http()
+        .get(format!("{}/plan/{plan}/events", b.url))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 401);
+    terminate(a.child).await;
+    terminate(b.child).await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn one_idempotency_key_runs_one_plan_across_instances() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::CompleteAfter(Duration::from_millis(800))).await;
+    let a = instance(&redis, 10).await;
+    let b = instance(&redis, 10).await;
+    let body = json!({"question": "once", "agents": [peer.agent("p", "s")]});
+    let mut first = post(&a.url, &body, Some("order-42")).await;
+    let seen = read_until(&mut first, "event: plan").await;
+    let plan = plan_id(&seen);
+    let duplicate = read_all(
+        post(&b.url, &body, Some("order-42")).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let frames = parse(&duplicate);
+    let events: Vec<&str> = frames.iter().map(|f| f.1.as_str()).collect();
+    assert_eq!(events, ["session", "duplicate", "done"], "{duplicate}");
+    assert_eq!(frames[0].2["session_id"], plan.as_str());
+    assert_eq!(frames[1].2["in_flight"], true);
+    read_all(first, Duration::from_secs(20)).await;
+    // After the end the key lingers (header keys do), now not in flight.
+    let later = parse(
+        &read_all(
+            post(&b.url, &body, Some("order-42")).await,
+            Duration::from_secs(10),
+        )
+        .await,
+    );
+    assert_eq!(later[1].2["in_flight"], false, "{later:?}");
+    assert_eq!(peer.count("message/send"), 1, "one plan, one peer call");
+    terminate(a.child).await;
+    terminate(b.child).await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn delete_on_b_cancels_the_plan_running_on_a() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::WorkForever).await;
+    let a = instance(&redis, 10).await;
+    let b = instance(&redis, 10).await;
+    let mut resp = post(
+        &a.url,
+        &json!({"question": "q", "agents": [peer.agent("p", "s")]}),
+        None,
+    )
+    .await;
+    let seen = read_until(&mut resp, "event: task.started").await;
+    let plan = plan_id(&seen);
+    let delete = http()
+        .delete(format!("{}/plan/{plan}", b.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 202);
+    let rest = parse(&read_all(resp, Duration::from_secs(15)).await);
+    let error = rest.iter().find(|f| f.1 == "error").unwrap();
+    assert_eq!(error.2["code"], "canceled");
+    assert_eq!(rest.last().unwrap().1, "done");
+    wait_until(
+        "the peer sees tasks/cancel",
+        Duration::from_secs(10),
+        || peer.count("tasks/cancel") == 1,
+    )
+    .await;
+    terminate(a.child).await;
+    terminate(b.child).await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn a_resume_of_a_plan_whose_instance_died_gets_instance_lost() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::WorkForever).await;
+    let mut a = instance(&redis, 10).await;
+    let b = instance(&redis, 10).await;
+    let mut resp = post(
+        &a.url,
+        &json!({"question": "q", "agents": [peer.agent("p", "s")]}),
+        None,
+    )
+    .await;
+    let seen = read_until(&mut resp, "event: task.started").await;
+    drop(resp);
+    let plan = plan_id(&seen);
+    a.child.start_kill().unwrap(); // SIGKILL: no cleanup at all
+    let _ = a.child.wait().await;
+    let started = Instant::now();
+    let resumed = http()
+        .get(format!("{}/plan/{plan}/events?after=0", b.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let frames = parse(&read_all(resumed, Duration::from_secs(15)).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "within the lease: {:?}",
+        started.elapsed()
+    );
+    let n = frames.len();
+    assert_eq!(frames[n - 2].1, "error", "{frames:?}");
+    assert_eq!(frames[n - 2].2["code"], "instance_lost");
+    assert_eq!(frames[n - 1].1, "done");
+    assert_eq!(frames[0].1, "session", "the replay came first");
+    terminate(b.child).await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn redis_going_away_mid_plan_ends_the_stream_and_the_gateway_recovers() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let port = redis.port;
+    let peer = FakePeer::start(Script::WorkForever).await;
+    let a = instance(&redis, 10).await;
+    let mut resp = post(
+        &a.url,
+        &json!({"question": "q", "agents": [peer.agent("p", "s")]}),
+        None,
+    )
+    .await;
+    read_until(&mut resp, "event: task.started").await;
+    redis.stop().await;
+    let rest = parse(&read_all(resp, Duration::from_secs(20)).await);
+    let error = rest
+        .iter()
+        .find(|f| f.1 == "error")
+        .unwrap_or_else(|| panic!("{rest:?}"));
+    assert_eq!(error.2["code"], "store_unavailable");
+    assert_eq!(rest.last().unwrap().1, "done");
+    // While Redis is away, new plans get a clear 503.
+    let refused = post(&a.url, &json!({"question": "q"}), None).await;
+    assert_eq!(refused.status(), 503);
+    // Back again: plans work.
+    let redis = Redis::on(port).await;
+    let fine = FakePeer::start(Script::Instant).await;
+    let mut ok = None;
+    for _ in 0..50 {
+        let resp = post(
+            &a.url,
+            &json!({"question": "again", "agents": [fine.agent("p", "s")]}),
+            None,
+        )
+        .await;
+        if resp.status() == 200 {
+            ok = Some(resp);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let frames =
+        parse(&read_all(ok.expect("the gateway recovered"), Duration::from_secs(15)).await);
+    assert!(frames.iter().any(|f| f.1 == "final"), "{frames:?}");
+    terminate(a.child).await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_stops_the_boot() {
+    let out = Command::new(env!("CARGO_BIN_EXE_plangate"))
+        .arg("serve")
+        .env("GATEWAY_HOSTNAME", "127.0.0.1")
+        .env("GATEWAY_PORT", free_port().to_string())
+        .env(
+            "GATEWAY_REDIS_URL",
+            format!("redis://127.0.0.1:{}", free_port()),
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("GATEWAY_REDIS_URL"),
+        "{out:?}"
+    );
+}
