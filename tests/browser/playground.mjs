@@ -30,6 +30,9 @@ try {
   const status = () => document.getElementById("status").textContent;
   if (job.action === "stop") {
     await page.waitForSelector('.card[data-state="working"]', { timeout: 20000 });
+    // The card shows when the call starts; give its send time to reach the peer, so there is a
+    // remote task for the cancel to reach.
+    await page.waitForTimeout(500);
     await page.click("#stop");
     await page.waitForFunction((s) => document.getElementById("status").textContent.startsWith("stopped"), null, { timeout: 20000 });
   } else {

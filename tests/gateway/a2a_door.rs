@@ -134,7 +134,9 @@ async fn the_a2a_sdk_client_sends_polls_streams_and_cancels_in_both_dialects() {
                 {"op": "send", "text": "poll me", "skill": "default", "mode": "poll"},
                 {"op": "send", "text": "stream me", "mode": "stream"},
                 {"op": "start", "text": "take forever", "skill": "slow"},
-                {"op": "wait", "state": "TASK_STATE_WORKING"},
+                // The peer call has started (its send reaches the peer right after).
+                {"op": "wait", "state": "TASK_STATE_WORKING", "text": "slow/work started"},
+                {"op": "sleep", "seconds": 0.3},
                 {"op": "cancel"},
                 {"op": "get"},
                 {"op": "cancel"},
@@ -216,31 +218,31 @@ async fn the_a2a_sdk_client_sends_polls_streams_and_cancels_in_both_dialects() {
             r[4]
         );
         assert_eq!(
-            r[5]["task"]["status"]["state"], "TASK_STATE_CANCELED",
+            r[6]["task"]["status"]["state"], "TASK_STATE_CANCELED",
             "{dialect}: {}",
-            r[5]
+            r[6]
         );
-        assert_eq!(r[6]["task"]["status"]["state"], "TASK_STATE_CANCELED");
+        assert_eq!(r[7]["task"]["status"]["state"], "TASK_STATE_CANCELED");
         assert!(
-            r[7]["message"]
+            r[8]["message"]
                 .as_str()
                 .unwrap()
                 .contains("cannot be canceled"),
             "{dialect}: {}",
-            r[7]
-        );
-        assert!(
-            r[8]["message"].as_str().unwrap().contains("not found"),
-            "{dialect}: {}",
             r[8]
         );
         assert!(
-            r[9]["message"]
+            r[9]["message"].as_str().unwrap().contains("not found"),
+            "{dialect}: {}",
+            r[9]
+        );
+        assert!(
+            r[10]["message"]
                 .as_str()
                 .unwrap()
                 .contains("unknown skill \"nope\"; known: default, slow"),
             "{dialect}: {}",
-            r[9]
+            r[10]
         );
     }
     // The slow peer's task was canceled each time.
@@ -396,6 +398,7 @@ async fn a_streaming_caller_that_leaves_cancels_the_plan_and_its_peer_tasks() {
     let first: Value =
         serde_json::from_str(seen.lines().next().unwrap().trim_start_matches("data: ")).unwrap();
     let task_id = first["result"]["task"]["id"].as_str().unwrap().to_owned();
+    wait_for_sends(&slow, 1).await;
     drop(resp);
     wait_until("the peer task is canceled", Duration::from_secs(10), || {
         slow.count("tasks/cancel") == 1
@@ -592,7 +595,8 @@ async fn bad_requests_get_the_a2a_error_codes_and_callers_are_kept_apart() {
         "parts": [{"kind": "text", "text": "mine now"}]}}});
     let (_, body) = rpc(url, Some("other-token"), None, &steal.to_string()).await;
     assert_eq!(code(&body), -32001, "{body}");
-    // Its owner cancels it; a completed task cannot be canceled.
+    // Its owner cancels it (once the peer has the task); a completed task cannot be canceled.
+    wait_for_sends(&slow, 1).await;
     let cancel =
         json!({"jsonrpc": "2.0", "id": 3, "method": "tasks/cancel", "params": {"id": task_id}});
     let (_, body) = rpc(url, Some(TOKEN), None, &cancel.to_string()).await;

@@ -319,6 +319,7 @@ async fn a_client_that_leaves_either_door_mid_stream_cancels_the_plan_and_its_pe
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    wait_for_sends(&slow, 1).await;
     read_until(resp, "task.started").await;
     wait_until(
         "tasks/cancel after the OpenAI client left",
@@ -357,6 +358,7 @@ async fn a_client_that_leaves_either_door_mid_stream_cancels_the_plan_and_its_pe
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    wait_for_sends(&slow, 2).await;
     read_until(resp, "slow/s started").await;
     wait_until(
         "tasks/cancel after the MCP client left",

@@ -216,6 +216,7 @@ async fn delete_cancels_a_running_plan_for_its_token_only() {
             .bearer_auth(token)
             .send()
     };
+    wait_for_sends(&peer, 1).await;
     assert_eq!(delete("other").await.unwrap().status(), 404);
     assert_eq!(delete(TOKEN).await.unwrap().status(), 202);
     // The open stream ends with the cancel.

@@ -282,6 +282,7 @@ async fn delete_on_b_cancels_the_plan_running_on_a() {
     .await;
     let seen = read_until(&mut resp, "event: task.started").await;
     let plan = plan_id(&seen);
+    wait_for_sends(&peer, 1).await;
     let delete = http()
         .delete(format!("{}/plan/{plan}", b.url))
         .bearer_auth(TOKEN)

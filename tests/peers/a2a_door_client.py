@@ -6,7 +6,9 @@ Each step is one client call; its result (the task as a dict, the stream's event
 client raised) is appended to "results" in the JSON printed on stdout. Steps:
   {"op": "send", "text": …, "skill"?: …, "context"?: …, "mode": "blocking"|"poll"|"stream"}
   {"op": "start", "text": …, "skill"?: …}        non-blocking send; later steps use its task id
-  {"op": "wait", "state": "TASK_STATE_WORKING"}  polls the started task until it has that state
+  {"op": "wait", "state": "TASK_STATE_WORKING", "text"?: …}  polls the started task until it
+                                                 has that state (and a status message with text)
+  {"op": "sleep", "seconds": …}
   {"op": "cancel"} / {"op": "get", "id"?: …}     on the started task (or the given id)
 tests/gateway/a2a_door.rs runs it and judges the output.
 """
@@ -88,13 +90,19 @@ async def main():
                         started = MessageToDict(event)["task"]["id"]
                     result = {"id": started}
                 elif op == "wait":
+                    # Until the task has the state (and, with "text", a status message holding it).
                     deadline = time.monotonic() + 30
                     while True:
                         task = MessageToDict(await client(False, True).get_task(GetTaskRequest(id=started)))
-                        if task["status"]["state"] == step["state"] or time.monotonic() > deadline:
+                        status = task["status"]
+                        said = json.dumps(status.get("message", {}))
+                        if (status["state"] == step["state"] and step.get("text", "") in said) or time.monotonic() > deadline:
                             break
                         await asyncio.sleep(0.05)
                     result = {"task": task}
+                elif op == "sleep":
+                    await asyncio.sleep(step["seconds"])
+                    result = {}
                 elif op == "cancel":
                     task = await client(False, True).cancel_task(CancelTaskRequest(id=step.get("id", started)))
                     result = {"task": MessageToDict(task)}

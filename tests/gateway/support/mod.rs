@@ -469,3 +469,25 @@ pub(crate) fn clients_python() -> Option<String> {
 pub(crate) fn repo() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Waits until `peer` has received `n` sends (any dialect, polling or streaming): only then is
+/// there a remote task for a cancel to reach.
+pub(crate) async fn wait_for_sends(peer: &plangate_testkit::peer::FakePeer, n: usize) {
+    wait_until(
+        "the peer receives the send",
+        Duration::from_secs(10),
+        || {
+            [
+                "message/send",
+                "SendMessage",
+                "message/stream",
+                "SendStreamingMessage",
+            ]
+            .iter()
+            .map(|m| peer.count(m))
+            .sum::<usize>()
+                >= n
+        },
+    )
+    .await;
+}
