@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod body;
 pub mod catalog;
 pub mod error;
 pub mod frames;

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
@@ -28,7 +28,7 @@ use crate::api::catalog::DEFAULT_CATALOG;
 use crate::api::error::ApiError;
 use crate::api::launch::{self, PlanGuard};
 use crate::api::state::AppState;
-use crate::api::{not_found, plan::read_body, plan::request_id};
+use crate::api::{body, not_found, plan::request_id};
 use crate::planner::event::PlanEvent;
 use crate::planner::request::{HistoryTurn, PlanRequest, Preferences, Role};
 
@@ -409,25 +409,19 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Body) -> 
     }
 }
 
-async fn start(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OpenAiError> {
+async fn start(
+    state: &AppState,
+    headers: &HeaderMap,
+    request_body: Body,
+) -> Result<Response, OpenAiError> {
     if state.inner().auth.authenticate(headers).is_none() {
         return Err(OpenAiError::unauthorized());
     }
     let config = &state.inner().config;
-    let raw = tokio::time::timeout(
-        config.server.body_read_timeout,
-        read_body(body, config.server.max_body_bytes, headers),
-    )
-    .await
-    .unwrap_or(Err(ApiError::BodyTimeout {
-        ms: config.server.body_read_timeout.as_millis(),
-    }))
-    .map_err(|e| OpenAiError::from_api(&e))?;
-    let limits = crate::api::json::JsonLimits {
-        max_values: config.server.max_json_values,
-        max_depth: config.server.max_json_depth,
-    };
-    let value = crate::api::json::parse_body_with(&raw, limits, &FIELDS).map_err(|e| {
+    let raw = body::read(state, headers, request_body)
+        .await
+        .map_err(|e| OpenAiError::from_api(&e))?;
+    let value = body::parse(state, &raw, &FIELDS).map_err(|e| {
         OpenAiError::invalid(
             "messages",
             "invalid_json",
@@ -629,19 +623,13 @@ fn sse(value: &impl serde::Serialize) -> Bytes {
 /// `stream: true`: chunks, `[DONE]` last; keep-alive comments while nothing happens.
 fn stream(state: &AppState, relay: Relay, include_usage: bool) -> Response {
     let first = sse(&relay.chunk(&json!({"role": "assistant", "content": ""}), None));
-    let keepalive = state
-        .config()
-        .server
-        .sse_keepalive
-        .unwrap_or(Duration::from_secs(15));
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticker = crate::api::sse::keepalive_ticker(state.config().server.sse_keepalive);
     let chunks = futures::stream::unfold(Some((relay, ticker)), move |st| async move {
         let (mut relay, mut ticker) = st?;
         let out = tokio::select! {
             out = relay.next() => out,
             _ = ticker.tick() => {
-                return Some((Ok::<_, Infallible>(Bytes::from_static(b": keep-alive\n\n")), Some((relay, ticker))));
+                return Some((Ok::<_, Infallible>(Bytes::from_static(crate::api::sse::KEEP_ALIVE)), Some((relay, ticker))));
             }
         };
         let bytes = match out {
@@ -667,18 +655,7 @@ fn stream(state: &AppState, relay: Relay, include_usage: bool) -> Response {
         Some((Ok(bytes), Some((relay, ticker))))
     });
     let body = futures::stream::once(async move { Ok::<_, Infallible>(first) }).chain(chunks);
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                axum::http::HeaderName::from_static("x-accel-buffering"),
-                "no",
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
+    crate::api::sse::door_stream("text/event-stream; charset=utf-8", body)
 }
 
 #[cfg(test)]

@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 
 use super::error::ApiError;
 use super::launch;
@@ -83,31 +82,6 @@ pub async fn plan(State(state): State<AppState>, headers: HeaderMap, body: Body)
     }
 }
 
-/// Reads a request body up to `limit` bytes.
-pub(crate) async fn read_body(
-    body: Body,
-    limit: usize,
-    headers: &HeaderMap,
-) -> Result<Vec<u8>, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("cannot read body: {e}")))?;
-        if out.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
 /// Catalog limits (`plan.max_agents`, `plan.max_skills`): one request cannot ask for thousands
 /// of tools or fan out to thousands of peers.
 fn check_catalog_size(
@@ -171,21 +145,8 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         .auth
         .authenticate(headers)
         .ok_or(ApiError::Unauthorized)?;
-    let body_timeout = state.inner().config.server.body_read_timeout;
-    let raw = tokio::time::timeout(
-        body_timeout,
-        read_body(body, state.inner().config.server.max_body_bytes, headers),
-    )
-    .await
-    .map_err(|_| ApiError::BodyTimeout {
-        ms: body_timeout.as_millis(),
-    })??;
-    let limits = super::json::JsonLimits {
-        max_values: state.inner().config.server.max_json_values,
-        max_depth: state.inner().config.server.max_json_depth,
-    };
-    let value =
-        super::json::parse_body(&raw, limits).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let raw = super::body::read(state, headers, body).await?;
+    let value = super::body::parse(state, &raw, &super::json::PLAN_FIELDS)?;
     let body = request::validate_body(&value).map_err(ApiError::invalid)?;
     drop(value);
     let request = with_catalog(state, body)?;

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use super::frames::to_wire;
 use crate::planner::event::PlanEvent;
 
-const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+/// The SSE comment sent while a stream has nothing else to say.
+pub(crate) const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// Queued frames are joined into one write up to about this many bytes.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
@@ -83,7 +84,16 @@ pub fn response<G: Send + 'static>(
         };
         Some((Ok(Bytes::from(wire)), st))
     });
-    let mut response = Response::new(Body::from_stream(stream));
+    let mut response = plan_stream(Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    response
+}
+
+/// A `/plan` event-stream response (spec §2.1 headers) around `body`.
+pub(crate) fn plan_stream(body: Body) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -91,20 +101,33 @@ pub fn response<G: Send + 'static>(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    response
+}
+
+/// The keep-alive ticker of a door's event stream (A2A, OpenAI, MCP): every
+/// `server.sse_keepalive_secs`, or 15 s when that is off (those clients time out idle reads).
+pub(crate) fn keepalive_ticker(keepalive: Option<Duration>) -> tokio::time::Interval {
+    let period = keepalive.unwrap_or(Duration::from_secs(15));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+/// A door's event-stream response: `content_type`, never cached, never buffered by proxies.
+pub(crate) fn door_stream(
+    content_type: &'static str,
+    body: impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+) -> Response {
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
 
 /// A complete, already-known stream (the duplicate path).
 pub fn fixed(events: &[PlanEvent]) -> Response {
     let text: String = events.iter().map(to_wire).collect();
-    let mut response = Response::new(Body::from(text));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    plan_stream(Body::from(text))
 }

@@ -55,21 +55,26 @@ fn extensions(inputs: &CardInputs<'_>) -> Vec<Value> {
         .collect()
 }
 
-/// `GET /.well-known/agent-card.json`: the A2A 1.0 card.
-#[must_use]
-pub fn v10(inputs: &CardInputs<'_>) -> Value {
-    let mut card = json!({
+/// What both card shapes carry.
+fn common(inputs: &CardInputs<'_>) -> Value {
+    json!({
         "name": "plangate",
         "description": DESCRIPTION,
-        "supportedInterfaces": [{"url": format!("{}/a2a", inputs.base_url),
-            "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
         "version": env!("CARGO_PKG_VERSION"),
         "capabilities": {"streaming": true, "pushNotifications": false,
             "extensions": extensions(inputs)},
         "defaultInputModes": ["text/plain", "application/json"],
         "defaultOutputModes": ["text/plain"],
         "skills": skills(inputs),
-    });
+    })
+}
+
+/// `GET /.well-known/agent-card.json`: the A2A 1.0 card.
+#[must_use]
+pub fn v10(inputs: &CardInputs<'_>) -> Value {
+    let mut card = common(inputs);
+    card["supportedInterfaces"] = json!([{"url": format!("{}/a2a", inputs.base_url),
+        "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}]);
     if inputs.bearer {
         card["securitySchemes"] = json!({"bearer": {"httpAuthSecurityScheme": {
             "scheme": "Bearer", "description": "A token of the gateway's GATEWAY_API_KEY"}}});
@@ -80,19 +85,10 @@ pub fn v10(inputs: &CardInputs<'_>) -> Value {
 /// `GET /.well-known/agent.json`: the v0.3 card.
 #[must_use]
 pub fn v03(inputs: &CardInputs<'_>) -> Value {
-    let mut card = json!({
-        "protocolVersion": "0.3.0",
-        "name": "plangate",
-        "description": DESCRIPTION,
-        "url": format!("{}/a2a", inputs.base_url),
-        "preferredTransport": "JSONRPC",
-        "version": env!("CARGO_PKG_VERSION"),
-        "capabilities": {"streaming": true, "pushNotifications": false,
-            "extensions": extensions(inputs)},
-        "defaultInputModes": ["text/plain", "application/json"],
-        "defaultOutputModes": ["text/plain"],
-        "skills": skills(inputs),
-    });
+    let mut card = common(inputs);
+    card["protocolVersion"] = json!("0.3.0");
+    card["url"] = json!(format!("{}/a2a", inputs.base_url));
+    card["preferredTransport"] = json!("JSONRPC");
     if inputs.bearer {
         card["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer"}});
         card["security"] = json!([{"bearer": []}]);

@@ -15,7 +15,7 @@ pub mod tasks;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -36,7 +36,7 @@ use crate::api::catalog::DEFAULT_CATALOG;
 use crate::api::error::ApiError;
 use crate::api::launch::{self, PlanGuard};
 use crate::api::state::AppState;
-use crate::api::{not_found, plan::read_body, plan::request_id};
+use crate::api::{body, not_found, plan::request_id};
 use crate::config::AuthMode;
 use crate::planner::AbortReason;
 use crate::planner::event::PlanEvent;
@@ -89,23 +89,14 @@ fn card_inputs<'a>(state: &'a AppState, base_url: &'a str) -> card::CardInputs<'
     }
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
-}
-
 async fn card_v10(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state, &headers);
-    json_response(StatusCode::OK, &card::v10(&card_inputs(&state, &base)))
+    body::json(StatusCode::OK, &card::v10(&card_inputs(&state, &base)))
 }
 
 async fn card_v03(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state, &headers);
-    json_response(StatusCode::OK, &card::v03(&card_inputs(&state, &base)))
+    body::json(StatusCode::OK, &card::v03(&card_inputs(&state, &base)))
 }
 
 /// `/did/resolve`: the gateway's DID document, as a Bindu agent answers for its own DID.
@@ -116,7 +107,7 @@ fn resolve(state: &AppState, did: Option<&str>) -> Response {
             identity.document().to_owned(),
         )
             .into_response(),
-        (_, did) => json_response(
+        (_, did) => body::json(
             StatusCode::NOT_FOUND,
             &RpcError::new(
                 code::INTERNAL_ERROR,
@@ -158,7 +149,7 @@ impl From<RpcError> for Failure {
 
 impl Failure {
     fn respond(self, id: &Value) -> Response {
-        let mut response = json_response(self.status, &self.error.response(id));
+        let mut response = body::json(self.status, &self.error.response(id));
         match self.status {
             StatusCode::UNAUTHORIZED => {
                 response
@@ -196,7 +187,7 @@ impl Failure {
 }
 
 /// `POST /a2a`.
-async fn rpc(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn rpc(State(state): State<AppState>, headers: HeaderMap, request_body: Body) -> Response {
     let Some(scope) = state.inner().auth.authenticate(&headers) else {
         return Failure {
             status: StatusCode::UNAUTHORIZED,
@@ -207,34 +198,20 @@ async fn rpc(State(state): State<AppState>, headers: HeaderMap, body: Body) -> R
         }
         .respond(&Value::Null);
     };
-    let config = &state.inner().config;
-    let read = tokio::time::timeout(
-        config.server.body_read_timeout,
-        read_body(body, config.server.max_body_bytes, &headers),
-    )
-    .await
-    .unwrap_or(Err(ApiError::BodyTimeout {
-        ms: config.server.body_read_timeout.as_millis(),
-    }));
-    let raw = match read {
+    let raw = match body::read(&state, &headers, request_body).await {
         Ok(raw) => raw,
         Err(e) => return Failure::from_api(&e).respond(&Value::Null),
     };
-    let limits = crate::api::json::JsonLimits {
-        max_values: config.server.max_json_values,
-        max_depth: config.server.max_json_depth,
+    let value = match body::parse(&state, &raw, &crate::api::json::JSON_RPC_FIELDS) {
+        Ok(v) => v,
+        Err(e) => {
+            return Failure::from(RpcError::new(
+                code::PARSE_ERROR,
+                format!("Parse error: {e}"),
+            ))
+            .respond(&Value::Null);
+        }
     };
-    let value =
-        match crate::api::json::parse_body_with(&raw, limits, &crate::api::json::JSON_RPC_FIELDS) {
-            Ok(v) => v,
-            Err(e) => {
-                return Failure::from(RpcError::new(
-                    code::PARSE_ERROR,
-                    format!("Parse error: {e}"),
-                ))
-                .respond(&Value::Null);
-            }
-        };
     drop(raw);
     let id = match value.get("id") {
         Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
@@ -248,7 +225,7 @@ async fn rpc(State(state): State<AppState>, headers: HeaderMap, body: Body) -> R
 
 fn result(id: &Value, result: &Value) -> Response {
     let body = json!({"jsonrpc": "2.0", "id": id, "result": result});
-    json_response(StatusCode::OK, &body)
+    body::json(StatusCode::OK, &body)
 }
 
 async fn call(
@@ -602,13 +579,7 @@ fn stream(
         let data = task.data();
         frame(&id, dialect.task_result(&data.view(task)))
     };
-    let keepalive = state
-        .config()
-        .server
-        .sse_keepalive
-        .unwrap_or(Duration::from_secs(15));
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticker = crate::api::sse::keepalive_ticker(state.config().server.sse_keepalive);
     let updates = futures::stream::unfold(Some((driver, ticker)), move |st| {
         let id = id.clone();
         async move {
@@ -632,21 +603,10 @@ fn stream(
                     let next = (update != Update::Final).then_some((driver, ticker));
                     Some((Ok::<_, Infallible>(bytes), next))
                 }
-                _ = ticker.tick() => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), Some((driver, ticker)))),
+                _ = ticker.tick() => Some((Ok(Bytes::from_static(crate::api::sse::KEEP_ALIVE)), Some((driver, ticker)))),
             }
         }
     });
     let body = futures::stream::once(async move { Ok::<_, Infallible>(first) }).chain(updates);
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                axum::http::HeaderName::from_static("x-accel-buffering"),
-                "no",
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
+    crate::api::sse::door_stream("text/event-stream; charset=utf-8", body)
 }

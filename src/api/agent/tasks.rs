@@ -202,14 +202,19 @@ impl TaskStore {
 
     /// The task `id` of `owner` (another caller's task is not found).
     #[must_use]
+    /// Polls come often: only this task's expiry is checked (`create` purges the rest).
     pub fn get(&self, owner: &str, id: &str) -> Option<Arc<DoorTask>> {
         let mut store = self.lock();
-        self.purge(&mut store, Instant::now());
-        store
-            .tasks
-            .get(id)
-            .filter(|t| t.owner == owner)
-            .map(Arc::clone)
+        let task = store.tasks.get(id)?;
+        let expired = task
+            .data()
+            .ended
+            .is_some_and(|ended| ended.elapsed() >= self.config.task_ttl);
+        if expired {
+            store.tasks.remove(id);
+            return None;
+        }
+        Some(task).filter(|t| t.owner == owner).map(Arc::clone)
     }
 
     /// Remembers a completed exchange in the task's context.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -24,10 +24,9 @@ use tokio::sync::mpsc;
 
 use crate::a2a::serve::{RpcError, code};
 use crate::api::catalog::DEFAULT_CATALOG;
-use crate::api::error::ApiError;
 use crate::api::launch::{self, PlanGuard};
 use crate::api::state::AppState;
-use crate::api::{not_found, plan::read_body, plan::request_id};
+use crate::api::{body, not_found, plan::request_id};
 use crate::planner::event::PlanEvent;
 use crate::planner::request::{PlanRequest, Preferences};
 
@@ -50,17 +49,8 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     )
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
 fn rpc_error(status: StatusCode, id: &Value, error: &RpcError) -> Response {
-    json_response(status, &error.response(id))
+    body::json(status, &error.response(id))
 }
 
 fn result(id: &Value, result: &Value) -> Value {
@@ -126,7 +116,7 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// `POST /mcp`.
-async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn handle(State(state): State<AppState>, headers: HeaderMap, request_body: Body) -> Response {
     let Some(owner) = state.inner().auth.authenticate(&headers) else {
         return unauthorized();
     };
@@ -137,16 +127,7 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             &RpcError::new(code::INVALID_REQUEST, "Origin not allowed"),
         );
     }
-    let config = &state.inner().config;
-    let read = tokio::time::timeout(
-        config.server.body_read_timeout,
-        read_body(body, config.server.max_body_bytes, &headers),
-    )
-    .await
-    .unwrap_or(Err(ApiError::BodyTimeout {
-        ms: config.server.body_read_timeout.as_millis(),
-    }));
-    let raw = match read {
+    let raw = match body::read(&state, &headers, request_body).await {
         Ok(raw) => raw,
         Err(e) => {
             return rpc_error(
@@ -156,31 +137,26 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             );
         }
     };
-    let limits = crate::api::json::JsonLimits {
-        max_values: config.server.max_json_values,
-        max_depth: config.server.max_json_depth,
+    let message = match body::parse(&state, &raw, &crate::api::json::JSON_RPC_FIELDS) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                &RpcError::new(
+                    code::INVALID_REQUEST,
+                    "Invalid Request: one JSON-RPC message per POST (no batches)",
+                ),
+            );
+        }
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                &RpcError::new(code::PARSE_ERROR, format!("Parse error: {e}")),
+            );
+        }
     };
-    let message =
-        match crate::api::json::parse_body_with(&raw, limits, &crate::api::json::JSON_RPC_FIELDS) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                return rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    &Value::Null,
-                    &RpcError::new(
-                        code::INVALID_REQUEST,
-                        "Invalid Request: one JSON-RPC message per POST (no batches)",
-                    ),
-                );
-            }
-            Err(e) => {
-                return rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    &Value::Null,
-                    &RpcError::new(code::PARSE_ERROR, format!("Parse error: {e}")),
-                );
-            }
-        };
     drop(raw);
     let method = message.get("method").and_then(Value::as_str);
     let id = message.get("id").cloned();
@@ -258,8 +234,8 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -
         }
     };
     match method {
-        "ping" => json_response(StatusCode::OK, &result(&id, &json!({}))),
-        "tools/list" => json_response(StatusCode::OK, &result(&id, &tools(&state))),
+        "ping" => body::json(StatusCode::OK, &result(&id, &json!({}))),
+        "tools/list" => body::json(StatusCode::OK, &result(&id, &tools(&state))),
         _ => call_tool(&state, &headers, &session, &id, &params).await,
     }
 }
@@ -279,7 +255,7 @@ fn initialize(state: &AppState, owner: &str, id: &Value, params: &Value) -> Resp
             "instructions": "Ask the agent fleet a question with the `ask` tool; `list_catalogs` names the catalogs it can plan over.",
         }),
     );
-    let mut response = json_response(StatusCode::OK, &body);
+    let mut response = body::json(StatusCode::OK, &body);
     if let Ok(value) = HeaderValue::from_str(&session) {
         response.headers_mut().insert(SESSION_HEADER, value);
     }
@@ -330,7 +306,7 @@ async fn call_tool(
                 })
                 .collect();
             let text = serde_json::to_string_pretty(&list).unwrap_or_default();
-            json_response(StatusCode::OK, &result(id, &text_result(&text, false)))
+            body::json(StatusCode::OK, &result(id, &text_result(&text, false)))
         }
         Some("ask") => ask(state, headers, session, id, params, &arguments).await,
         other => rpc_error(
@@ -354,7 +330,7 @@ async fn ask(
         .and_then(Value::as_str)
         .filter(|q| !q.trim().is_empty())
     else {
-        return json_response(
+        return body::json(
             StatusCode::OK,
             &result(
                 id,
@@ -372,7 +348,7 @@ async fn ask(
             "arguments.catalog: unknown catalog \"{name}\"; known: {}",
             catalogs.known()
         );
-        return json_response(StatusCode::OK, &result(id, &text_result(&message, true)));
+        return body::json(StatusCode::OK, &result(id, &text_result(&message, true)));
     };
     if let Err(e) = launch::take_place(state) {
         let status = e.status();
@@ -437,7 +413,7 @@ async fn ask(
         let mut call = call;
         loop {
             if let Step::Result(value) = call.next().await {
-                return json_response(StatusCode::OK, &value);
+                return body::json(StatusCode::OK, &value);
             }
         }
     }
@@ -551,13 +527,7 @@ impl Drop for Call {
 
 /// The call as an SSE stream: progress notifications, then the response.
 fn stream(state: &AppState, call: Call) -> Response {
-    let keepalive = state
-        .config()
-        .server
-        .sse_keepalive
-        .unwrap_or(Duration::from_secs(15));
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticker = crate::api::sse::keepalive_ticker(state.config().server.sse_keepalive);
     let frame = |value: &Value| Bytes::from(format!("event: message\ndata: {value}\n\n"));
     let body = futures::stream::unfold(Some((call, ticker)), move |st| async move {
         let (mut call, mut ticker) = st?;
@@ -566,19 +536,8 @@ fn stream(state: &AppState, call: Call) -> Response {
                 Step::Progress(p) => Some((Ok::<_, Infallible>(frame(&p)), Some((call, ticker)))),
                 Step::Result(r) => Some((Ok(frame(&r)), None)),
             },
-            _ = ticker.tick() => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), Some((call, ticker)))),
+            _ = ticker.tick() => Some((Ok(Bytes::from_static(crate::api::sse::KEEP_ALIVE)), Some((call, ticker)))),
         }
     });
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                axum::http::HeaderName::from_static("x-accel-buffering"),
-                "no",
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
+    crate::api::sse::door_stream("text/event-stream", body)
 }

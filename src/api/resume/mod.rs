@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -301,7 +301,7 @@ fn follow(state: &AppState, plan: &str, source: Source) -> Response {
                     Ok(Some((_, frame))) => Some((Ok(frame), Some((follower, reader)))),
                     Ok(None) => None,
                     Err(_) => Some((
-                        Ok(Bytes::from_static(b": keep-alive\n\n")),
+                        Ok(Bytes::from_static(crate::api::sse::KEEP_ALIVE)),
                         Some((follower, reader)),
                     )),
                 }
@@ -326,15 +326,7 @@ fn follow(state: &AppState, plan: &str, source: Source) -> Response {
             ))
         }
     };
-    let mut response = Response::new(axum::body::Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    crate::api::sse::plan_stream(axum::body::Body::from_stream(body))
 }
 
 /// A reader of a plan's Redis stream: frames, keep-alives while it waits, and `error` + `done`
@@ -392,7 +384,7 @@ impl RedisRead {
             let stream = self.stream.as_mut()?;
             match stream.next(block).await {
                 Ok(reads) if reads.is_empty() => {
-                    return Some(Bytes::from_static(b": keep-alive\n\n"));
+                    return Some(Bytes::from_static(crate::api::sse::KEEP_ALIVE));
                 }
                 Ok(reads) => self.pending.extend(reads),
                 Err(e) => {
