@@ -86,25 +86,6 @@ fn a2a_python() -> Option<String> {
     }
 }
 
-async fn sdk(python: &str, job: Value) -> Value {
-    let out = tokio::process::Command::new(python)
-        .arg(repo().join("tests/peers/a2a_door_client.py"))
-        .arg(job.to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn artifact_text(task: &Value) -> String {
     task["artifacts"][0]["parts"][0]["text"]
         .as_str()
@@ -127,9 +108,10 @@ async fn the_a2a_sdk_client_sends_polls_streams_and_cancels_in_both_dialects() {
     );
     let gw = TestGateway::spawn(c).await;
     for dialect in ["1.0", "0.3"] {
-        let seen = sdk(
+        let seen = run_json(
             &python,
-            json!({"url": gw.url, "token": TOKEN, "dialect": dialect, "steps": [
+            "tests/peers/a2a_door_client.py",
+            &json!({"url": gw.url, "token": TOKEN, "dialect": dialect, "steps": [
                 {"op": "send", "text": "hello door", "mode": "blocking"},
                 {"op": "send", "text": "poll me", "skill": "default", "mode": "poll"},
                 {"op": "send", "text": "stream me", "mode": "stream"},

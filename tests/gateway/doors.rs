@@ -22,25 +22,6 @@ fn gateway_config(mut c: Config, catalogs: &Value) -> Config {
     c
 }
 
-async fn python(python: &str, script: &str, job: Value) -> Value {
-    let out = tokio::process::Command::new(python)
-        .arg(repo().join(script))
-        .arg(job.to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn the_openai_sdk_uses_the_fleet_as_a_model_in_fan_out_mode() {
     let Some(py) = clients_python() else {
@@ -52,10 +33,7 @@ async fn the_openai_sdk_uses_the_fleet_as_a_model_in_fan_out_mode() {
         &json!({"catalogs": {"default": {"agents": [agent.agent()]}, "ops": {"agents": [agent.agent()]}}}),
     ))
     .await;
-    let seen = python(
-        &py,
-        "tests/clients/openai_client.py",
-        json!({"url": gw.url, "token": TOKEN, "model": "plangate/ops", "question": "hello models"}),
+    let seen = run_json(&py, "tests/clients/openai_client.py", &json!({"url": gw.url, "token": TOKEN, "model": "plangate/ops", "question": "hello models"}),
     )
     .await;
     assert_eq!(
@@ -143,10 +121,10 @@ async fn the_openai_sdk_in_llm_mode_gets_the_answer_usage_and_plan_errors() {
         &json!({"catalogs": {"default": {"agents": [agent.agent()]}}}),
     ))
     .await;
-    let seen = python(
+    let seen = run_json(
         &py,
         "tests/clients/openai_client.py",
-        json!({"url": gw.url, "token": TOKEN, "model": "plangate", "question": "say hi",
+        &json!({"url": gw.url, "token": TOKEN, "model": "plangate", "question": "say hi",
             "failing_model": "plangate"}),
     )
     .await;
@@ -203,10 +181,7 @@ async fn the_mcp_sdk_asks_the_fleet_with_progress_notifications() {
             "broken": {"agents": [failing.agent("broken", "s")]}}}),
     ))
     .await;
-    let seen = python(
-        &py,
-        "tests/clients/mcp_client.py",
-        json!({"url": gw.url, "token": TOKEN, "question": "hello mcp", "failing_catalog": "broken"}),
+    let seen = run_json(&py, "tests/clients/mcp_client.py", &json!({"url": gw.url, "token": TOKEN, "question": "hello mcp", "failing_catalog": "broken"}),
     )
     .await;
     assert_eq!(seen["server"], "plangate");
@@ -269,10 +244,10 @@ async fn an_mcp_call_whose_plan_fails_is_an_error_result() {
         &json!({"catalogs": {"default": {"agents": [agent.agent()]}, "other": {"agents": []}}}),
     ))
     .await;
-    let seen = python(
+    let seen = run_json(
         &py,
         "tests/clients/mcp_client.py",
-        json!({"url": gw.url, "token": TOKEN, "question": "hi", "failing_catalog": "other"}),
+        &json!({"url": gw.url, "token": TOKEN, "question": "hi", "failing_catalog": "other"}),
     )
     .await;
     assert_eq!(seen["ask"]["text"], "All good.");
@@ -287,19 +262,6 @@ async fn an_mcp_call_whose_plan_fails_is_an_error_result() {
     gw.stop().await;
 }
 
-/// Reads a streaming response until `needle` shows, then drops it.
-async fn read_until(mut resp: reqwest::Response, needle: &str) {
-    let mut seen = String::new();
-    while !seen.contains(needle) {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_else(|| panic!("stream ended before {needle}: {seen}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
-
 #[tokio::test]
 async fn a_client_that_leaves_either_door_mid_stream_cancels_the_plan_and_its_peer_tasks() {
     let slow = FakePeer::start(Script::WorkForever).await;
@@ -310,7 +272,7 @@ async fn a_client_that_leaves_either_door_mid_stream_cancels_the_plan_and_its_pe
     .await;
 
     // OpenAI door, streaming.
-    let resp = http()
+    let mut resp = http()
         .post(format!("{}/v1/chat/completions", gw.url))
         .bearer_auth(TOKEN)
         .json(&json!({"model": "plangate", "stream": true,
@@ -320,7 +282,8 @@ async fn a_client_that_leaves_either_door_mid_stream_cancels_the_plan_and_its_pe
         .unwrap();
     assert_eq!(resp.status(), 200);
     wait_for_sends(&slow, 1).await;
-    read_until(resp, "task.started").await;
+    read_until(&mut resp, "task.started").await;
+    drop(resp);
     wait_until(
         "tasks/cancel after the OpenAI client left",
         Duration::from_secs(10),
@@ -345,7 +308,7 @@ async fn a_client_that_leaves_either_door_mid_stream_cancels_the_plan_and_its_pe
         .to_owned();
     let body: Value = init.json().await.unwrap();
     assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
-    let resp = http()
+    let mut resp = http()
         .post(format!("{}/mcp", gw.url))
         .bearer_auth(TOKEN)
         .header("accept", "application/json, text/event-stream")
@@ -359,7 +322,8 @@ async fn a_client_that_leaves_either_door_mid_stream_cancels_the_plan_and_its_pe
         .unwrap();
     assert_eq!(resp.status(), 200);
     wait_for_sends(&slow, 2).await;
-    read_until(resp, "slow/s started").await;
+    read_until(&mut resp, "slow/s started").await;
+    drop(resp);
     wait_until(
         "tasks/cancel after the MCP client left",
         Duration::from_secs(10),

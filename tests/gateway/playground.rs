@@ -34,26 +34,6 @@ fn browser_ready() -> bool {
     true
 }
 
-/// Runs the driver and returns what the page showed.
-async fn drive(job: Value) -> Value {
-    let out = tokio::process::Command::new("node")
-        .arg(repo().join("tests/browser/playground.mjs"))
-        .arg(job.to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "driver failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn screenshot(name: &str) -> String {
     let dir = repo().join("target/test-output");
     std::fs::create_dir_all(&dir).unwrap();
@@ -119,10 +99,14 @@ async fn playground_runs_a_plan_against_the_example_agent_in_chromium() {
     let agent = ExampleAgent::start(Duration::from_millis(400)).await;
     let gw = TestGateway::spawn(bearer("browser-token")).await;
     let path = screenshot("playground-finished.png");
-    let seen = drive(json!({
-        "url": gw.url, "token": "browser-token", "question": "hello from chromium",
-        "agents": [agent.agent()], "action": "run", "screenshot": path,
-    }))
+    let seen = run_json(
+        "node",
+        "tests/browser/playground.mjs",
+        &json!({
+            "url": gw.url, "token": "browser-token", "question": "hello from chromium",
+            "agents": [agent.agent()], "action": "run", "screenshot": path,
+        }),
+    )
     .await;
     assert_clean(&seen);
     assert!(
@@ -154,7 +138,7 @@ async fn playground_runs_a_plan_against_the_example_agent_in_chromium() {
 
     // A wrong token is shown as the gateway's refusal.
     let gw = TestGateway::spawn(bearer("browser-token")).await;
-    let seen = drive(json!({
+    let seen = run_json("node", "tests/browser/playground.mjs", &json!({
         "url": gw.url, "token": "nope", "question": "q", "agents": [agent.agent()], "action": "run",
     }))
     .await;
@@ -173,10 +157,14 @@ async fn playground_shows_hostile_peer_content_as_text() {
     let gw = TestGateway::spawn(config()).await;
     let mut agent = peer.agent("<b>evil</b>", "s");
     agent["skills"][0]["id"] = json!("<i>s</i>");
-    let seen = drive(json!({
-        "url": gw.url, "question": "<svg onload=alert(3)>", "agents": [agent], "action": "run",
-        "screenshot": screenshot("playground-hostile.png"),
-    }))
+    let seen = run_json(
+        "node",
+        "tests/browser/playground.mjs",
+        &json!({
+            "url": gw.url, "question": "<svg onload=alert(3)>", "agents": [agent], "action": "run",
+            "screenshot": screenshot("playground-hostile.png"),
+        }),
+    )
     .await;
     assert_clean(&seen);
     assert!(seen["answer"].as_str().unwrap().contains(hostile), "{seen}");
@@ -194,10 +182,14 @@ async fn playground_stop_cancels_the_peer_task() {
     }
     let peer = FakePeer::start(Script::WorkForever).await;
     let gw = TestGateway::spawn(config()).await;
-    let seen = drive(json!({
-        "url": gw.url, "question": "take your time", "agents": [peer.agent("slow", "s")],
-        "action": "stop",
-    }))
+    let seen = run_json(
+        "node",
+        "tests/browser/playground.mjs",
+        &json!({
+            "url": gw.url, "question": "take your time", "agents": [peer.agent("slow", "s")],
+            "action": "stop",
+        }),
+    )
     .await;
     assert_clean(&seen);
     assert!(

@@ -21,27 +21,6 @@ fn resumable(grace: Duration) -> Config {
     c
 }
 
-/// Parses `id:`/`event:`/`data:` frames: (id, event, data).
-fn frames_with_ids(text: &str) -> Vec<(String, String, Value)> {
-    text.split("\n\n")
-        .filter(|block| block.lines().any(|l| l.starts_with("event: ")))
-        .map(|block| {
-            let field = |name: &str| {
-                block
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            (
-                field("id: "),
-                field("event: "),
-                serde_json::from_str(&field("data: ")).unwrap(),
-            )
-        })
-        .collect()
-}
-
 async fn post_plan(url: &str, body: &Value) -> reqwest::Response {
     http()
         .post(format!("{url}/plan"))
@@ -50,20 +29,6 @@ async fn post_plan(url: &str, body: &Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Reads until `needle` shows; returns what was read (the response is dropped: a disconnect).
-async fn read_until(mut resp: reqwest::Response, needle: &str) -> String {
-    let mut seen = String::new();
-    while !seen.contains(needle) {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_else(|| panic!("ended before {needle}: {seen}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    seen
 }
 
 async fn resume(
@@ -117,7 +82,7 @@ async fn a_dropped_client_resumes_with_every_frame_once_in_order() {
     let peer = FakePeer::start(Script::CompleteAfter(Duration::from_millis(800))).await;
     let gw = TestGateway::spawn(resumable(Duration::from_secs(10))).await;
     let body = json!({"question": "q", "agents": [peer.agent("p", "s")]});
-    let first = read_until(post_plan(&gw.url, &body).await, "event: task.started").await;
+    let first = read_until(&mut post_plan(&gw.url, &body).await, "event: task.started").await;
     let before = frames_with_ids(&first);
     let plan = before[0].2["session_id"].as_str().unwrap().to_owned();
     let (last_id, _, _) = before.last().unwrap().clone();
@@ -173,7 +138,7 @@ async fn a_plan_nobody_reads_is_canceled_after_the_grace() {
     let peer = FakePeer::start(Script::WorkForever).await;
     let gw = TestGateway::spawn(resumable(Duration::from_millis(600))).await;
     let body = json!({"question": "q", "agents": [peer.agent("p", "s")]});
-    let first = read_until(post_plan(&gw.url, &body).await, "event: task.started").await;
+    let first = read_until(&mut post_plan(&gw.url, &body).await, "event: task.started").await;
     let plan = frames_with_ids(&first)[0].2["session_id"]
         .as_str()
         .unwrap()

@@ -129,20 +129,6 @@ async fn post(url: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
-/// Reads until `needle`; returns the text (dropping the response disconnects).
-async fn read_until(resp: &mut reqwest::Response, needle: &str) -> String {
-    let mut seen = String::new();
-    while !seen.contains(needle) {
-        let chunk = tokio::time::timeout(Duration::from_secs(15), resp.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_else(|| panic!("ended before {needle}: {seen}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    seen
-}
-
 /// Reads to the end, with a limit (a hang fails the test).
 async fn read_all(mut resp: reqwest::Response, limit: Duration) -> String {
     let mut seen = String::new();
@@ -156,28 +142,11 @@ async fn read_all(mut resp: reqwest::Response, limit: Duration) -> String {
     }
 }
 
-/// (id, event, data) of each frame.
-fn parse(text: &str) -> Vec<(String, String, Value)> {
-    text.split("\n\n")
-        .filter(|b| b.lines().any(|l| l.starts_with("event: ")))
-        .map(|b| {
-            let field = |n: &str| {
-                b.lines()
-                    .find_map(|l| l.strip_prefix(n))
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            (
-                field("id: "),
-                field("event: "),
-                serde_json::from_str(&field("data: ")).unwrap_or(Value::Null),
-            )
-        })
-        .collect()
-}
-
 fn plan_id(text: &str) -> String {
-    parse(text)[0].2["session_id"].as_str().unwrap().to_owned()
+    frames_with_ids(text)[0].2["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -197,7 +166,7 @@ async fn a_plan_started_on_a_resumes_on_b_with_every_frame_once_in_order() {
     let first = read_until(&mut resp, "event: task.started").await;
     drop(resp);
     let plan = plan_id(&first);
-    let before = parse(&first);
+    let before = frames_with_ids(&first);
     let last = before.last().unwrap().0.clone();
     let resumed = http()
         .get(format!("{}/plan/{plan}/events", b.url))
@@ -207,7 +176,7 @@ async fn a_plan_started_on_a_resumes_on_b_with_every_frame_once_in_order() {
         .await
         .unwrap();
     assert_eq!(resumed.status(), 200);
-    let after = parse(&read_all(resumed, Duration::from_secs(20)).await);
+    let after = frames_with_ids(&read_all(resumed, Duration::from_secs(20)).await);
     let all: Vec<_> = before.iter().chain(after.iter()).collect();
     let ids: Vec<&str> = all.iter().map(|f| f.0.as_str()).collect();
     let expected: Vec<String> = (1..=all.len()).map(|n| format!("{plan}:{n}")).collect();
@@ -245,14 +214,14 @@ async fn one_idempotency_key_runs_one_plan_across_instances() {
         Duration::from_secs(10),
     )
     .await;
-    let frames = parse(&duplicate);
+    let frames = frames_with_ids(&duplicate);
     let events: Vec<&str> = frames.iter().map(|f| f.1.as_str()).collect();
     assert_eq!(events, ["session", "duplicate", "done"], "{duplicate}");
     assert_eq!(frames[0].2["session_id"], plan.as_str());
     assert_eq!(frames[1].2["in_flight"], true);
     read_all(first, Duration::from_secs(20)).await;
     // After the end the key lingers (header keys do), now not in flight.
-    let later = parse(
+    let later = frames_with_ids(
         &read_all(
             post(&b.url, &body, Some("order-42")).await,
             Duration::from_secs(10),
@@ -290,7 +259,7 @@ async fn delete_on_b_cancels_the_plan_running_on_a() {
         .await
         .unwrap();
     assert_eq!(delete.status(), 202);
-    let rest = parse(&read_all(resp, Duration::from_secs(15)).await);
+    let rest = frames_with_ids(&read_all(resp, Duration::from_secs(15)).await);
     let error = rest.iter().find(|f| f.1 == "error").unwrap();
     assert_eq!(error.2["code"], "canceled");
     assert_eq!(rest.last().unwrap().1, "done");
@@ -331,7 +300,7 @@ async fn a_resume_of_a_plan_whose_instance_died_gets_instance_lost() {
         .send()
         .await
         .unwrap();
-    let frames = parse(&read_all(resumed, Duration::from_secs(15)).await);
+    let frames = frames_with_ids(&read_all(resumed, Duration::from_secs(15)).await);
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "within the lease: {:?}",
@@ -362,7 +331,7 @@ async fn redis_going_away_mid_plan_ends_the_stream_and_the_gateway_recovers() {
     .await;
     read_until(&mut resp, "event: task.started").await;
     redis.stop().await;
-    let rest = parse(&read_all(resp, Duration::from_secs(20)).await);
+    let rest = frames_with_ids(&read_all(resp, Duration::from_secs(20)).await);
     let error = rest
         .iter()
         .find(|f| f.1 == "error")
@@ -389,8 +358,9 @@ async fn redis_going_away_mid_plan_ends_the_stream_and_the_gateway_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let frames =
-        parse(&read_all(ok.expect("the gateway recovered"), Duration::from_secs(15)).await);
+    let frames = frames_with_ids(
+        &read_all(ok.expect("the gateway recovered"), Duration::from_secs(15)).await,
+    );
     assert!(frames.iter().any(|f| f.1 == "final"), "{frames:?}");
     terminate(a.child).await;
     redis.stop().await;

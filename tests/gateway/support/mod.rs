@@ -491,3 +491,60 @@ pub(crate) async fn wait_for_sends(peer: &plangate_testkit::peer::FakePeer, n: u
     )
     .await;
 }
+
+/// Reads a streaming response until `needle` shows (15 s per chunk at most); returns what was
+/// read. The caller drops the response to disconnect.
+pub(crate) async fn read_until(resp: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(Duration::from_secs(15), resp.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended before {needle}: {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+/// SSE frames with their ids (resumable streams): (id, event, data); `id` is empty without one.
+pub(crate) fn frames_with_ids(text: &str) -> Vec<(String, String, Value)> {
+    text.split("\n\n")
+        .filter(|block| block.lines().any(|l| l.starts_with("event: ")))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            (
+                field("id: "),
+                field("event: "),
+                serde_json::from_str(&field("data: ")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `program script job` (the script relative to the repository, `job` as one JSON
+/// argument) and parses its stdout as JSON; a failing run fails the test with its output.
+pub(crate) async fn run_json(program: &str, script: &str, job: &Value) -> Value {
+    let out = tokio::process::Command::new(program)
+        .arg(repo().join(script))
+        .arg(job.to_string())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
