@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use axum::http::HeaderMap;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
@@ -69,6 +70,19 @@ impl Drop for PlanGuard {
         self.abort.abort(AbortReason::Signal);
         self.state.inner().open_plans.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Starts a plan for a door other than `/plan`: a fresh session id, the request's id, the agent
+/// cards' budget from now, no frame of the door's own first.
+pub(crate) fn start_for(state: &AppState, headers: &HeaderMap, request: PlanRequest) -> Launched {
+    start(
+        state,
+        uuid::Uuid::new_v4().to_string(),
+        request,
+        crate::api::plan::request_id(headers),
+        Instant::now() + state.config().a2a.card_budget,
+        None,
+    )
 }
 
 /// Starts a plan that already holds a place ([`take_place`]). `first` is queued before anything

@@ -15,6 +15,7 @@ pub mod openai;
 pub mod openapi;
 pub mod plan;
 pub mod playground;
+pub mod progress;
 pub mod request;
 pub mod resume;
 pub mod sse;

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
@@ -28,9 +28,9 @@ use crate::api::catalog::DEFAULT_CATALOG;
 use crate::api::error::ApiError;
 use crate::api::launch::{self, PlanGuard};
 use crate::api::state::AppState;
-use crate::api::{body, not_found, plan::request_id};
+use crate::api::{body, not_found};
 use crate::planner::event::PlanEvent;
-use crate::planner::request::{HistoryTurn, PlanRequest, Preferences, Role};
+use crate::planner::request::{HistoryTurn, PlanRequest, Role};
 
 /// The model name of the default catalog; `plangate/<catalog>` names the others.
 pub const MODEL_PREFIX: &str = "plangate";
@@ -417,7 +417,7 @@ async fn start(
     if state.inner().auth.authenticate(headers).is_none() {
         return Err(OpenAiError::unauthorized());
     }
-    let config = &state.inner().config;
+    let _config = &state.inner().config;
     let raw = body::read(state, headers, request_body)
         .await
         .map_err(|e| OpenAiError::from_api(&e))?;
@@ -437,23 +437,11 @@ async fn start(
         .ok_or_else(|| OpenAiError::from_api(&ApiError::Internal("catalog vanished".to_owned())))?;
     launch::take_place(state).map_err(|e| OpenAiError::from_api(&e))?;
     let request = PlanRequest {
-        question: chat.question,
-        agents: catalog.agents.clone(),
-        preferences: Preferences::default(),
-        session_id: None,
         history: chat.history,
-        prior_summary: None,
-        prior_task_ids: HashMap::new(),
         instructions: chat.instructions,
+        ..PlanRequest::question(chat.question, catalog.agents.clone())
     };
-    let launched = launch::start(
-        state,
-        uuid::Uuid::new_v4().to_string(),
-        request,
-        request_id(headers),
-        Instant::now() + config.a2a.card_budget,
-        None,
-    );
+    let launched = launch::start_for(state, headers, request);
     let relay = Relay {
         events: launched.events,
         _guard: launched.guard,

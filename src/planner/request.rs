@@ -24,6 +24,23 @@ pub struct PlanRequest {
     pub instructions: Option<String>,
 }
 
+impl PlanRequest {
+    /// A plan of `question` over `agents` with default preferences and no earlier context.
+    #[must_use]
+    pub fn question(question: String, agents: Vec<Agent>) -> Self {
+        Self {
+            question,
+            agents,
+            preferences: Preferences::default(),
+            session_id: None,
+            history: Vec::new(),
+            prior_summary: None,
+            prior_task_ids: HashMap::new(),
+            instructions: None,
+        }
+    }
+}
+
 /// One catalog entry: a remote A2A peer.
 #[derive(Debug, Clone)]
 pub struct Agent {

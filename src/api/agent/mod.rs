@@ -15,7 +15,6 @@ pub mod tasks;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -36,11 +35,11 @@ use crate::api::catalog::DEFAULT_CATALOG;
 use crate::api::error::ApiError;
 use crate::api::launch::{self, PlanGuard};
 use crate::api::state::AppState;
-use crate::api::{body, not_found, plan::request_id};
+use crate::api::{body, not_found};
 use crate::config::AuthMode;
 use crate::planner::AbortReason;
 use crate::planner::event::PlanEvent;
-use crate::planner::request::{PlanRequest, Preferences};
+use crate::planner::request::PlanRequest;
 
 /// The door's routes.
 pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
@@ -393,24 +392,12 @@ fn start(
         }
     };
     let request = PlanRequest {
-        question: message.text.clone(),
-        agents: catalog.agents.clone(),
-        preferences: Preferences::default(),
         session_id: Some(task.context_id.clone()),
         history,
-        prior_summary: None,
-        prior_task_ids: HashMap::new(),
-        instructions: None,
+        ..PlanRequest::question(message.text.clone(), catalog.agents.clone())
     };
     tracing::info!(task_id = %task.id, catalog = %catalog.name, "a2a task started");
-    let launched = launch::start(
-        state,
-        uuid::Uuid::new_v4().to_string(),
-        request,
-        request_id(headers),
-        Instant::now() + config.a2a.card_budget,
-        None,
-    );
+    let launched = launch::start_for(state, headers, request);
     task.data().abort = Some(launched.guard.abort_handle());
     let driver = Driver {
         state: state.clone(),
@@ -418,7 +405,7 @@ fn start(
         events: launched.events,
         _guard: launched.guard,
         question: message.text,
-        labels: HashMap::new(),
+        labels: crate::api::progress::CallLabels::default(),
         part: None,
         answer: String::new(),
         ended: false,
@@ -445,8 +432,7 @@ struct Driver {
     events: mpsc::Receiver<Box<PlanEvent>>,
     _guard: PlanGuard,
     question: String,
-    /// Tool call id → `agent/skill`.
-    labels: HashMap<String, String>,
+    labels: crate::api::progress::CallLabels,
     /// The `part_id` whose text is being collected: the answer is the last step's text.
     part: Option<String>,
     answer: String,
@@ -475,28 +461,12 @@ impl Driver {
                     return Some(Update::Status);
                 }
                 PlanEvent::TaskStarted { subject, skill, .. } => {
-                    let label = if skill.is_empty() {
-                        subject.agent.clone()
-                    } else {
-                        format!("{}/{skill}", subject.agent)
-                    };
-                    data.status_text = Some(format!("{label} started"));
+                    data.status_text = Some(self.labels.started(subject, &skill));
                     data.set_state(TaskState::Working);
-                    self.labels.insert(subject.task_id, label);
                     return Some(Update::Status);
                 }
                 PlanEvent::TaskEnded { subject, outcome } => {
-                    let label = self
-                        .labels
-                        .get(&subject.task_id)
-                        .cloned()
-                        .unwrap_or(subject.agent);
-                    let error = outcome
-                        .error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default();
-                    data.status_text = Some(format!("{label} {}{error}", outcome.finished_state()));
+                    data.status_text = Some(self.labels.ended(subject, &outcome));
                     data.set_state(TaskState::Working);
                     return Some(Update::Status);
                 }

@@ -8,9 +8,7 @@
 //! the token that opened them. Like every door, a call is a plan with `/plan`'s limits, and a
 //! client that goes away (or sends `notifications/cancelled`) cancels it.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -26,9 +24,9 @@ use crate::a2a::serve::{RpcError, code};
 use crate::api::catalog::DEFAULT_CATALOG;
 use crate::api::launch::{self, PlanGuard};
 use crate::api::state::AppState;
-use crate::api::{body, not_found, plan::request_id};
+use crate::api::{body, not_found};
 use crate::planner::event::PlanEvent;
-use crate::planner::request::{PlanRequest, Preferences};
+use crate::planner::request::PlanRequest;
 
 /// Protocol revisions served, newest first (the handshake era of the MCP specification).
 const PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -362,25 +360,8 @@ async fn ask(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return response;
     }
-    let request = PlanRequest {
-        question: question.to_owned(),
-        agents: catalog.agents.clone(),
-        preferences: Preferences::default(),
-        session_id: None,
-        history: Vec::new(),
-        prior_summary: None,
-        prior_task_ids: HashMap::new(),
-        instructions: None,
-    };
-    let config = &state.inner().config;
-    let launched = launch::start(
-        state,
-        uuid::Uuid::new_v4().to_string(),
-        request,
-        request_id(headers),
-        Instant::now() + config.a2a.card_budget,
-        None,
-    );
+    let request = PlanRequest::question(question.to_owned(), catalog.agents.clone());
+    let launched = launch::start_for(state, headers, request);
     let request_key = id.as_str().map_or_else(|| id.to_string(), str::to_owned);
     state
         .inner()
@@ -401,7 +382,7 @@ async fn ask(
         progress: 0,
         answer: String::new(),
         part: None,
-        labels: HashMap::new(),
+        labels: crate::api::progress::CallLabels::default(),
     };
     let accepts_sse = headers
         .get(header::ACCEPT)
@@ -431,8 +412,7 @@ struct Call {
     progress: u64,
     answer: String,
     part: Option<String>,
-    /// Tool call id → `agent/skill`.
-    labels: HashMap<String, String>,
+    labels: crate::api::progress::CallLabels,
 }
 
 /// What the client gets next.
@@ -462,30 +442,14 @@ impl Call {
             };
             match *event {
                 PlanEvent::TaskStarted { subject, skill, .. } => {
-                    let label = if skill.is_empty() {
-                        subject.agent.clone()
-                    } else {
-                        format!("{}/{skill}", subject.agent)
-                    };
-                    self.labels.insert(subject.task_id, label.clone());
-                    if let Some(step) = self.progress(&format!("{label} started")) {
+                    let text = self.labels.started(subject, &skill);
+                    if let Some(step) = self.progress(&text) {
                         return step;
                     }
                 }
                 PlanEvent::TaskEnded { subject, outcome } => {
-                    let label = self
-                        .labels
-                        .get(&subject.task_id)
-                        .cloned()
-                        .unwrap_or(subject.agent);
-                    let error = outcome
-                        .error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default();
-                    if let Some(step) =
-                        self.progress(&format!("{label} {}{error}", outcome.finished_state()))
-                    {
+                    let text = self.labels.ended(subject, &outcome);
+                    if let Some(step) = self.progress(&text) {
                         return step;
                     }
                 }
