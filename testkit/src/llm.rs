@@ -39,6 +39,13 @@ pub enum Turn {
     /// The inner turn after a precise wait, recorded in the delay log under the request's
     /// first user text (a benchmark's plan tag).
     Delayed(std::time::Duration, Box<Turn>),
+    /// SSE events written one by one, `gap` apart (a provider streaming token by token); when the
+    /// event at `mark` is handed to the server, the time is recorded ([`FakeLlm::marks`]).
+    Paced {
+        events: Arc<Vec<Bytes>>,
+        gap: std::time::Duration,
+        mark: Option<usize>,
+    },
 }
 
 impl Turn {
@@ -78,6 +85,8 @@ struct LlmState {
     arrivals: Mutex<Vec<std::time::Instant>>,
     headers: Mutex<Vec<axum::http::HeaderMap>>,
     served: AtomicUsize,
+    /// When the marked event of each [`Turn::Paced`] went out.
+    marks: Arc<Mutex<Vec<std::time::Instant>>>,
     /// Streams whose client went away before the end.
     dropped: Arc<AtomicUsize>,
 }
@@ -241,6 +250,25 @@ async fn completions(
         )
             .into_response(),
         Turn::Replay(raw) => sse(vec![raw]),
+        Turn::Paced { events, gap, mark } => {
+            let marks = Arc::clone(&state.marks);
+            let stream = futures::stream::iter(0..events.len()).then(move |i| {
+                let (events, marks) = (Arc::clone(&events), Arc::clone(&marks));
+                async move {
+                    if i > 0 && !gap.is_zero() {
+                        tokio::time::sleep(gap).await;
+                    }
+                    if mark == Some(i) {
+                        marks.lock().unwrap().push(std::time::Instant::now());
+                    }
+                    Ok::<Bytes, Infallible>(events[i].clone())
+                }
+            });
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(stream))
+                .unwrap()
+        }
         Turn::MidstreamError(t) => sse(vec![
             delta(json!({"role": "assistant", "content": t})),
             chunk(&json!({"error": {"code": 502, "message": "upstream exploded"}})),
@@ -291,6 +319,7 @@ impl FakeLlm {
             arrivals: Mutex::new(Vec::new()),
             headers: Mutex::new(Vec::new()),
             served: AtomicUsize::new(0),
+            marks: Arc::default(),
             dropped: Arc::new(AtomicUsize::new(0)),
         });
         let app = Router::new()
@@ -313,6 +342,16 @@ impl FakeLlm {
         self.state.headers.lock().unwrap()[i]
             .get("authorization")
             .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    /// When the marked event of each [`Turn::Paced`] answer went out, in order.
+    pub fn marks(&self) -> Vec<std::time::Instant> {
+        self.state.marks.lock().unwrap().clone()
+    }
+
+    /// Forgets the recorded marks.
+    pub fn clear_marks(&self) {
+        self.state.marks.lock().unwrap().clear();
     }
 
     /// Streams abandoned by the client before their end.

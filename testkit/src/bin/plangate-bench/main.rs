@@ -28,6 +28,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod floor;
+mod realistic;
+
 use clap::Parser;
 use futures::StreamExt;
 use plangate_testkit::DelayLog;
@@ -41,7 +44,9 @@ use serde_json::{Value, json};
     about = "Benchmarks the release plangate binary"
 )]
 struct Args {
-    /// startup | idle | cpu | latency | throughput | metrics | open-plans | soak | first-poll | stream-vs-poll | all | smoke
+    /// startup | idle | cpu | latency | throughput | metrics | open-plans | soak | first-poll |
+    /// stream-vs-poll | tokens | floor | one-tool | multi-step | big-catalog | long-history |
+    /// big-artifact | realistic (tokens, floor and every shape) | all | smoke
     scenario: String,
     /// Print one JSON object with the headline figures.
     #[arg(long)]
@@ -52,11 +57,33 @@ struct Args {
     /// Sequential plans in `soak`.
     #[arg(long, default_value_t = 100_000)]
     soak_plans: usize,
+    /// Realistic scenarios: sequential plans for CPU per plan.
+    #[arg(long, default_value_t = 200)]
+    cpu_plans: usize,
+    /// Realistic scenarios: paced 300-token answers (and as many 1-token ones) per measurement.
+    #[arg(long, default_value_t = 6)]
+    paced_plans: usize,
+    /// Realistic scenarios: plans held open at once, answering.
+    #[arg(long, default_value_t = 200)]
+    answering_plans: usize,
+    /// Realistic scenarios: plans between the two readings of the RSS growth check.
+    #[arg(long, default_value_t = 10_000)]
+    growth_plans: usize,
+    /// `relay` mode (the floor program): port to listen on.
+    #[arg(long, hide = true)]
+    relay_port: Option<u16>,
+    /// `relay` mode: the fake LLM's host:port.
+    #[arg(long, hide = true)]
+    upstream: Option<String>,
+    /// `relay` mode: current-thread | multi-thread | channel.
+    #[arg(long, hide = true, default_value = "multi-thread")]
+    flavour: String,
 }
 
 // ---------------------------------------------------------------- fakes (plangate-testkit)
 
 struct Fakes {
+    llm: FakeLlm,
     llm_url: String,
     /// Skills `instant` (answers the send), `delayed` (100 ms, then answers), `timed`
     /// (completes 200 ms after the send, polled) and anything else (works forever).
@@ -89,6 +116,9 @@ static TEXT_TURN: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk
 /// Model `bench-slow`: every step takes [`SIMULATED`] and calls the delayed skill with the plan's
 /// question as input, so the peer can attribute its time to the plan too.
 fn llm_policy(body: &[u8]) -> Turn {
+    if let Some(turn) = realistic::policy(body) {
+        return turn;
+    }
     let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
     // A tool result in the conversation means the second step: answer in text.
     let second = has(b"\"role\":\"tool\"");
@@ -162,6 +192,7 @@ async fn start_fakes() -> Fakes {
     .await;
     Fakes {
         llm_url: llm.url.clone(),
+        llm,
         peer_url: peer.url.clone(),
         stream_peer_url: stream_peer.url.clone(),
         peer,
@@ -259,17 +290,14 @@ impl Gateway {
             .unwrap_or(0)
     }
 
-    /// utime + stime in microseconds.
+    /// The gateway's CPU time in microseconds.
     fn cpu_us(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        ticks * 10_000 // CLK_TCK = 100
+        self.cpu_ns() / 1000
+    }
+
+    /// The gateway's CPU time in nanoseconds.
+    fn cpu_ns(&self) -> u64 {
+        cpu_ns_of(self.pid)
     }
 
     fn stop(mut self) {
@@ -279,6 +307,16 @@ impl Gateway {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// The CPU time of process `pid` (all its threads, living and ended) in nanoseconds, read from
+/// its CPU-time clock (`clock_getcpuclockid`): exact, where `/proc/<pid>/stat` counts 10 ms ticks.
+fn cpu_ns_of(pid: u32) -> u64 {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+    let now = nix::time::clock_getcpuclockid(pid)
+        .and_then(nix::time::ClockId::now)
+        .expect("the process CPU clock");
+    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
 }
 
 // ---------------------------------------------------------------- driving plans
@@ -794,14 +832,47 @@ async fn metrics_cost(r: &mut Report, f: &Fakes, plans: usize) {
     );
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = Args::parse();
+    if args.scenario == "relay" {
+        floor::serve(
+            args.relay_port.expect("--relay-port"),
+            args.upstream.as_deref().expect("--upstream"),
+            &args.flavour,
+        );
+        return;
+    }
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(run(args));
+}
+
+async fn run(args: Args) {
     let fakes = start_fakes().await;
     let mut report = Report::default();
     let s = args.scenario.as_str();
     let all = s == "all";
+    let realistic_counts = realistic::Counts {
+        cpu_plans: args.cpu_plans,
+        paced_plans: args.paced_plans,
+        open_plans: args.answering_plans,
+        growth_plans: args.growth_plans,
+    };
+    let setup = realistic::Setup {
+        llm: &fakes.llm,
+        peers: realistic::start_peers().await,
+    };
     if s == "smoke" {
+        let counts = realistic::Counts {
+            cpu_plans: 5,
+            paced_plans: 1,
+            open_plans: 10,
+            growth_plans: 40,
+        };
+        realistic::tokens(&mut report, &setup, counts).await;
+        for shape in realistic::Shape::ALL {
+            realistic::shape_figures(&mut report, &setup, shape, counts).await;
+        }
         startup(&mut report, 3);
         cpu_and_latency(&mut report, &fakes, 500).await;
         first_poll(&mut report, &fakes).await;
@@ -831,6 +902,18 @@ async fn main() {
     }
     if all || s == "soak" {
         soak(&mut report, &fakes, args.soak_plans).await;
+    }
+    let realistic = all || s == "realistic";
+    if realistic || s == "tokens" {
+        realistic::tokens(&mut report, &setup, realistic_counts).await;
+    }
+    if s == "floor" {
+        floor::measure(&mut report, &fakes.llm_url, args.paced_plans).await;
+    }
+    for shape in realistic::Shape::ALL {
+        if realistic || s == shape.name() {
+            realistic::shape_figures(&mut report, &setup, shape, realistic_counts).await;
+        }
     }
     if report.rows.is_empty() {
         eprintln!("unknown scenario {s:?}; see --help");
