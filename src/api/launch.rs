@@ -1,15 +1,20 @@
 //! Starting a plan, the same for every door: room for it (draining, `server.max_concurrent_plans`),
-//! the agent cards fetched in the background, the planner spawned on the gateway's task tracker,
-//! its events on a bounded channel the door reads. What the door does with the events, and when it
-//! gives up on them, is the door's business: dropping the [`Launched`] plan's guard aborts it.
+//! the agent cards fetched in the background, the planner spawned on the gateway's task tracker
+//! (or handed to the door to drive, [`start_driven`]), its events on a bounded channel the door
+//! reads. What the door does with the events, and when it gives up on them, is the door's
+//! business: dropping the [`Launched`] plan's guard aborts it.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::http::HeaderMap;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::api::error::ApiError;
@@ -85,8 +90,11 @@ pub(crate) fn start_for(state: &AppState, headers: &HeaderMap, request: PlanRequ
     )
 }
 
-/// Starts a plan that already holds a place ([`take_place`]). `first` is queued before anything
-/// the planner says (the `/plan` door's `session` frame).
+/// A plan's whole run, for whoever drives it.
+pub(crate) type PlanRun = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Starts a plan that already holds a place ([`take_place`]) on the gateway's task tracker.
+/// `first` is queued before anything the planner says (the `/plan` door's `session` frame).
 pub(crate) fn start(
     state: &AppState,
     session_id: String,
@@ -95,6 +103,105 @@ pub(crate) fn start(
     card_deadline: Instant,
     first: Option<PlanEvent>,
 ) -> Launched {
+    let (launched, run) = prepare(state, session_id, request, request_id, card_deadline, first);
+    state.inner().tracker.spawn(run);
+    launched
+}
+
+/// A plan its door drives (polls) itself. A fallback task on the tracker takes the plan over
+/// when the door may no longer be polling it: on an abort (the client went away, a cancel), at
+/// the deadline and at shutdown. A client that stops reading stops its connection from polling
+/// the response body, and the plan must still end at its deadline and unwind (peer cancels).
+pub(crate) struct DrivenPlan {
+    slot: Arc<std::sync::Mutex<Option<PlanRun>>>,
+    finished: CancellationToken,
+}
+
+impl DrivenPlan {
+    /// Polls the plan while the door drives it; ready once it has finished or the fallback has
+    /// taken it over (either way the door stops polling it).
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // Busy only while the fallback takes the plan.
+        let Ok(mut slot) = self.slot.try_lock() else {
+            return Poll::Pending;
+        };
+        let Some(run) = slot.as_mut() else {
+            return Poll::Ready(());
+        };
+        if run.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        *slot = None;
+        self.finished.cancel();
+        Poll::Ready(())
+    }
+}
+
+impl Drop for DrivenPlan {
+    fn drop(&mut self) {
+        // The door stopped driving: if the plan has not finished, the door's guard aborts it
+        // and the fallback unwinds it.
+        if self.slot.lock().map_or(true, |slot| slot.is_none()) {
+            self.finished.cancel();
+        }
+    }
+}
+
+/// Like [`start`], but the door drives the plan: the `/plan` door polls it inside the response
+/// body, so a relayed token is read, framed and written in one task instead of being handed from
+/// the planner's task to the connection's (see `sse.rs`).
+pub(crate) fn start_driven(
+    state: &AppState,
+    session_id: String,
+    request: PlanRequest,
+    request_id: String,
+    card_deadline: Instant,
+    first: Option<PlanEvent>,
+) -> (Launched, DrivenPlan) {
+    let deadline = plan_deadline(state, &request);
+    let (launched, run) = prepare(state, session_id, request, request_id, card_deadline, first);
+    let inner = state.inner();
+    let slot = Arc::new(std::sync::Mutex::new(Some(run)));
+    let finished = CancellationToken::new();
+    let fallback = {
+        let (slot, finished) = (Arc::clone(&slot), finished.clone());
+        let aborted = launched.guard.abort.token.clone();
+        let hard_stop = inner.hard_stop.clone();
+        async move {
+            tokio::select! {
+                biased;
+                () = finished.cancelled() => return,
+                () = aborted.cancelled() => {}
+                () = hard_stop.cancelled() => {}
+                () = tokio::time::sleep(deadline) => {}
+            }
+            let run = slot.lock().ok().and_then(|mut slot| slot.take());
+            if let Some(run) = run {
+                run.await;
+            }
+        }
+    };
+    inner.tracker.spawn(fallback);
+    (launched, DrivenPlan { slot, finished })
+}
+
+/// The plan's deadline: `preferences.timeout_ms`, else `plan.default_timeout`.
+fn plan_deadline(state: &AppState, request: &PlanRequest) -> std::time::Duration {
+    request.preferences.timeout_ms.map_or(
+        state.inner().config.plan.default_timeout,
+        std::time::Duration::from_millis,
+    )
+}
+
+/// Builds a plan that already holds a place; returns it with its run for a driver.
+fn prepare(
+    state: &AppState,
+    session_id: String,
+    request: PlanRequest,
+    request_id: String,
+    card_deadline: Instant,
+    first: Option<PlanEvent>,
+) -> (Launched, PlanRun) {
     let inner = state.inner();
     // Agent cards load in the background and never delay the first event.
     let mut seen = HashSet::new();
@@ -111,10 +218,7 @@ pub(crate) fn start(
         let _ = tx.try_send(Box::new(first));
     }
     let abort = Arc::new(PlanAbort::default());
-    let deadline = request.preferences.timeout_ms.map_or(
-        inner.config.plan.default_timeout,
-        std::time::Duration::from_millis,
-    );
+    let deadline = plan_deadline(state, &request);
     let plan = Plan::new(
         PlanStart {
             session_id,
@@ -130,15 +234,24 @@ pub(crate) fn start(
     );
     // The plan runs in the request's span: its log lines carry the request id.
     inner.metrics.plan_started();
-    inner.tracker.spawn(
-        plan.run(Arc::clone(&inner.deps), inner.hard_stop.clone())
-            .instrument(tracing::Span::current()),
+    // The plan counts as one of the tracker's tasks however it is driven (shutdown waits for it,
+    // `live_tasks` shows it).
+    let tracked = inner.tracker.token();
+    let deps = Arc::clone(&inner.deps);
+    let hard_stop = inner.hard_stop.clone();
+    let run = Box::pin(
+        async move {
+            let _tracked = tracked;
+            plan.run(deps, hard_stop).await;
+        }
+        .instrument(tracing::Span::current()),
     );
-    Launched {
+    let launched = Launched {
         events: rx,
         guard: PlanGuard {
             state: state.clone(),
             abort,
         },
-    }
+    };
+    (launched, run)
 }

@@ -236,16 +236,17 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         external_session_id: request.session_id.clone(),
         created: true,
     };
-    let launched = launch::start(
-        state,
-        session_id.clone(),
-        request,
-        request_id(headers),
-        card_deadline,
-        Some(session),
-    );
     let guard = ticket;
     if resume {
+        // A resumable plan outlives its first reader: it runs on the tracker.
+        let launched = launch::start(
+            state,
+            session_id.clone(),
+            request,
+            request_id(headers),
+            card_deadline,
+            Some(session),
+        );
         return Ok(super::resume::respond(
             state,
             &session_id,
@@ -254,9 +255,18 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
             guard,
         ));
     }
+    let (launched, driven) = launch::start_driven(
+        state,
+        session_id,
+        request,
+        request_id(headers),
+        card_deadline,
+        Some(session),
+    );
     Ok(sse::response(
         launched.events,
         state.inner().config.server.sse_keepalive,
         (guard, launched.guard),
+        driven,
     ))
 }

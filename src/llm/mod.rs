@@ -403,19 +403,30 @@ impl LlmClient {
         });
         let mut events = eventsource_stream::EventStream::new(bytes);
         let mut acc = StepAccumulator::default();
+        // One abort wait and one stall timer for the whole step, not one per chunk: a provider
+        // sends hundreds of chunks per answer, and registering (then dropping) a waiter and a
+        // timer for each showed up in the profile. Moving a timer's deadline later is cheap.
+        let cancelled = abort.cancelled();
+        tokio::pin!(cancelled);
+        let stall = tokio::time::sleep(STALL_TIMEOUT);
+        tokio::pin!(stall);
         loop {
             let next = tokio::select! {
-                () = abort.cancelled() => return Err(LlmError::Aborted),
-                n = tokio::time::timeout(STALL_TIMEOUT, events.next()) => n,
+                biased;
+                () = &mut cancelled => return Err(LlmError::Aborted),
+                n = events.next() => n,
+                () = &mut stall => return Err(LlmError::Stalled),
             };
+            stall
+                .as_mut()
+                .reset(tokio::time::Instant::now() + STALL_TIMEOUT);
             let event = match next {
-                Err(_) => return Err(LlmError::Stalled),
-                Ok(None) => break,
-                Ok(Some(Err(eventsource_stream::EventStreamError::Transport(e)))) => {
+                None => break,
+                Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
                     return Err(LlmError::Network(e.to_string()));
                 }
-                Ok(Some(Err(e))) => return Err(LlmError::Network(e.to_string())),
-                Ok(Some(Ok(event))) => event,
+                Some(Err(e)) => return Err(LlmError::Network(e.to_string())),
+                Some(Ok(event)) => event,
             };
             if first_chunk {
                 first_chunk = false;
@@ -428,14 +439,13 @@ impl LlmClient {
             if data == "[DONE]" {
                 break;
             }
-            let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+            let Some(effect) = acc.apply_data(data) else {
                 if event.event == "error" {
                     return Err(LlmError::Provider(data.to_owned()));
                 }
                 tracing::debug!("skipping an LLM chunk that is not JSON");
                 continue;
             };
-            let effect = acc.apply(&chunk);
             if let Some(message) = effect.error {
                 return Err(LlmError::Provider(message));
             }

@@ -208,7 +208,11 @@ struct Gateway {
     pid: u32,
 }
 
+/// The gateway under test: `PLANGATE_BENCH_GATEWAY`, else `plangate` beside this binary.
 fn gateway_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("PLANGATE_BENCH_GATEWAY") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("current exe");
     let bin = exe.with_file_name("plangate");
     assert!(

@@ -419,12 +419,17 @@ pub(crate) struct Setup<'a> {
     pub(crate) peers: Peers,
 }
 
+/// The gateway's environment; `GATEWAY_WORKER_THREADS` passes through (runtime comparisons).
 pub(crate) fn gateway_env(llm_url: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("GATEWAY_LLM_API_KEY", "bench".to_owned()),
         ("GATEWAY_LLM_BASE_URL", llm_url.to_owned()),
         ("GATEWAY_PLANNER_MODEL", "openai/gpt-4o".to_owned()),
-    ]
+    ];
+    if let Ok(w) = std::env::var("GATEWAY_WORKER_THREADS") {
+        env.push(("GATEWAY_WORKER_THREADS", w));
+    }
+    env
 }
 
 /// The token-stream figures: CPU per relayed token back to back and paced, and the added time to
