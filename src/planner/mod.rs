@@ -531,12 +531,10 @@ impl Plan {
         self.compact(deps, llm, &mut messages).await;
         self.emit_plan().await;
         // Tool definitions do not change during a plan: serialise them once.
-        let tools = serde_json::value::to_raw_value(
-            &self
-                .tools
-                .definitions(&render::recipe_tool_description(&deps.recipes)),
-        )
-        .map_err(|e| PlanFailure::Internal(e.to_string()))?;
+        let tools = self
+            .tools
+            .definitions_json(&render::recipe_tool_description(&deps.recipes))
+            .map_err(|e| PlanFailure::Internal(e.to_string()))?;
         let mut guard = DoomLoopGuard::default();
         let mut usage = Usage::default();
         let mut finish: Option<String> = None;

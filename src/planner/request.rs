@@ -83,7 +83,9 @@ pub struct Trust {
 pub struct Skill {
     pub id: String,
     pub description: Option<String>,
-    pub input_schema: Option<Value>,
+    /// Shared with the plan's tool (a catalog of 120 skills held three deep copies of every
+    /// schema per plan before).
+    pub input_schema: Option<std::sync::Arc<Value>>,
     pub output_modes: Vec<String>,
     pub tags: Vec<String>,
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock};
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::planner::request::{Agent, PlanRequest, Skill};
@@ -18,9 +19,11 @@ const VERBATIM_DESCRIPTION_LEN: usize = 120;
 pub const LOAD_RECIPE: &str = "load_recipe";
 
 /// The parameters of a skill without an object schema.
-static DEFAULT_PARAMETERS: LazyLock<Value> = LazyLock::new(
-    || json!({"type": "object", "properties": {"input": {"type": "string", "description": "Natural-language request for the agent. Pass the user's exact question (or your refined sub-task). Forwarded as the user message the agent replies to."}}, "required": ["input"], "additionalProperties": false}),
-);
+static DEFAULT_PARAMETERS: LazyLock<Arc<Value>> = LazyLock::new(|| {
+    Arc::new(
+        json!({"type": "object", "properties": {"input": {"type": "string", "description": "Natural-language request for the agent. Pass the user's exact question (or your refined sub-task). Forwarded as the user message the agent replies to."}}, "required": ["input"], "additionalProperties": false}),
+    )
+});
 
 /// The compiled validator of [`DEFAULT_PARAMETERS`], shared by every plan.
 static DEFAULT_VALIDATOR: LazyLock<Option<jsonschema::Validator>> =
@@ -44,7 +47,8 @@ pub struct PeerTool {
     pub agent: usize,
     pub skill: usize,
     pub description: String,
-    pub parameters: Value,
+    /// The skill's own schema when it is an object schema (shared with the request).
+    pub parameters: Arc<Value>,
     pub shape: InputShape,
     /// Compiled lazily on first use (`None` inside = the schema does not compile).
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
@@ -149,24 +153,41 @@ fn describe(agent: &Agent, skill: &Skill) -> String {
     pieces.join(" ")
 }
 
-fn parameters(schema: Option<&Value>) -> (Value, InputShape) {
+fn parameters(schema: Option<&Arc<Value>>) -> (Arc<Value>, InputShape) {
     match schema {
-        Some(Value::Object(obj)) => {
-            let is_object_schema = match obj.get("type") {
+        Some(schema) if schema.is_object() => {
+            let is_object_schema = match schema.get("type") {
                 Some(t) => t == "object",
-                None => obj.contains_key("properties"),
+                None => schema.get("properties").is_some(),
             };
             if is_object_schema {
-                (Value::Object(obj.clone()), InputShape::ObjectSchema)
+                (Arc::clone(schema), InputShape::ObjectSchema)
             } else {
                 (
-                    json!({"type": "object", "properties": {"input": Value::Object(obj.clone())}, "required": ["input"]}),
+                    Arc::new(
+                        json!({"type": "object", "properties": {"input": schema.as_ref()}, "required": ["input"]}),
+                    ),
                     InputShape::WrappedInput,
                 )
             }
         }
-        _ => (DEFAULT_PARAMETERS.clone(), InputShape::DefaultInput),
+        _ => (Arc::clone(&DEFAULT_PARAMETERS), InputShape::DefaultInput),
     }
+}
+
+/// One tool definition as the LLM request carries it, borrowed from the plan's tools.
+#[derive(serde::Serialize)]
+struct Definition<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: Function<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Function<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
 }
 
 impl ToolSet {
@@ -181,7 +202,7 @@ impl ToolSet {
                 let (parameters, shape) = if llm_mode {
                     parameters(skill.input_schema.as_ref())
                 } else {
-                    (Value::Null, InputShape::DefaultInput)
+                    (Arc::new(Value::Null), InputShape::DefaultInput)
                 };
                 set.by_id.insert(id.clone(), set.peers.len());
                 set.peers.push(PeerTool {
@@ -214,19 +235,40 @@ impl ToolSet {
         ToolTarget::Unknown
     }
 
-    /// OpenAI function-tool definitions: peers in catalog order, then `load_recipe`.
-    #[must_use]
-    pub fn definitions(&self, load_recipe_description: &str) -> Vec<Value> {
-        let mut defs: Vec<Value> = self
+    /// OpenAI function-tool definitions as the LLM request's `tools` array: peers in catalog
+    /// order, then `load_recipe`, serialised straight from the plan's tools (no copy of any
+    /// schema).
+    ///
+    /// # Errors
+    /// When serialisation fails (it does not: every part is plain JSON).
+    pub fn definitions_json(
+        &self,
+        load_recipe_description: &str,
+    ) -> Result<Box<RawValue>, serde_json::Error> {
+        static LOAD_RECIPE_PARAMETERS: LazyLock<Value> = LazyLock::new(
+            || json!({"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"], "additionalProperties": false}),
+        );
+        let defs: Vec<Definition<'_>> = self
             .peers
             .iter()
-            .map(|t| {
-                json!({"type": "function", "function": {"name": t.id, "description": t.description, "parameters": t.parameters}})
+            .map(|t| Definition {
+                kind: "function",
+                function: Function {
+                    name: &t.id,
+                    description: &t.description,
+                    parameters: &t.parameters,
+                },
             })
+            .chain(std::iter::once(Definition {
+                kind: "function",
+                function: Function {
+                    name: LOAD_RECIPE,
+                    description: load_recipe_description,
+                    parameters: &LOAD_RECIPE_PARAMETERS,
+                },
+            }))
             .collect();
-        defs.push(json!({"type": "function", "function": {"name": LOAD_RECIPE, "description": load_recipe_description,
-            "parameters": {"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"], "additionalProperties": false}}}));
-        defs
+        serde_json::value::to_raw_value(&defs)
     }
 }
 
@@ -352,7 +394,7 @@ mod tests {
         assert_eq!(set.peers[0].shape, InputShape::DefaultInput);
         assert_eq!(set.peers[1].shape, InputShape::ObjectSchema);
         assert_eq!(
-            set.peers[2].parameters,
+            *set.peers[2].parameters,
             json!({"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]})
         );
         let args: Value = serde_json::from_str(r#"{"b":"x","a":1}"#).unwrap();
