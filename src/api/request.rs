@@ -548,7 +548,9 @@ impl Validator {
         };
         let id = self.string(s, "id", &format!("{path}.id"), true);
         let description = self.string(s, "description", &format!("{path}.description"), false);
-        let input_schema = s.get("inputSchema").cloned().map(std::sync::Arc::new);
+        let input_schema = s
+            .get("inputSchema")
+            .map(crate::planner::request::InputSchema::new);
         let output_modes = self.string_list(s, "outputModes", &format!("{path}.outputModes"));
         let tags = self.string_list(s, "tags", &format!("{path}.tags"));
         Some(Skill {
@@ -742,8 +744,11 @@ mod tests {
         assert_eq!(r.agents[0].protocol, Protocol::Auto);
         assert!(r.agents[0].trust.verify_did);
         assert_eq!(
-            r.agents[0].skills[0].input_schema.as_deref(),
-            Some(&Value::Null)
+            r.agents[0].skills[0]
+                .input_schema
+                .as_ref()
+                .map(crate::planner::request::InputSchema::value),
+            Some(Value::Null)
         );
         assert_eq!(r.preferences.max_steps, Some(3));
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use secrecy::SecretString;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A validated `/plan` request.
 #[derive(Debug, Clone)]
@@ -83,9 +84,7 @@ pub struct Trust {
 pub struct Skill {
     pub id: String,
     pub description: Option<String>,
-    /// Shared with the plan's tool (a catalog of 120 skills held three deep copies of every
-    /// schema per plan before).
-    pub input_schema: Option<std::sync::Arc<Value>>,
+    pub input_schema: Option<InputSchema>,
     pub output_modes: Vec<String>,
     pub tags: Vec<String>,
 }
@@ -109,4 +108,48 @@ pub struct HistoryTurn {
 pub enum Role {
     User,
     Assistant,
+}
+
+/// A skill's `inputSchema`, kept as its compact JSON text: the plan only ever sends it to the LLM
+/// and compiles it for a skill that gets called. Held as a tree of `Value`s (and copied into the
+/// plan's tools), the schemas of a 120-skill catalog took most of the ~1.1 MiB such an open plan
+/// held (`plangate-bench big-catalog`).
+#[derive(Debug, Clone)]
+pub struct InputSchema {
+    /// The schema as compact JSON, shared with the plan's tool.
+    pub json: std::sync::Arc<Box<RawValue>>,
+    /// Whether it is a JSON object.
+    pub is_object: bool,
+    /// Whether it describes an object: `type` is `"object"`, or there is no `type` but there are
+    /// `properties` (spec §3.2.4).
+    pub object_schema: bool,
+}
+
+impl InputSchema {
+    /// Keeps `schema` as text.
+    #[must_use]
+    pub fn new(schema: &Value) -> Self {
+        let object_schema = match schema.get("type") {
+            Some(t) => t == "object",
+            None => schema.get("properties").is_some(),
+        };
+        Self {
+            json: std::sync::Arc::new(
+                serde_json::value::to_raw_value(schema).unwrap_or_else(|_| null_json()),
+            ),
+            is_object: schema.is_object(),
+            object_schema: schema.is_object() && object_schema,
+        }
+    }
+
+    /// The schema as a JSON value.
+    #[must_use]
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.json.get()).unwrap_or(Value::Null)
+    }
+}
+
+/// `null` as raw JSON.
+fn null_json() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_default()
 }

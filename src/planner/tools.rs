@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::planner::request::{Agent, PlanRequest, Skill};
+use crate::planner::request::{Agent, InputSchema, PlanRequest, Skill};
 
 /// The OpenAI function-name limit.
 const MAX_TOOL_ID_LEN: usize = 64;
@@ -19,15 +19,46 @@ const VERBATIM_DESCRIPTION_LEN: usize = 120;
 pub const LOAD_RECIPE: &str = "load_recipe";
 
 /// The parameters of a skill without an object schema.
-static DEFAULT_PARAMETERS: LazyLock<Arc<Value>> = LazyLock::new(|| {
-    Arc::new(
-        json!({"type": "object", "properties": {"input": {"type": "string", "description": "Natural-language request for the agent. Pass the user's exact question (or your refined sub-task). Forwarded as the user message the agent replies to."}}, "required": ["input"], "additionalProperties": false}),
-    )
-});
+static DEFAULT_PARAMETERS: LazyLock<Value> = LazyLock::new(
+    || json!({"type": "object", "properties": {"input": {"type": "string", "description": "Natural-language request for the agent. Pass the user's exact question (or your refined sub-task). Forwarded as the user message the agent replies to."}}, "required": ["input"], "additionalProperties": false}),
+);
+
+/// [`DEFAULT_PARAMETERS`] as JSON text.
+static DEFAULT_PARAMETERS_JSON: LazyLock<Box<RawValue>> =
+    LazyLock::new(|| serde_json::value::to_raw_value(&*DEFAULT_PARAMETERS).unwrap_or_default());
 
 /// The compiled validator of [`DEFAULT_PARAMETERS`], shared by every plan.
 static DEFAULT_VALIDATOR: LazyLock<Option<jsonschema::Validator>> =
     LazyLock::new(|| jsonschema::draft202012::new(&DEFAULT_PARAMETERS).ok());
+
+/// A tool's parameters schema, as JSON text.
+#[derive(Debug)]
+pub enum Parameters {
+    /// [`DEFAULT_PARAMETERS`].
+    Default,
+    /// The skill's own object schema (shared with the request).
+    Own(Arc<Box<RawValue>>),
+    /// A non-object schema wrapped as the `input` property.
+    Wrapped(Box<RawValue>),
+}
+
+impl Parameters {
+    /// The schema as JSON text.
+    #[must_use]
+    pub fn json(&self) -> &RawValue {
+        match self {
+            Self::Default => &DEFAULT_PARAMETERS_JSON,
+            Self::Own(json) => json,
+            Self::Wrapped(json) => json,
+        }
+    }
+
+    /// The schema as a JSON value.
+    #[must_use]
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.json().get()).unwrap_or(Value::Null)
+    }
+}
 
 /// How a skill's arguments become peer input (spec §3.2.4–3.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +78,7 @@ pub struct PeerTool {
     pub agent: usize,
     pub skill: usize,
     pub description: String,
-    /// The skill's own schema when it is an object schema (shared with the request).
-    pub parameters: Arc<Value>,
+    pub parameters: Parameters,
     pub shape: InputShape,
     /// Compiled lazily on first use (`None` inside = the schema does not compile).
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
@@ -153,25 +183,23 @@ fn describe(agent: &Agent, skill: &Skill) -> String {
     pieces.join(" ")
 }
 
-fn parameters(schema: Option<&Arc<Value>>) -> (Arc<Value>, InputShape) {
+fn parameters(schema: Option<&InputSchema>) -> (Parameters, InputShape) {
     match schema {
-        Some(schema) if schema.is_object() => {
-            let is_object_schema = match schema.get("type") {
-                Some(t) => t == "object",
-                None => schema.get("properties").is_some(),
-            };
-            if is_object_schema {
-                (Arc::clone(schema), InputShape::ObjectSchema)
-            } else {
-                (
-                    Arc::new(
-                        json!({"type": "object", "properties": {"input": schema.as_ref()}, "required": ["input"]}),
-                    ),
-                    InputShape::WrappedInput,
-                )
+        Some(schema) if schema.object_schema => (
+            Parameters::Own(Arc::clone(&schema.json)),
+            InputShape::ObjectSchema,
+        ),
+        Some(schema) if schema.is_object => {
+            let wrapped = format!(
+                r#"{{"type":"object","properties":{{"input":{}}},"required":["input"]}}"#,
+                schema.json.get()
+            );
+            match RawValue::from_string(wrapped) {
+                Ok(json) => (Parameters::Wrapped(json), InputShape::WrappedInput),
+                Err(_) => (Parameters::Default, InputShape::DefaultInput),
             }
         }
-        _ => (Arc::clone(&DEFAULT_PARAMETERS), InputShape::DefaultInput),
+        _ => (Parameters::Default, InputShape::DefaultInput),
     }
 }
 
@@ -187,7 +215,7 @@ struct Definition<'a> {
 struct Function<'a> {
     name: &'a str,
     description: &'a str,
-    parameters: &'a Value,
+    parameters: &'a RawValue,
 }
 
 impl ToolSet {
@@ -202,7 +230,7 @@ impl ToolSet {
                 let (parameters, shape) = if llm_mode {
                     parameters(skill.input_schema.as_ref())
                 } else {
-                    (Arc::new(Value::Null), InputShape::DefaultInput)
+                    (Parameters::Default, InputShape::DefaultInput)
                 };
                 set.by_id.insert(id.clone(), set.peers.len());
                 set.peers.push(PeerTool {
@@ -245,9 +273,10 @@ impl ToolSet {
         &self,
         load_recipe_description: &str,
     ) -> Result<Box<RawValue>, serde_json::Error> {
-        static LOAD_RECIPE_PARAMETERS: LazyLock<Value> = LazyLock::new(
-            || json!({"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"], "additionalProperties": false}),
-        );
+        static LOAD_RECIPE_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+            serde_json::value::to_raw_value(&json!({"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"], "additionalProperties": false}))
+                .unwrap_or_default()
+        });
         let defs: Vec<Definition<'_>> = self
             .peers
             .iter()
@@ -256,7 +285,7 @@ impl ToolSet {
                 function: Function {
                     name: &t.id,
                     description: &t.description,
-                    parameters: &t.parameters,
+                    parameters: t.parameters.json(),
                 },
             })
             .chain(std::iter::once(Definition {
@@ -282,7 +311,7 @@ impl PeerTool {
             DEFAULT_VALIDATOR.as_ref()
         } else {
             self.validator
-                .get_or_init(|| match jsonschema::draft202012::new(&self.parameters) {
+                .get_or_init(|| match jsonschema::draft202012::new(&self.parameters.value()) {
                     Ok(v) => Some(Arc::new(v)),
                     Err(e) => {
                         tracing::warn!(tool = %self.id, error = %e, "skill inputSchema does not compile; arguments are not validated");
@@ -394,7 +423,7 @@ mod tests {
         assert_eq!(set.peers[0].shape, InputShape::DefaultInput);
         assert_eq!(set.peers[1].shape, InputShape::ObjectSchema);
         assert_eq!(
-            *set.peers[2].parameters,
+            set.peers[2].parameters.value(),
             json!({"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]})
         );
         let args: Value = serde_json::from_str(r#"{"b":"x","a":1}"#).unwrap();

@@ -497,8 +497,9 @@ pub(crate) async fn tokens(r: &mut Report, s: &Setup<'_>, counts: Counts) {
     floor::measure(r, &s.llm.url, counts.paced_plans).await;
 }
 
-/// CPU per plan (sequential, answers back to back), RSS per open plan (answers paced, so plans
-/// stay open) and RSS growth over `growth_plans` plans, for one shape.
+/// CPU per plan (sequential, answers back to back), RSS growth over `growth_plans` plans (before
+/// any burst, so the baseline is the gateway's own) and RSS per open plan (answers paced, so
+/// plans stay open), for one shape.
 pub(crate) async fn shape_figures(r: &mut Report, s: &Setup<'_>, shape: Shape, counts: Counts) {
     let key = shape.key();
     let name = shape.name();
@@ -519,6 +520,28 @@ pub(crate) async fn shape_figures(r: &mut Report, s: &Setup<'_>, shape: Shape, c
         } else {
             ""
         },
+    );
+
+    // Growth: a warm-up, a baseline, then many plans.
+    many(&gw, &short, 2000.min(counts.growth_plans), 4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = gw.rss_kib() as f64;
+    let t0 = Instant::now();
+    many(&gw, &short, counts.growth_plans, 4).await;
+    let took = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = gw.rss_kib() as f64;
+    r.add(
+        Some(&format!("{key}_rss_growth_pct")),
+        &format!(
+            "{name}: RSS growth over {} plans (concurrency 4, {:.0} s; baseline {:.0} KiB)",
+            counts.growth_plans,
+            took.as_secs_f64(),
+            baseline
+        ),
+        (after - baseline) / baseline * 100.0,
+        "%",
+        "no growth",
     );
 
     // Open plans: the answer is paced, so every plan stays open through its 300 tokens.
@@ -555,26 +578,5 @@ pub(crate) async fn shape_figures(r: &mut Report, s: &Setup<'_>, shape: Shape, c
         "",
     );
 
-    // Growth: a warm-up, a baseline, then many plans.
-    many(&gw, &short, 500.min(counts.growth_plans), 4).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let baseline = gw.rss_kib() as f64;
-    let t0 = Instant::now();
-    many(&gw, &short, counts.growth_plans, 4).await;
-    let took = t0.elapsed();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = gw.rss_kib() as f64;
-    r.add(
-        Some(&format!("{key}_rss_growth_pct")),
-        &format!(
-            "{name}: RSS growth over {} plans (concurrency 4, {:.0} s; baseline {:.0} KiB)",
-            counts.growth_plans,
-            took.as_secs_f64(),
-            baseline
-        ),
-        (after - baseline) / baseline * 100.0,
-        "%",
-        "no growth",
-    );
     gw.stop();
 }
