@@ -47,6 +47,18 @@ pub async fn serve(app: Router) -> String {
     url
 }
 
+/// A loopback port that was free a moment ago (for a process the caller starts itself).
+///
+/// # Panics
+/// When no loopback port can be bound.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"))
+}
+
 /// Waits `d` precisely and returns how long it really took: the tokio timer wheel can fire a
 /// millisecond or more late, which a benchmark would count as gateway latency.
 pub async fn precise_sleep(d: Duration) -> Duration {

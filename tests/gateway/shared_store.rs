@@ -6,6 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use plangate_testkit::free_port;
 use plangate_testkit::peer::{FakePeer, Script};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -14,14 +15,6 @@ use tokio::process::{Child, Command};
 use crate::support::*;
 
 const TOKEN: &str = "shared-token";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Redis {
     child: Child,

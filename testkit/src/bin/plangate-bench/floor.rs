@@ -15,7 +15,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::{Report, cpu_ns_of, free_port, median};
+use plangate_testkit::free_port;
+
+use crate::{Report, cpu_ns_of, median};
 
 pub(crate) const FLAVOURS: [&str; 3] = ["current-thread", "multi-thread", "channel"];
 

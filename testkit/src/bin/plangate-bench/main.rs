@@ -33,9 +33,9 @@ mod realistic;
 
 use clap::Parser;
 use futures::StreamExt;
-use plangate_testkit::DelayLog;
 use plangate_testkit::llm::{FakeLlm, Turn};
 use plangate_testkit::peer::{FakePeer, PeerOptions, Script};
+use plangate_testkit::{DelayLog, free_port};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -221,14 +221,6 @@ fn gateway_binary() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A raw HTTP/1.1 `GET /health`: true on a 200.
