@@ -7,18 +7,16 @@
 //! 4 Hydra, 5 bind, 6 anything else.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::a2a::A2aClient;
 use crate::a2a::guard::Guard;
-use crate::api::auth::Authenticator;
-use crate::api::catalog::{CatalogError, Catalogs};
-use crate::api::state::{AppState, Inner};
+use crate::access::Authenticator;
+use crate::catalog::{CatalogError, Catalogs};
 use crate::config::{Config, ConfigError};
 use crate::identity::hydra::{HydraSettings, TokenProvider};
 use crate::identity::verify::KeyResolver;
@@ -26,6 +24,10 @@ use crate::identity::{Identity, IdentityError};
 use crate::llm::{LlmClient, LlmSettings};
 use crate::planner::{PlannerDeps, prompt, render};
 use crate::recipe::{Permissions, RecipeBook, RecipeError};
+use crate::run::registry::Resumable;
+use crate::run::{RunLimits, Runs};
+use crate::state::{AppState, Inner};
+use crate::store::events::{EventLogs, LogLimits};
 use crate::store::idempotency::Idempotency;
 use crate::telemetry::metrics::Metrics;
 
@@ -210,29 +212,33 @@ pub fn build_with(
         Some(path) => Catalogs::load(path, &config.plan)?,
         None => Catalogs::default(),
     };
+    let resumable = config.resume.enabled.then(|| {
+        Resumable::new(EventLogs::new(LogLimits {
+            retention: config.resume.retention,
+            max_bytes: config.resume.max_bytes,
+            max_plans: config.resume.max_plans,
+        }))
+    });
+    let runs = Runs::new(
+        deps,
+        RunLimits {
+            max_concurrent_plans: config.server.max_concurrent_plans,
+            default_timeout: config.plan.default_timeout,
+            card_budget: config.a2a.card_budget,
+            max_concurrent_calls: config.plan.max_concurrent_calls,
+        },
+        tracker,
+        Arc::clone(&metrics),
+        resumable,
+    );
     Ok(AppState::from_inner(Inner {
         catalogs: Arc::new(catalogs),
-        tasks: crate::api::agent::tasks::TaskStore::new(&config.a2a_server),
-        mcp: crate::api::mcp::sessions::McpSessions::new(&config.mcp),
         redis,
-        resumable: config.resume.enabled.then(|| {
-            crate::api::resume::registry::Resumable::new(crate::store::events::EventLogs::new(
-                crate::store::events::LogLimits {
-                    retention: config.resume.retention,
-                    max_bytes: config.resume.max_bytes,
-                    max_plans: config.resume.max_plans,
-                },
-            ))
-        }),
+        runs,
         auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
         idempotency: Idempotency::new(config.plan.idempotency_ttl),
         config,
-        deps,
         identity,
-        draining: CancellationToken::new(),
-        hard_stop: CancellationToken::new(),
-        tracker,
-        open_plans: AtomicUsize::new(0),
         started: Instant::now(),
         hydra_integrated: AtomicBool::new(false),
         http,
@@ -245,13 +251,12 @@ pub fn build_with(
 /// # Errors
 /// The Hydra admin API refused the registration.
 pub async fn register_hydra(state: &AppState) -> Result<(), BootError> {
-    let inner = state.inner();
-    match (&inner.identity, hydra_settings(&inner.config)) {
+    match (state.identity(), hydra_settings(state.config())) {
         (Some(identity), Some(hydra)) => {
-            let integrated = crate::identity::hydra::register(&inner.http, identity, &hydra)
+            let integrated = crate::identity::hydra::register(state.http(), identity, &hydra)
                 .await
                 .map_err(BootError::Hydra)?;
-            inner.hydra_integrated.store(integrated, Ordering::SeqCst);
+            state.set_hydra_integrated(integrated);
             Ok(())
         }
         (None, Some(_)) => {
@@ -279,7 +284,9 @@ pub async fn start(config: Config) -> Result<AppState, BootError> {
     };
     let state = build_with(config, redis)?;
     register_hydra(&state).await?;
-    crate::api::resume::listen_for_cancels(&state);
+    if let Some(store) = state.redis() {
+        state.runs().listen_for_cancels(store.clone());
+    }
     Ok(state)
 }
 

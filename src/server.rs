@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
-use crate::api::state::AppState;
+use crate::state::AppState;
 
 /// After the plans were aborted: how long their last frames may take before connections close.
 const CLOSE_AFTER_ABORT: Duration = Duration::from_millis(500);
@@ -45,7 +45,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = api::router(state.clone());
-    let slots = Arc::new(Semaphore::new(state.inner().config.server.max_connections));
+    let slots = Arc::new(Semaphore::new(state.config().server.max_connections));
     let connections = TaskTracker::new();
     // Fires CLOSE_AFTER_ABORT after the plans were aborted: drop every connection.
     let close = CancellationToken::new();
@@ -79,8 +79,8 @@ pub async fn serve_on(
         };
         let service = TowerToHyperService::new(router.clone());
         let close = close.clone();
-        let header_read_timeout = state.inner().config.server.header_read_timeout;
-        let write_timeout = state.inner().config.server.write_timeout;
+        let header_read_timeout = state.config().server.header_read_timeout;
+        let write_timeout = state.config().server.write_timeout;
         connections.spawn(async move {
             // A client that stops reading stalls our writes: past the write timeout the
             // connection fails, its response body is dropped and its plan aborted.
@@ -106,22 +106,22 @@ pub async fn serve_on(
     }
     drop(listener);
     tracing::info!("shutdown requested; draining running plans");
-    state.inner().draining.cancel();
+    state.begin_draining();
     connections.close();
     // Plans get the grace period (they may all end sooner).
     tokio::select! {
-        () = tokio::time::sleep(state.inner().config.server.shutdown_grace) => {}
+        () = tokio::time::sleep(state.config().server.shutdown_grace) => {}
         () = plans_ended(&state) => {}
     }
-    state.inner().hard_stop.cancel();
+    state.runs().hard_stop().cancel();
     let aborted = tokio::time::Instant::now();
     tokio::select! {
         () = tokio::time::sleep(CLOSE_AFTER_ABORT) => {}
         () = connections.wait() => {}
     }
     close.cancel();
-    state.inner().tracker.close();
-    if tokio::time::timeout_at(aborted + DRAIN_AFTER_ABORT, state.inner().tracker.wait())
+    state.runs().tracker().close();
+    if tokio::time::timeout_at(aborted + DRAIN_AFTER_ABORT, state.runs().tracker().wait())
         .await
         .is_err()
     {
@@ -132,12 +132,7 @@ pub async fn serve_on(
 
 /// Resolves once no plan is running.
 async fn plans_ended(state: &AppState) {
-    while state
-        .inner()
-        .open_plans
-        .load(std::sync::atomic::Ordering::SeqCst)
-        > 0
-    {
+    while state.runs().open_plans() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -19,7 +19,7 @@ mod http;
 pub mod jsonrpc;
 pub mod peer;
 mod poll;
-pub mod serve;
+
 mod stream;
 pub mod wire;
 

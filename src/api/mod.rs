@@ -1,45 +1,40 @@
-//! The HTTP surface (spec §1): the route table, with everything else answered `404 Not Found`
-//! as plain text (also a wrong method on a known path).
+//! The HTTP surface (spec §1): the route table of every door, with everything else answered
+//! `404 Not Found` as plain text (also a wrong method on a known path).
+//!
+//! Each door lives in its own room and knows only its wire: [`plan`] (`/plan` and its resume
+//! routes), [`a2a`] (plangate as an A2A agent), [`openai`] (`/v1/…`), [`mcp`] (`/mcp`) and
+//! [`ops`] (health, readiness, metrics, DID document, OpenAPI, playground). What doors share is
+//! below them: [`http`] (body limits, the one error table, event streams, JSON-RPC) and
+//! [`crate::run`] (a plan's lifecycle and its answer). No door imports another, this table or
+//! [`admit`], the one admission every door's routes pass through.
 
-pub mod agent;
-pub mod auth;
-pub mod body;
-pub mod catalog;
-pub mod error;
-pub mod frames;
-pub mod health;
-pub mod json;
-pub mod launch;
+pub mod a2a;
+pub mod admit;
+pub mod http;
 pub mod mcp;
 pub mod openai;
-pub mod openapi;
+pub mod ops;
 pub mod plan;
-pub mod playground;
-pub mod progress;
-pub mod request;
-pub mod resume;
-pub mod sse;
-pub mod state;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument as _;
 
-use crate::api::state::AppState;
+use self::admit::{Gate, admission};
+use self::http::error::not_found;
+use self::http::request_id::{REQUEST_ID, drop_insane};
 use crate::config::CorsOrigins;
-use crate::telemetry::is_sane_request_id;
-
-/// `X-Request-Id`: taken from the request when sane, else generated; on every response.
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::state::AppState;
 
 /// The route template that answered a request (set after routing, read by [`observe`]).
 #[derive(Debug, Clone)]
@@ -48,51 +43,12 @@ struct RouteTemplate(String);
 /// The gateway's router: the routes, then (outermost first) CORS when configured, request ids,
 /// and one span and one HTTP metric per request.
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new()
-        .route("/plan", post(plan::plan).fallback(not_found))
-        .route(
-            "/health",
-            get(health::health).head(not_found).fallback(not_found),
-        )
-        .route("/ready", get(ready).fallback(not_found));
-    router = agent::routes(router);
-    router = openai::routes(router);
-    router = mcp::routes(router);
-    if state.config().resume.enabled {
-        router = resume::routes(router);
-    }
-    match openapi::bundled() {
-        Ok(document) => {
-            router = router.route(
-                "/openapi.json",
-                get(move || async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        document.clone(),
-                    )
-                })
-                .fallback(not_found),
-            );
-        }
-        Err(e) => tracing::error!(error = %e, "GET /openapi.json is not served"),
-    }
-    if state.config().server.playground {
-        let page = playground::Playground::new();
-        router = router.route(
-            "/playground",
-            get(move || async move { page.response() }).fallback(not_found),
-        );
-    }
-    if state.metrics().is_enabled() {
-        router = router.route("/metrics", get(metrics).fallback(not_found));
-    }
-    // The DID document exists only when an identity is loaded (spec §1.2).
-    if state.inner().identity.is_some() {
-        router = router.route(
-            "/.well-known/did.json",
-            get(did_document).fallback(not_found),
-        );
-    }
+    let router = Router::new()
+        .merge(plan_routes(&state))
+        .merge(a2a_routes(&state))
+        .merge(openai_routes(&state))
+        .merge(mcp_routes(&state))
+        .merge(ops_routes(&state));
     let cors = state.config().server.cors.as_ref().map(cors_layer);
     router
         .route_layer(middleware::from_fn(mark_route))
@@ -100,12 +56,143 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .option_layer(cors)
-                .layer(middleware::map_request(drop_insane_request_id))
+                .layer(middleware::map_request(drop_insane))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn_with_state(state.clone(), observe)),
         )
         .with_state(state)
+}
+
+/// `POST /plan`; with resumable streams, `GET /plan/{id}/events` and `DELETE /plan/{id}`.
+fn plan_routes(state: &AppState) -> Router<AppState> {
+    let starting = Gate::starting_plans(state, plan::reject);
+    let gate = Gate::new(state, plan::reject);
+    let mut router = Router::new().route(
+        "/plan",
+        post(plan::plan)
+            .layer(middleware::from_fn_with_state(starting, admission))
+            .fallback(not_found),
+    );
+    if state.config().resume.enabled {
+        router = router
+            .route(
+                "/plan/{plan_id}/events",
+                get(plan::resume::events)
+                    .layer(middleware::from_fn_with_state(gate.clone(), admission))
+                    .fallback(not_found),
+            )
+            .route(
+                "/plan/{plan_id}",
+                delete(plan::resume::cancel)
+                    .layer(middleware::from_fn_with_state(gate, admission))
+                    .fallback(not_found),
+            );
+    }
+    router
+}
+
+/// The A2A door: JSON-RPC at `/a2a` (and `/a2a/`), its cards, `/did/resolve`.
+fn a2a_routes(state: &AppState) -> Router<AppState> {
+    let gate = Gate::new(state, a2a::rpc::reject);
+    let tasks = Arc::new(a2a::store::TaskStore::new(&state.config().a2a_server));
+    let rpc = || {
+        post(a2a::rpc::rpc)
+            .layer(middleware::from_fn_with_state(gate.clone(), admission))
+            .fallback(not_found)
+    };
+    let resolve = || {
+        get(a2a::did::resolve_query)
+            .post(a2a::did::resolve_body)
+            .fallback(not_found)
+    };
+    Router::new()
+        .route(
+            "/.well-known/agent-card.json",
+            get(a2a::card::card_v10).fallback(not_found),
+        )
+        .route(
+            "/.well-known/agent.json",
+            get(a2a::card::card_v03).fallback(not_found),
+        )
+        .route("/a2a", rpc())
+        .route("/a2a/", rpc())
+        .route("/did/resolve", resolve())
+        .route("/a2a/did/resolve", resolve())
+        .layer(Extension(tasks))
+}
+
+/// The OpenAI-compatible door.
+fn openai_routes(state: &AppState) -> Router<AppState> {
+    let starting = Gate::starting_plans(state, openai::reject);
+    let gate = Gate::new(state, openai::reject);
+    Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(openai::chat)
+                .layer(middleware::from_fn_with_state(starting, admission))
+                .fallback(not_found),
+        )
+        .route(
+            "/v1/models",
+            get(openai::models)
+                .layer(middleware::from_fn_with_state(gate, admission))
+                .fallback(not_found),
+        )
+}
+
+/// The MCP door; `GET /mcp` (no server stream) needs no token.
+fn mcp_routes(state: &AppState) -> Router<AppState> {
+    let gate = Gate::new(state, mcp::error::reject);
+    let sessions = Arc::new(mcp::sessions::McpSessions::new(&state.config().mcp));
+    Router::new()
+        .route(
+            "/mcp",
+            post(mcp::transport::handle)
+                .delete(mcp::transport::end_session)
+                .layer(middleware::from_fn_with_state(gate, admission))
+                .get(mcp::transport::no_stream)
+                .fallback(not_found),
+        )
+        .layer(Extension(sessions))
+}
+
+/// Health, readiness, metrics, the DID document, OpenAPI and the playground: no token.
+fn ops_routes(state: &AppState) -> Router<AppState> {
+    let mut router = Router::new()
+        .route(
+            "/health",
+            get(ops::health::health).head(not_found).fallback(not_found),
+        )
+        .route("/ready", get(ops::ready).fallback(not_found));
+    match ops::openapi::bundled() {
+        Ok(document) => {
+            router = router.route(
+                "/openapi.json",
+                get(move || std::future::ready(ops::openapi::serve(document.clone())))
+                    .fallback(not_found),
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "GET /openapi.json is not served"),
+    }
+    if state.config().server.playground {
+        let page = ops::playground::Playground::new();
+        router = router.route(
+            "/playground",
+            get(move || async move { page.response() }).fallback(not_found),
+        );
+    }
+    if state.metrics().is_enabled() {
+        router = router.route("/metrics", get(ops::metrics).fallback(not_found));
+    }
+    // The DID document exists only when an identity is loaded (spec §1.2).
+    if state.identity().is_some() {
+        router = router.route(
+            "/.well-known/did.json",
+            get(ops::did_document).fallback(not_found),
+        );
+    }
+    router
 }
 
 /// CORS for browser frontends on other origins (`GATEWAY_CORS_ORIGINS`).
@@ -132,18 +219,6 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// A client's `X-Request-Id` that is not sane is dropped (a fresh one is generated).
-async fn drop_insane_request_id(mut req: Request) -> Request {
-    let insane = req
-        .headers()
-        .get(&REQUEST_ID)
-        .is_some_and(|v| !v.to_str().is_ok_and(is_sane_request_id));
-    if insane {
-        req.headers_mut().remove(&REQUEST_ID);
-    }
-    req
-}
-
 /// Remembers the matched route template on the response (runs after routing).
 async fn mark_route(matched: MatchedPath, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
@@ -156,15 +231,10 @@ async fn mark_route(matched: MatchedPath, req: Request, next: Next) -> Response 
 /// Runs the request in a span carrying its id (every log line of the request has it) and
 /// counts the response by route template and status.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let id = http::request_id::request_id(req.headers());
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(req).instrument(span).await;
-    if state.inner().draining.is_cancelled() {
+    if state.is_draining() {
         // Draining: answer, then let the client go elsewhere.
         response
             .headers_mut()
@@ -178,62 +248,4 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .metrics()
         .http_response(route, response.status().as_u16());
     response
-}
-
-/// `GET /ready`: 200 while plans are accepted; 503 with `Retry-After` while draining or at
-/// `server.max_concurrent_plans`.
-async fn ready(State(state): State<AppState>) -> Response {
-    if state.is_ready() {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"ready":true}"#,
-        )
-            .into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::RETRY_AFTER, "5"),
-            ],
-            r#"{"ready":false}"#,
-        )
-            .into_response()
-    }
-}
-
-/// `GET /metrics`: the Prometheus text exposition.
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics().render(),
-    )
-        .into_response()
-}
-
-/// `GET /.well-known/did.json`: the bytes serialised at boot.
-async fn did_document(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    match &state.inner().identity {
-        Some(identity) => (
-            [
-                (header::CONTENT_TYPE, "application/did+json"),
-                (header::CACHE_CONTROL, "public, max-age=300"),
-            ],
-            identity.document().to_owned(),
-        )
-            .into_response(),
-        None => not_found().await,
-    }
-}
-
-pub(crate) async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/plain")],
-        "404 Not Found",
-    )
-        .into_response()
 }

@@ -1,6 +1,6 @@
 //! What a plan tells its door (spec §2.2): one enum of events in the order they happen. The
 //! planner only emits them; each door frames them in its own wire format (`/plan` writes them
-//! as SSE frames, see `api::sse`).
+//! as SSE frames, see `api::plan::frames`).
 
 use serde_json::Value;
 

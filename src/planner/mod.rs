@@ -12,6 +12,7 @@ pub mod prompt;
 pub mod render;
 pub mod request;
 pub mod tools;
+pub mod validate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};

@@ -367,7 +367,7 @@ pub fn peer_input(args: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::request::validate;
+    use crate::planner::validate::validate;
 
     fn request(body: &Value) -> PlanRequest {
         validate(body).unwrap()

@@ -70,13 +70,14 @@ impl Idempotency {
         }
     }
 
-    /// Looks the key up; on a miss runs `check` and, when it passes, registers a new entry.
-    pub fn admit<R>(
+    /// Looks the key up; on a miss runs `check` and, when it passes, registers a new entry and
+    /// hands back what the check gave with the ticket.
+    pub fn admit<R, P>(
         &self,
         key: &str,
         session_id: &str,
-        check: impl FnOnce() -> Result<(), R>,
-    ) -> Admission<R> {
+        check: impl FnOnce() -> Result<P, R>,
+    ) -> Admission<R, (Ticket, P)> {
         let mut t = self
             .table
             .lock()
@@ -89,9 +90,10 @@ impl Idempotency {
                 in_flight: e.ended_at.is_none(),
             };
         }
-        if let Err(r) = check() {
-            return Admission::Refused(r);
-        }
+        let passed = match check() {
+            Ok(passed) => passed,
+            Err(r) => return Admission::Refused(r),
+        };
         t.next_generation += 1;
         let generation = t.next_generation;
         t.entries.insert(
@@ -102,10 +104,13 @@ impl Idempotency {
                 generation,
             },
         );
-        Admission::Registered(Ticket {
-            key: key.to_owned(),
-            generation,
-        })
+        Admission::Registered((
+            Ticket {
+                key: key.to_owned(),
+                generation,
+            },
+            passed,
+        ))
     }
 
     /// Marks a plan's stream as ended.
@@ -182,11 +187,11 @@ mod tests {
     fn body_entries_vanish_at_end_and_header_entries_linger() {
         let idem = Idempotency::new(Duration::from_secs(60));
         let body_key = Idempotency::key("s", None, b"{}");
-        let Admission::Registered(t) = idem.admit::<()>(&body_key, "a", || Ok(())) else {
+        let Admission::Registered((t, ())) = idem.admit::<(), ()>(&body_key, "a", || Ok(())) else {
             panic!()
         };
         assert_eq!(
-            idem.admit::<()>(&body_key, "b", || Ok(())),
+            idem.admit::<(), ()>(&body_key, "b", || Ok(())),
             Admission::Duplicate {
                 session_id: "a".into(),
                 in_flight: true
@@ -197,19 +202,19 @@ mod tests {
 
         let hdr_key = Idempotency::key("s", Some("k"), b"{}");
         assert_eq!(hdr_key, "s:hdr:k");
-        let Admission::Registered(t) = idem.admit::<()>(&hdr_key, "c", || Ok(())) else {
+        let Admission::Registered((t, ())) = idem.admit::<(), ()>(&hdr_key, "c", || Ok(())) else {
             panic!()
         };
         idem.end(&t);
         assert_eq!(
-            idem.admit::<()>(&hdr_key, "d", || Ok(())),
+            idem.admit::<(), ()>(&hdr_key, "d", || Ok(())),
             Admission::Duplicate {
                 session_id: "c".into(),
                 in_flight: false
             }
         );
         assert!(matches!(
-            idem.admit(&Idempotency::key("other", Some("k"), b""), "e", || Err(7)),
+            idem.admit::<i32, ()>(&Idempotency::key("other", Some("k"), b""), "e", || Err(7)),
             Admission::Refused(7)
         ));
     }
@@ -217,13 +222,13 @@ mod tests {
     #[test]
     fn expired_header_entries_are_purged() {
         let idem = Idempotency::new(Duration::from_millis(1));
-        let Admission::Registered(t) = idem.admit::<()>("s:hdr:x", "a", || Ok(())) else {
+        let Admission::Registered((t, ())) = idem.admit::<(), ()>("s:hdr:x", "a", || Ok(())) else {
             panic!()
         };
         idem.end(&t);
         std::thread::sleep(Duration::from_millis(5));
         assert!(matches!(
-            idem.admit::<()>("s:hdr:x", "b", || Ok(())),
+            idem.admit::<(), ()>("s:hdr:x", "b", || Ok(())),
             Admission::Registered(_)
         ));
     }

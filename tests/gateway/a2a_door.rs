@@ -67,25 +67,6 @@ fn send_v03(text: &str, skill: Option<&str>, context: Option<&str>) -> String {
         .to_string()
 }
 
-fn a2a_python() -> Option<String> {
-    let dir = std::env::var("PEERS_VENV_DIR").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/plangate-peers",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    let python = format!("{dir}/a2a/bin/python");
-    if std::path::Path::new(&python).exists() {
-        Some(python)
-    } else {
-        skip(
-            &format!("{python} (the a2a-sdk venv) is missing"),
-            "PLANGATE_REQUIRE_A2A",
-        );
-        None
-    }
-}
-
 fn artifact_text(task: &Value) -> String {
     task["artifacts"][0]["parts"][0]["text"]
         .as_str()

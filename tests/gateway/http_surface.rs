@@ -406,7 +406,7 @@ fn request_schema_agrees_with_the_validator_on_sample_bodies() {
         json!({"question": "q", "history": [{"role": "bot", "parts": []}]}),
     ];
     for sample in samples {
-        let ours = plangate::api::request::validate(&sample).is_ok();
+        let ours = plangate::planner::validate::validate(&sample).is_ok();
         assert_eq!(
             validator.is_valid(&sample),
             ours,

@@ -15,6 +15,7 @@ mod bindu;
 mod cli;
 mod clients;
 mod conversation;
+mod cross_door;
 mod doors;
 mod hostile;
 mod http_surface;

@@ -461,6 +461,27 @@ impl ExampleAgent {
 
 /// The Python of the client-test venv (`PLANGATE_CLIENTS_PYTHON`, set by `scripts/test.sh`), or
 /// `None` after reporting the test as skipped.
+/// The a2a-sdk venv's Python (installed by ../shared/peers/run-a2a-echo.sh), for the A2A door's
+/// client tests.
+pub(crate) fn a2a_python() -> Option<String> {
+    let dir = std::env::var("PEERS_VENV_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/plangate-peers",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let python = format!("{dir}/a2a/bin/python");
+    if std::path::Path::new(&python).exists() {
+        Some(python)
+    } else {
+        skip(
+            &format!("{python} (the a2a-sdk venv) is missing"),
+            "PLANGATE_REQUIRE_A2A",
+        );
+        None
+    }
+}
+
 pub(crate) fn clients_python() -> Option<String> {
     peer_url("PLANGATE_CLIENTS_PYTHON", "PLANGATE_REQUIRE_CLIENTS")
 }

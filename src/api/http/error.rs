@@ -1,0 +1,191 @@
+//! The one error table: the rejections of a request before its answer starts (spec §1.3–1.6,
+//! §2.4), whichever door it came through.
+//!
+//! Policy: library code returns typed errors (`ConfigError`, `A2aError`, `LlmError`, …). A
+//! rejection is an [`ApiError`]; its status, `Retry-After` and `WWW-Authenticate` are decided
+//! here, in exhaustive `match`es, and nowhere else. Each door only chooses the body: `/plan` and
+//! the operator routes answer `{"error","detail"}` ([`IntoResponse`] below), the OpenAI door its
+//! error object, the A2A and MCP doors a JSON-RPC error ([`super::jsonrpc::rejection`]), all
+//! through [`ApiError::respond`]. A door-specific refusal (a JSON-RPC method error, an MCP
+//! session problem) is the door's own type. After the first SSE byte nothing here is used:
+//! failures become `error` events.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::planner::validate::Issue;
+use crate::run::Refused;
+
+/// A rejection of a request, the same for every door.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The body did not arrive within `server.body_read_timeout_ms`.
+    #[error("request body not received within {ms} ms (server.body_read_timeout_ms)")]
+    BodyTimeout { ms: u128 },
+    /// The body is not JSON (or not UTF-8).
+    #[error("{0}")]
+    InvalidJson(String),
+    /// Schema validation failed.
+    #[error("{detail}")]
+    Invalid { detail: String, issues: Vec<Issue> },
+    /// Two catalog entries produce the same tool id.
+    #[error("{0}")]
+    ToolIdCollision(String),
+    #[error("gateway is shutting down")]
+    ShuttingDown,
+    #[error("too many plans in flight")]
+    Overloaded,
+    /// The shared store (Redis) does not answer.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of each rejection.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::InvalidJson(_) | Self::Invalid { .. } | Self::ToolIdCollision(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::ShuttingDown | Self::Overloaded | Self::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds a client should wait before retrying: the same for every door.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            // Places free up as plans end: try again soon (spec §1.1).
+            Self::Overloaded => Some("1"),
+            // Another instance takes over, or the store comes back.
+            Self::ShuttingDown | Self::StoreUnavailable(_) => Some("5"),
+            Self::Unauthorized
+            | Self::PayloadTooLarge { .. }
+            | Self::BodyTimeout { .. }
+            | Self::InvalidJson(_)
+            | Self::Invalid { .. }
+            | Self::ToolIdCollision(_)
+            | Self::Internal(_) => None,
+        }
+    }
+
+    /// The machine-readable name of the rejection (`/plan`'s `error`, OpenAI's `code`).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyTimeout { .. } => "request_timeout",
+            Self::InvalidJson(_) | Self::Invalid { .. } | Self::ToolIdCollision(_) => {
+                "invalid_request"
+            }
+            Self::ShuttingDown => "shutting_down",
+            Self::Overloaded => "overloaded",
+            Self::StoreUnavailable(_) => "store_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// A door's body for this rejection, with the table's status and headers.
+    #[must_use]
+    pub fn respond(&self, mut response: Response) -> Response {
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        if matches!(self, Self::Unauthorized) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+        }
+        response
+    }
+
+    /// Builds the `Invalid` error from validation issues.
+    #[must_use]
+    pub fn invalid(issues: Vec<Issue>) -> Self {
+        let detail = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::Invalid { detail, issues }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::ShuttingDown => Self::ShuttingDown,
+            Refused::Overloaded => Self::Overloaded,
+        }
+    }
+}
+
+/// `/plan`'s body (and the operator routes'): `{"error", "detail"}`, with `issues` for a request
+/// that breaks the schema.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match &self {
+            Self::Unauthorized => json!({"error": "unauthorized"}),
+            Self::InvalidJson(d) | Self::ToolIdCollision(d) | Self::Internal(d) => {
+                json!({"error": self.code(), "detail": d})
+            }
+            Self::Invalid { detail, issues } => {
+                json!({"error": self.code(), "detail": detail, "issues": issues})
+            }
+            Self::PayloadTooLarge { .. }
+            | Self::BodyTimeout { .. }
+            | Self::ShuttingDown
+            | Self::Overloaded
+            | Self::StoreUnavailable(_) => {
+                json!({"error": self.code(), "detail": self.to_string()})
+            }
+        };
+        self.respond(
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response(),
+        )
+    }
+}
+
+/// Marks a response as the refusal of a request that would have started a plan; the route
+/// table's admission counts it once in `plangate_plans_total{outcome="rejected"}`.
+/// It carries why, for the log line.
+#[derive(Debug, Clone)]
+pub struct PlanRefused(pub String);
+
+/// Marks `response` as a refused plan (see [`PlanRefused`]).
+#[must_use]
+pub fn refused(mut response: Response, why: impl std::fmt::Display) -> Response {
+    response
+        .extensions_mut()
+        .insert(PlanRefused(why.to_string()));
+    response
+}
+
+/// Every path and method the route table does not know: `404 Not Found` as plain text (spec §1).
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "404 Not Found",
+    )
+        .into_response()
+}

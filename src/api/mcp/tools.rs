@@ -1,0 +1,264 @@
+//! The door's tools: `ask` (a plan over a server-side catalog; its answer, or its failure with
+//! `isError`) and `list_catalogs`. An `ask` is answered with JSON, or as an SSE stream of
+//! `notifications/progress` then the result when the client accepts `text/event-stream`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::error::McpError;
+use super::sessions::McpSessions;
+use crate::api::http::body;
+use crate::api::http::error::{ApiError, refused};
+use crate::api::http::jsonrpc;
+use crate::api::http::request_id::request_id;
+use crate::api::http::sse::{KEEP_ALIVE, door_stream, keepalive_ticker};
+use crate::planner::event::PlanEvent;
+use crate::planner::request::PlanRequest;
+use crate::run::answer::{Answer, CallLabels, NO_ANSWER};
+use crate::run::{PlanGuard, StartInfo};
+use crate::state::AppState;
+
+/// `tools/list`.
+pub(crate) fn list(state: &AppState) -> Value {
+    let names: Vec<&str> = state.catalogs().iter().map(|c| c.name.as_str()).collect();
+    json!({"tools": [
+        {"name": "ask",
+         "title": "Ask the agent fleet",
+         "description": "Plans over a catalog of remote A2A agents and returns the answer assembled from their work.",
+         "inputSchema": {"type": "object", "properties": {
+            "question": {"type": "string", "description": "The question or task"},
+            "catalog": {"type": "string", "enum": names, "description": "Which catalog to plan over (default: \"default\")"}},
+          "required": ["question"]}},
+        {"name": "list_catalogs",
+         "title": "List the catalogs",
+         "description": "The server-side catalogs `ask` can plan over, with their descriptions and agents.",
+         "inputSchema": {"type": "object", "properties": {}}},
+    ]})
+}
+
+/// A tool result holding one text.
+fn text_result(text: &str, is_error: bool) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": is_error})
+}
+
+/// One `tools/call` in a session.
+pub(crate) struct ToolCall<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) sessions: &'a Arc<McpSessions>,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) session: &'a str,
+    pub(crate) id: &'a Value,
+    pub(crate) params: &'a Value,
+}
+
+impl ToolCall<'_> {
+    fn answer(&self, text: &str, is_error: bool) -> Response {
+        body::json(
+            StatusCode::OK,
+            &jsonrpc::result(self.id, &text_result(text, is_error)),
+        )
+    }
+}
+
+/// `tools/call`.
+pub(crate) async fn call(call: &ToolCall<'_>) -> Result<Response, McpError> {
+    match call.params.get("name").and_then(Value::as_str) {
+        Some("list_catalogs") => {
+            let list: Vec<Value> = call
+                .state
+                .catalogs()
+                .iter()
+                .map(|c| {
+                    json!({"name": c.name, "description": c.description,
+                    "agents": c.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>()})
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&list).unwrap_or_default();
+            Ok(call.answer(&text, false))
+        }
+        Some("ask") => Ok(ask(call).await),
+        other => Err(McpError::UnknownTool(
+            other.unwrap_or("(no name)").to_owned(),
+        )),
+    }
+}
+
+/// `ask`: a plan; a refusal is a tool error (bad arguments) or a JSON-RPC error (no place),
+/// counted as a refused plan either way.
+async fn ask(call: &ToolCall<'_>) -> Response {
+    let arguments = call.params.get("arguments").cloned().unwrap_or_default();
+    let Some(question) = arguments
+        .get("question")
+        .and_then(Value::as_str)
+        .filter(|q| !q.trim().is_empty())
+    else {
+        let why = "arguments.question: expected a non-empty string";
+        return refused(call.answer(why, true), why);
+    };
+    let name = arguments.get("catalog").and_then(Value::as_str);
+    let catalog = match call.state.catalogs().find(name) {
+        Ok(catalog) => catalog,
+        Err(unknown) => {
+            let why = format!("arguments.catalog: {}", unknown.describe("catalog"));
+            return refused(call.answer(&why, true), why);
+        }
+    };
+    let runs = call.state.runs();
+    let place = match runs.place() {
+        Ok(place) => place,
+        Err(e) => {
+            let e = McpError::Api(ApiError::from(e));
+            return refused(e.respond(call.id), &e);
+        }
+    };
+    let request = PlanRequest::question(question.to_owned(), catalog.agents.clone());
+    let launched = runs.start(
+        place,
+        request,
+        StartInfo::fresh(runs, request_id(call.headers)),
+    );
+    let request_key = call
+        .id
+        .as_str()
+        .map_or_else(|| call.id.to_string(), str::to_owned);
+    call.sessions.running(
+        call.session,
+        &request_key,
+        Some(launched.guard.abort_handle()),
+    );
+    let running = Running {
+        sessions: Arc::clone(call.sessions),
+        session: call.session.to_owned(),
+        request_key,
+        id: call.id.clone(),
+        events: launched.events,
+        _guard: launched.guard,
+        progress_token: call
+            .params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.is_number())
+            .cloned(),
+        progress: 0,
+        answer: Answer::default(),
+        labels: CallLabels::default(),
+    };
+    let accepts_sse = call
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    if accepts_sse {
+        stream(call.state, running)
+    } else {
+        let mut running = running;
+        loop {
+            if let Step::Result(value) = running.next().await {
+                return body::json(StatusCode::OK, &value);
+            }
+        }
+    }
+}
+
+/// One running `ask`.
+struct Running {
+    sessions: Arc<McpSessions>,
+    session: String,
+    request_key: String,
+    id: Value,
+    events: mpsc::Receiver<Box<PlanEvent>>,
+    _guard: PlanGuard,
+    progress_token: Option<Value>,
+    progress: u64,
+    answer: Answer,
+    labels: CallLabels,
+}
+
+/// What the client gets next.
+enum Step {
+    /// A `notifications/progress` message.
+    Progress(Value),
+    /// The call's JSON-RPC response: nothing follows.
+    Result(Value),
+}
+
+impl Running {
+    fn progress(&mut self, message: &str) -> Option<Step> {
+        let token = self.progress_token.clone()?;
+        self.progress += 1;
+        Some(Step::Progress(
+            json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": token, "progress": self.progress, "message": message}}),
+        ))
+    }
+
+    fn result(&self, text: &str, is_error: bool) -> Step {
+        Step::Result(jsonrpc::result(&self.id, &text_result(text, is_error)))
+    }
+
+    async fn next(&mut self) -> Step {
+        let mut failure: Option<String> = None;
+        loop {
+            let Some(event) = self.events.recv().await else {
+                let text = failure.unwrap_or_else(|| "the plan was canceled".to_owned());
+                return self.result(&text, true);
+            };
+            match *event {
+                PlanEvent::TaskStarted { subject, skill, .. } => {
+                    let text = self.labels.started(subject, &skill);
+                    if let Some(step) = self.progress(&text) {
+                        return step;
+                    }
+                }
+                PlanEvent::TaskEnded { subject, outcome } => {
+                    let text = self.labels.ended(subject, &outcome);
+                    if let Some(step) = self.progress(&text) {
+                        return step;
+                    }
+                }
+                PlanEvent::TextDelta { part_id, delta, .. } => {
+                    self.answer.push(&part_id, &delta);
+                }
+                PlanEvent::Final { .. } => return self.result(self.answer.text(), false),
+                PlanEvent::Error { message, code } => {
+                    failure = Some(format!("the plan failed: {message} ({code})"));
+                }
+                PlanEvent::Done => {
+                    let text = failure.take().unwrap_or_else(|| NO_ANSWER.to_owned());
+                    return self.result(&text, true);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.sessions
+            .running(&self.session, &self.request_key, None);
+    }
+}
+
+/// The call as an SSE stream: progress notifications, then the response.
+fn stream(state: &AppState, running: Running) -> Response {
+    let ticker = keepalive_ticker(state.config().server.sse_keepalive);
+    let frame = |value: &Value| Bytes::from(format!("event: message\ndata: {value}\n\n"));
+    let body = futures::stream::unfold(Some((running, ticker)), move |st| async move {
+        let (mut running, mut ticker) = st?;
+        tokio::select! {
+            step = running.next() => match step {
+                Step::Progress(p) => Some((Ok::<_, Infallible>(frame(&p)), Some((running, ticker)))),
+                Step::Result(r) => Some((Ok(frame(&r)), None)),
+            },
+            _ = ticker.tick() => Some((Ok(Bytes::from_static(KEEP_ALIVE)), Some((running, ticker)))),
+        }
+    });
+    door_stream("text/event-stream", body)
+}

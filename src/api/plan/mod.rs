@@ -1,0 +1,185 @@
+//! The `/plan` door (spec §1.4): read and validate the body into a [`PlanRequest`] (the catalog
+//! it names before its own agents, the catalog limits, tool-name collisions), admit it
+//! ([`idempotency`], which takes the place), then open the SSE stream ([`stream`], frames in
+//! [`frames`]) or, with resumable streams, the event log ([`resume`]). No planner logic lives
+//! here.
+
+pub mod frames;
+pub mod idempotency;
+pub mod resume;
+pub mod stream;
+
+use std::time::Instant;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use self::idempotency::Admitted;
+use crate::api::http::body;
+use crate::api::http::caller::Caller;
+use crate::api::http::error::{ApiError, refused};
+use crate::api::http::request_id::request_id;
+use crate::planner::event::PlanEvent;
+use crate::planner::request::PlanRequest;
+use crate::planner::tools::check_collisions;
+use crate::planner::validate::{self, Issue, PLAN_FIELDS};
+use crate::run::StartInfo;
+use crate::state::AppState;
+
+/// The door's body for a core rejection: `{"error", "detail"}`.
+pub(crate) fn reject(e: ApiError) -> Response {
+    e.into_response()
+}
+
+/// `POST /plan`.
+pub async fn plan(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match open(&state, &caller, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            let why = e.to_string();
+            refused(e.into_response(), why)
+        }
+    }
+}
+
+/// Catalog limits (`plan.max_agents`, `plan.max_skills`): one request cannot ask for thousands
+/// of tools or fan out to thousands of peers.
+fn check_catalog_size(
+    request: &PlanRequest,
+    limits: &crate::config::PlanConfig,
+) -> Result<(), ApiError> {
+    let agents = request.agents.len();
+    let skills: usize = request.agents.iter().map(|a| a.skills.len()).sum();
+    let mut issues = Vec::new();
+    if agents > limits.max_agents {
+        issues.push(Issue {
+            path: "agents".to_owned(),
+            message: format!(
+                "Too big: at most {} agents per request (plan.max_agents), got {agents}",
+                limits.max_agents
+            ),
+        });
+    }
+    if skills > limits.max_skills {
+        issues.push(Issue {
+            path: "agents".to_owned(),
+            message: format!(
+                "Too big: at most {} skills per request over all agents (plan.max_skills), got {skills}",
+                limits.max_skills
+            ),
+        });
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(issues))
+    }
+}
+
+/// The request of a body: validated, with the agents of the catalog it names (if any) before
+/// its own, within the catalog limits and free of tool-name collisions.
+fn read_request(state: &AppState, raw: &[u8]) -> Result<PlanRequest, ApiError> {
+    let value = body::parse(&state.config().server, raw, &PLAN_FIELDS)?;
+    let validate::PlanBody {
+        mut request,
+        catalog,
+    } = validate::validate_body(&value).map_err(ApiError::invalid)?;
+    drop(value);
+    if let Some(name) = catalog {
+        let catalog = state.catalogs().find(Some(&name)).map_err(|unknown| {
+            ApiError::invalid(vec![Issue {
+                path: "catalog".to_owned(),
+                message: unknown.describe("catalog"),
+            }])
+        })?;
+        let own = std::mem::take(&mut request.agents);
+        request.agents = catalog.agents.iter().cloned().chain(own).collect();
+    }
+    check_catalog_size(&request, &state.config().plan)?;
+    check_collisions(&request.agents).map_err(ApiError::ToolIdCollision)?;
+    Ok(request)
+}
+
+async fn open(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let raw = body::read(&state.config().server, headers, body).await?;
+    let request = read_request(state, &raw)?;
+    let card_deadline = Instant::now() + state.runs().limits().card_budget;
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let (entry, place) =
+        match idempotency::admit(state, caller.owner(), headers, &raw, &session_id).await? {
+            Admitted::Duplicate {
+                session_id,
+                in_flight,
+            } => return Ok(duplicate(session_id, in_flight, &request)),
+            Admitted::New { entry, place } => (entry, place),
+        };
+    drop(raw);
+    let resume = state.config().resume.enabled;
+    // Dropping the entry guard on an error ends the idempotency entry; the place goes back.
+    if resume {
+        resume::open_log(state, &session_id, caller.owner()).await?;
+    }
+    let info = StartInfo {
+        first: Some(PlanEvent::Session {
+            session_id: session_id.clone(),
+            external_session_id: request.session_id.clone(),
+            created: true,
+        }),
+        session_id: session_id.clone(),
+        request_id: request_id(headers),
+        card_deadline,
+    };
+    if resume {
+        // A resumable plan outlives its first reader: it runs on the tracker.
+        let launched = state.runs().start(place, request, info);
+        return Ok(resume::respond(
+            state,
+            &session_id,
+            caller.owner(),
+            launched,
+            entry,
+        ));
+    }
+    let (launched, driven) = state.runs().start_driven(place, request, info);
+    Ok(stream::response(
+        launched.events,
+        state.config().server.sse_keepalive,
+        (entry, launched.guard),
+        driven,
+    ))
+}
+
+/// The stream of a duplicate: the running (or recent) plan's id, and nothing is re-run.
+fn duplicate(session_id: String, in_flight: bool, request: &PlanRequest) -> Response {
+    let message = if in_flight {
+        "Plan with identical body is in flight; not re-running."
+    } else {
+        "Plan with identical body recently completed (within idempotency TTL)."
+    };
+    stream::fixed(&[
+        PlanEvent::Session {
+            session_id: session_id.clone(),
+            external_session_id: request.session_id.clone(),
+            created: false,
+        },
+        PlanEvent::Duplicate {
+            session_id,
+            in_flight,
+            message: message.to_owned(),
+        },
+        PlanEvent::Done,
+    ])
+}

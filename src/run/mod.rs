@@ -1,0 +1,183 @@
+//! Runs: a running plan's lifecycle, whichever door started it, and nothing of HTTP.
+//!
+//! - [`place`]: one of `server.max_concurrent_plans` places, as a guard that gives it back when
+//!   dropped ([`Place`]); refused while draining or at the cap ([`Refused`]).
+//! - [`start`]: a plan started on the gateway's task tracker, or handed to its door to drive
+//!   (the `/plan` body polls it), its events on a bounded channel; dropping the door's
+//!   [`start::PlanGuard`] aborts the plan and gives its place back.
+//! - [`registry`]: the resumable plans running here (owner, abort switch, readers).
+//! - [`answer`]: the one answer every door returns, assembled from the plan's events, and the
+//!   one-line progress texts of peer calls.
+//!
+//! A door builds a [`PlanRequest`], takes a [`Place`], starts the plan with [`Runs::start`] and
+//! maps the [`crate::planner::event::PlanEvent`]s to its own frames.
+
+pub mod answer;
+pub mod place;
+pub mod registry;
+pub mod start;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::planner::PlannerDeps;
+use crate::planner::request::PlanRequest;
+use crate::telemetry::metrics::Metrics;
+
+pub use self::place::{Place, Refused};
+pub use self::start::{DrivenPlan, Launched, PlanGuard};
+
+/// The limits a run is started with (from `server.*`, `plan.*` and `a2a.*`).
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// `server.max_concurrent_plans` (0: no cap).
+    pub max_concurrent_plans: usize,
+    /// `plan.default_timeout_ms`: the deadline of a plan without `preferences.timeout_ms`.
+    pub default_timeout: Duration,
+    /// `a2a.card_budget_ms`: how long a plan's first calls wait for the agent cards.
+    pub card_budget: Duration,
+    /// `plan.max_concurrent_calls`: peer calls one plan runs at once.
+    pub max_concurrent_calls: usize,
+}
+
+/// Starts and owns the gateway's plans; cheap to share (`Arc` fields).
+#[derive(Debug)]
+pub struct Runs {
+    deps: Arc<PlannerDeps>,
+    limits: RunLimits,
+    tracker: TaskTracker,
+    draining: CancellationToken,
+    hard_stop: CancellationToken,
+    places: place::Places,
+    metrics: Arc<Metrics>,
+    resumable: Option<Arc<registry::Resumable>>,
+}
+
+/// What a plan starts with, besides its request.
+#[derive(Debug)]
+pub struct StartInfo {
+    /// The plan's internal id (the `session_id` of the `/plan` `session` frame).
+    pub session_id: String,
+    /// The request id its log lines carry.
+    pub request_id: String,
+    /// Until when the first calls wait for agent cards.
+    pub card_deadline: Instant,
+    /// A door's own first event, queued before anything the planner says.
+    pub first: Option<crate::planner::event::PlanEvent>,
+}
+
+impl StartInfo {
+    /// A fresh plan id, the cards' budget from now, no first event.
+    #[must_use]
+    pub fn fresh(runs: &Runs, request_id: String) -> Self {
+        Self {
+            session_id: uuid::Uuid::new_v4().to_string(),
+            request_id,
+            card_deadline: Instant::now() + runs.limits.card_budget,
+            first: None,
+        }
+    }
+}
+
+impl Runs {
+    /// The gateway's runner. `tracker` owns every task it spawns; `draining` refuses new places;
+    /// `hard_stop` aborts running plans at the end of the shutdown grace.
+    #[must_use]
+    pub fn new(
+        deps: Arc<PlannerDeps>,
+        limits: RunLimits,
+        tracker: TaskTracker,
+        metrics: Arc<Metrics>,
+        resumable: Option<registry::Resumable>,
+    ) -> Self {
+        Self {
+            deps,
+            limits,
+            tracker,
+            draining: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            places: place::Places::new(limits.max_concurrent_plans),
+            metrics,
+            resumable: resumable.map(Arc::new),
+        }
+    }
+
+    /// Takes one of the `server.max_concurrent_plans` places, unless the gateway is draining.
+    ///
+    /// # Errors
+    /// [`Refused::ShuttingDown`] or [`Refused::Overloaded`].
+    pub fn place(&self) -> Result<Place, Refused> {
+        if self.draining.is_cancelled() {
+            return Err(Refused::ShuttingDown);
+        }
+        self.places.take()
+    }
+
+    /// Whether a new plan would get a place now.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        !self.draining.is_cancelled() && self.places.has_room()
+    }
+
+    /// Plans holding a place now.
+    #[must_use]
+    pub fn open_plans(&self) -> usize {
+        self.places.taken()
+    }
+
+    /// The plan's deadline: `preferences.timeout_ms`, else `plan.default_timeout_ms`.
+    #[must_use]
+    pub fn deadline_of(&self, request: &PlanRequest) -> Duration {
+        request
+            .preferences
+            .timeout_ms
+            .map_or(self.limits.default_timeout, Duration::from_millis)
+    }
+
+    /// What every plan uses (peer client, LLM, recipes, prompts).
+    #[must_use]
+    pub fn deps(&self) -> &PlannerDeps {
+        &self.deps
+    }
+
+    /// The limits runs start with.
+    #[must_use]
+    pub fn limits(&self) -> &RunLimits {
+        &self.limits
+    }
+
+    /// The task tracker that owns every task the gateway spawns.
+    #[must_use]
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
+    /// Set when shutdown begins: no new places.
+    #[must_use]
+    pub fn draining(&self) -> &CancellationToken {
+        &self.draining
+    }
+
+    /// Fires when the shutdown grace is over: running plans are aborted.
+    #[must_use]
+    pub fn hard_stop(&self) -> &CancellationToken {
+        &self.hard_stop
+    }
+
+    /// Starts this instance's listener for cancels sent through the shared store (`DELETE` on
+    /// any instance), when plans are resumable.
+    pub fn listen_for_cancels(&self, store: crate::store::redis::RedisStore) {
+        if let Some(registry) = &self.resumable {
+            registry.listen_for_cancels(store, &self.tracker, self.hard_stop.clone());
+        }
+    }
+
+    /// The resumable plans running here (`GATEWAY_SSE_RESUME=on`).
+    #[must_use]
+    pub fn resumable(&self) -> Option<&Arc<registry::Resumable>> {
+        self.resumable.as_ref()
+    }
+}
