@@ -1,5 +1,5 @@
 //! What a plan is asked to do: the question, the catalog of peers and their skills, the
-//! conversation so far. Every door (today `/plan`) validates its own wire format into these
+//! conversation so far. Every door (`/plan`, A2A, OpenAI, MCP) reads its own wire format into these
 //! types; the planner reads nothing else.
 
 use std::collections::HashMap;

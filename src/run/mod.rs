@@ -5,7 +5,8 @@
 //! - [`start`]: a plan started on the gateway's task tracker, or handed to its door to drive
 //!   (the `/plan` body polls it), its events on a bounded channel; dropping the door's
 //!   [`start::PlanGuard`] aborts the plan and gives its place back.
-//! - [`registry`]: the resumable plans running here (owner, abort switch, readers).
+//! - [`registry`]: the resumable plans running here (owner, abort switch, readers), and
+//!   [`pump`]: each one's events written to its event log (memory or Redis), its lease renewed.
 //! - [`answer`]: the one answer every door returns, assembled from the plan's events, and the
 //!   one-line progress texts of peer calls.
 //!
@@ -14,6 +15,7 @@
 
 pub mod answer;
 pub mod place;
+pub mod pump;
 pub mod registry;
 pub mod start;
 

@@ -4,7 +4,6 @@
 //! finished) → `completed` with one artifact holding the answer (signed with the gateway's key
 //! when it has a DID), or `failed` with the plan's error.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::response::Response;
@@ -19,7 +18,7 @@ use crate::a2a::TaskState;
 use crate::api::http::error::ApiError;
 use crate::api::http::jsonrpc::{RpcError, code};
 use crate::api::http::request_id::request_id;
-use crate::api::http::sse::{KEEP_ALIVE, door_stream, keepalive_ticker};
+use crate::api::http::sse::door_stream;
 use crate::planner::event::PlanEvent;
 use crate::planner::request::PlanRequest;
 use crate::run::answer::{Answer, CallLabels, NO_ANSWER};
@@ -30,7 +29,7 @@ use crate::state::AppState;
 /// `returnImmediately: true`, the task at once while the plan goes on.
 pub(crate) async fn send(call: &Call<'_>, params: &Value) -> Result<Response, Failure> {
     let immediately = call.dialect.returns_immediately(params);
-    let (task, mut driver) = start(call, params)?;
+    let (task, mut driver) = open_task(call, params)?;
     if immediately {
         let response = {
             let data = task.data();
@@ -51,7 +50,7 @@ pub(crate) async fn send(call: &Call<'_>, params: &Value) -> Result<Response, Fa
 /// `message/stream`: the task, then its updates, as SSE events each holding one JSON-RPC
 /// response; `: keep-alive` comments while nothing happens.
 pub(crate) fn stream(call: &Call<'_>, params: &Value) -> Result<Response, Failure> {
-    let (task, driver) = start(call, params)?;
+    let (task, driver) = open_task(call, params)?;
     let (dialect, id) = (call.dialect, call.id.clone());
     let frame = |id: &Value, result: Value| {
         Bytes::from(format!(
@@ -63,36 +62,34 @@ pub(crate) fn stream(call: &Call<'_>, params: &Value) -> Result<Response, Failur
         let data = task.data();
         frame(&id, dialect.task_result(&data.view(&task)))
     };
-    let ticker = keepalive_ticker(call.state.config().server.sse_keepalive);
-    let updates = futures::stream::unfold(Some((driver, ticker)), move |st| {
+    let updates = futures::stream::unfold(Some(driver), move |driver| {
         let id = id.clone();
         async move {
-            let (mut driver, mut ticker) = st?;
-            tokio::select! {
-                update = driver.next() => {
-                    let update = update?;
-                    let bytes = {
-                        let task = Arc::clone(&driver.task);
-                        let data = task.data();
-                        let view = data.view(&task);
-                        match update {
-                            Update::Status => frame(&id, dialect.status_update(&view, false)),
-                            Update::Final => frame(&id, dialect.status_update(&view, true)),
-                            Update::Artifact => match &view.artifact {
-                                Some(artifact) => frame(&id, dialect.artifact_update(&view, artifact)),
-                                None => Bytes::new(),
-                            },
-                        }
-                    };
-                    let next = (update != Update::Final).then_some((driver, ticker));
-                    Some((Ok::<_, Infallible>(bytes), next))
+            let mut driver = driver?;
+            let update = driver.next().await?;
+            let bytes = {
+                let task = Arc::clone(&driver.task);
+                let data = task.data();
+                let view = data.view(&task);
+                match update {
+                    Update::Status => frame(&id, dialect.status_update(&view, false)),
+                    Update::Final => frame(&id, dialect.status_update(&view, true)),
+                    Update::Artifact => match &view.artifact {
+                        Some(artifact) => frame(&id, dialect.artifact_update(&view, artifact)),
+                        None => Bytes::new(),
+                    },
                 }
-                _ = ticker.tick() => Some((Ok(Bytes::from_static(KEEP_ALIVE)), Some((driver, ticker)))),
-            }
+            };
+            Some((bytes, (update != Update::Final).then_some(driver)))
         }
     });
-    let body = futures::stream::once(async move { Ok::<_, Infallible>(first) }).chain(updates);
-    Ok(door_stream("text/event-stream; charset=utf-8", body))
+    let body = futures::stream::once(std::future::ready(first)).chain(updates);
+    let keepalive = call.state.config().server.sse_keepalive;
+    Ok(door_stream(
+        "text/event-stream; charset=utf-8",
+        body,
+        keepalive,
+    ))
 }
 
 /// A `taskId` the caller chose: printable, at most 128 characters, and not one of its tasks.
@@ -120,7 +117,7 @@ fn check_task_id(tasks: &TaskStore, owner: &str, task_id: &str) -> Result<(), Rp
 }
 
 /// Checks a send, creates its task and starts its plan.
-fn start(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Driver), Failure> {
+fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Driver), Failure> {
     let state = call.state;
     let max_bytes = state.config().a2a_server.max_message_bytes;
     let message = call.dialect.read_message(params, max_bytes)?;

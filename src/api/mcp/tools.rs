@@ -2,7 +2,6 @@
 //! `isError`) and `list_catalogs`. An `ask` is answered with JSON, or as an SSE stream of
 //! `notifications/progress` then the result when the client accepts `text/event-stream`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,7 +16,7 @@ use crate::api::http::body;
 use crate::api::http::error::{ApiError, refused};
 use crate::api::http::jsonrpc;
 use crate::api::http::request_id::request_id;
-use crate::api::http::sse::{KEEP_ALIVE, door_stream, keepalive_ticker};
+use crate::api::http::sse::door_stream;
 use crate::planner::event::PlanEvent;
 use crate::planner::request::PlanRequest;
 use crate::run::answer::{Answer, CallLabels, NO_ANSWER};
@@ -248,17 +247,17 @@ impl Drop for Running {
 
 /// The call as an SSE stream: progress notifications, then the response.
 fn stream(state: &AppState, running: Running) -> Response {
-    let ticker = keepalive_ticker(state.config().server.sse_keepalive);
     let frame = |value: &Value| Bytes::from(format!("event: message\ndata: {value}\n\n"));
-    let body = futures::stream::unfold(Some((running, ticker)), move |st| async move {
-        let (mut running, mut ticker) = st?;
-        tokio::select! {
-            step = running.next() => match step {
-                Step::Progress(p) => Some((Ok::<_, Infallible>(frame(&p)), Some((running, ticker)))),
-                Step::Result(r) => Some((Ok(frame(&r)), None)),
-            },
-            _ = ticker.tick() => Some((Ok(Bytes::from_static(KEEP_ALIVE)), Some((running, ticker)))),
+    let body = futures::stream::unfold(Some(running), move |running| async move {
+        let mut running = running?;
+        match running.next().await {
+            Step::Progress(p) => Some((frame(&p), Some(running))),
+            Step::Result(r) => Some((frame(&r), None)),
         }
     });
-    door_stream("text/event-stream", body)
+    door_stream(
+        "text/event-stream",
+        body,
+        state.config().server.sse_keepalive,
+    )
 }

@@ -84,7 +84,7 @@ pub async fn chat(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match start(&state, &headers, body).await {
+    match open(&state, &headers, body).await {
         Ok(response) => response,
         Err(e) => {
             let why = e.message();
@@ -94,7 +94,7 @@ pub async fn chat(
 }
 
 /// Reads and checks the request, then starts its plan.
-async fn start(
+async fn open(
     state: &AppState,
     headers: &HeaderMap,
     request_body: Body,

@@ -4,7 +4,6 @@
 //! clients that do not know it ignore.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use super::error::plan_failure;
-use crate::api::http::sse::{KEEP_ALIVE, door_stream, keepalive_ticker};
+use crate::api::http::sse::door_stream;
 use crate::planner::event::PlanEvent;
 use crate::run::PlanGuard;
 use crate::run::answer::{Answer, NO_ANSWER};
@@ -170,16 +169,9 @@ pub(crate) fn stream(
     keepalive: Option<std::time::Duration>,
 ) -> Response {
     let first = sse(&relay.chunk(&json!({"role": "assistant", "content": ""}), None));
-    let ticker = keepalive_ticker(keepalive);
-    let chunks = futures::stream::unfold(Some((relay, ticker)), move |st| async move {
-        let (mut relay, mut ticker) = st?;
-        let out = tokio::select! {
-            out = relay.next() => out,
-            _ = ticker.tick() => {
-                return Some((Ok::<_, Infallible>(Bytes::from_static(KEEP_ALIVE)), Some((relay, ticker))));
-            }
-        };
-        let bytes = match out {
+    let chunks = futures::stream::unfold(Some(relay), move |relay| async move {
+        let mut relay = relay?;
+        let bytes = match relay.next().await {
             Out::Text(text) => sse(&relay.chunk(&json!({"content": text}), None)),
             Out::Activity(activity) => {
                 let mut chunk = relay.chunk(&json!({}), None);
@@ -197,10 +189,10 @@ pub(crate) fn stream(
                 Bytes::from(bytes)
             }
             Out::Failed { message, code } => sse(&plan_failure(&message, code)),
-            Out::Done => return Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+            Out::Done => return Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),
         };
-        Some((Ok(bytes), Some((relay, ticker))))
+        Some((bytes, Some(relay)))
     });
-    let body = futures::stream::once(async move { Ok::<_, Infallible>(first) }).chain(chunks);
-    door_stream("text/event-stream; charset=utf-8", body)
+    let body = futures::stream::once(std::future::ready(first)).chain(chunks);
+    door_stream("text/event-stream; charset=utf-8", body, keepalive)
 }

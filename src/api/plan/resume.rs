@@ -26,6 +26,7 @@ use crate::api::http::sse::{KEEP_ALIVE, keepalive_period};
 use crate::planner::AbortReason;
 use crate::planner::event::PlanEvent;
 use crate::run::Launched;
+use crate::run::pump::LogTarget;
 use crate::run::registry::Resumable;
 use crate::state::AppState;
 use crate::store::events::Follower;
@@ -66,73 +67,21 @@ pub(crate) fn respond<G: Send + 'static>(
     let Some(r) = resumable(state) else {
         return not_found_json();
     };
-    r.register(plan, owner, launched.guard.abort_handle());
+    let target = LogTarget {
+        store: state.redis().cloned(),
+        retention: state.config().resume.retention,
+    };
+    // The reader of this instance's memory log follows from the start; the log exists already.
     let follower = match state.redis() {
         Some(_) => None,
         None => r.logs.follow(plan, owner, 0).map(Source::Memory),
     };
-    let pump_state = state.clone();
-    let pump_plan = plan.to_owned();
-    let Launched {
-        mut events,
-        guard: plan_guard,
-    } = launched;
-    state.runs().tracker().spawn(async move {
-        let _holds = (guard, plan_guard);
-        let Some(r) = resumable(&pump_state) else {
-            return;
-        };
-        let store = pump_state.redis().cloned();
-        let retention = pump_state.config().resume.retention;
-        let mut pump = Pump {
-            plan: &pump_plan,
-            seq: 0,
-            store: store.as_ref(),
-            logs: &r.logs,
-            retention,
-        };
-        let lease = store
-            .as_ref()
-            .map_or(Duration::from_secs(3600), |s| s.lease / 3);
-        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + lease, lease);
-        loop {
-            let event = tokio::select! {
-                event = events.recv() => event,
-                _ = renew.tick(), if store.is_some() => {
-                    if let Some(store) = &store
-                        && let Err(e) = store.renew_lease(&pump_plan).await
-                    {
-                        tracing::warn!(session_id = %pump_plan, error = %e, "cannot renew the plan's lease");
-                    }
-                    continue;
-                }
-            };
-            // The planner vanished without `done`: the log still ends properly.
-            let vanished = event.is_none();
-            let event = event.unwrap_or_else(|| {
-                Box::new(PlanEvent::Error {
-                    message: "internal error: planner stopped unexpectedly".to_owned(),
-                    code: "internal",
-                })
-            });
-            let mut written = pump.write(&event).await;
-            if vanished && written.is_ok() {
-                written = pump.write(&PlanEvent::Done).await;
-            }
-            if let Err(e) = written {
-                // Nobody can read the plan any more: stop it (its readers see the outage).
-                tracing::error!(session_id = %pump_plan, error = %e, "the store failed; plan aborted");
-                if let Some(abort) = r.abort_any(&pump_plan) {
-                    abort.abort(AbortReason::Signal);
-                }
-                break;
-            }
-            if vanished || event.is_done() {
-                break;
-            }
-        }
-        r.unregister(&pump_plan);
-    });
+    if !state
+        .runs()
+        .pump(plan, owner, launched, guard, target, frames)
+    {
+        return not_found_json();
+    }
     let source = match follower {
         Some(source) => Some(source),
         None => state.redis().map(|store| Source::Redis {
@@ -144,39 +93,6 @@ pub(crate) fn respond<G: Send + 'static>(
     match source {
         Some(source) => follow(state, plan, source),
         None => not_found_json(),
-    }
-}
-
-/// Writes a plan's frames, with their `id:` lines, to its log.
-struct Pump<'a> {
-    plan: &'a str,
-    seq: usize,
-    store: Option<&'a crate::store::redis::RedisStore>,
-    logs: &'a crate::store::events::EventLogs,
-    retention: Duration,
-}
-
-impl Pump<'_> {
-    async fn write(&mut self, event: &PlanEvent) -> Result<(), crate::store::redis::StoreError> {
-        let last = event.is_done();
-        for (name, payload) in frames(event) {
-            self.seq += 1;
-            let frame = Bytes::from(format!(
-                "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
-                self.plan, self.seq
-            ));
-            match self.store {
-                Some(store) => {
-                    store
-                        .append(self.plan, self.seq, &frame, last, self.retention)
-                        .await?;
-                }
-                None => {
-                    self.logs.append(self.plan, frame, last);
-                }
-            }
-        }
-        Ok(())
     }
 }
 
