@@ -165,37 +165,18 @@ async fn every_door_gives_the_same_answer_and_refuses_alike() {
 }
 
 /// `plangate_plans_total{outcome="rejected"}` now.
-async fn rejected(gw: &TestGateway) -> u64 {
-    let text = http()
-        .get(format!("{}/metrics", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("plangate_plans_total{") && l.contains("outcome=\"rejected\""))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+async fn rejected(gw: &TestGateway) -> f64 {
+    sample(
+        &scrape(&gw.url).await,
+        "plangate_plans_total",
+        &[("outcome", "rejected")],
+    )
 }
 
 /// With the one place taken, each door refuses a new plan: 503, `Retry-After: 1`, counted once.
 async fn refusals_are_alike(gw: &TestGateway, hang: &FakePeer) {
     // The MCP session is opened first: `initialize` never needs a place.
-    let init = http()
-        .post(format!("{}/mcp", gw.url))
-        .bearer_auth(TOKEN)
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
-        .send()
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let session = mcp_session(&gw.url, TOKEN).await;
     // The plan that holds the place.
     let mut running = http()
         .post(format!("{}/plan", gw.url))
@@ -292,7 +273,7 @@ async fn refusals_are_alike(gw: &TestGateway, hang: &FakePeer) {
         let body: Value = resp.json().await.unwrap();
         let said = body.to_string();
         assert!(said.contains("too many plans in flight"), "{door}: {said}");
-        assert_eq!(rejected(gw).await, before + 1, "{door} counted once");
+        assert_eq!(rejected(gw).await, before + 1.0, "{door} counted once");
     }
     assert_eq!(
         hang.count("message/send"),

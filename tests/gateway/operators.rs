@@ -1,7 +1,6 @@
 //! What an operator sees: `/metrics` (parsed, not grepped), the `plan finished` log line of the
 //! real binary in JSON, request ids, `/ready` during the drain, CORS for browser frontends.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -10,60 +9,6 @@ use plangate_testkit::peer::{FakePeer, Script};
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-/// One sample of the Prometheus text exposition: name and sorted labels.
-type Series = (String, Vec<(String, String)>);
-
-/// Parses the text exposition format: `# HELP`/`# TYPE` comments skipped, every sample kept.
-fn parse_exposition(text: &str) -> HashMap<Series, f64> {
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => {
-                let body = rest.strip_suffix('}').unwrap();
-                let mut labels: Vec<(String, String)> = body
-                    .split("\",")
-                    .filter(|p| !p.is_empty())
-                    .map(|p| {
-                        let (k, v) = p.split_once('=').unwrap();
-                        (k.to_owned(), v.trim_matches('"').to_owned())
-                    })
-                    .collect();
-                labels.sort();
-                (name.to_owned(), labels)
-            }
-            None => (series.to_owned(), Vec::new()),
-        };
-        out.insert((name, labels), value.parse::<f64>().unwrap());
-    }
-    out
-}
-
-fn sample(m: &HashMap<Series, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let mut labels: Vec<(String, String)> = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    labels.sort();
-    m.get(&(name.to_owned(), labels)).copied().unwrap_or(0.0)
-}
-
-async fn scrape(url: &str) -> HashMap<Series, f64> {
-    let resp = http().get(format!("{url}/metrics")).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    parse_exposition(&resp.text().await.unwrap())
-}
 
 #[tokio::test]
 async fn metrics_count_plans_peer_calls_llm_steps_and_routes_by_outcome() {

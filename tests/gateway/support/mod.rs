@@ -569,3 +569,79 @@ pub(crate) async fn run_json(program: &str, script: &str, job: &Value) -> Value 
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// One sample of the Prometheus text exposition: name and sorted labels.
+pub(crate) type Series = (String, Vec<(String, String)>);
+
+/// Parses the text exposition format: `# HELP`/`# TYPE` comments skipped, every sample kept.
+pub(crate) fn parse_exposition(text: &str) -> std::collections::HashMap<Series, f64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}').unwrap();
+                let mut labels: Vec<(String, String)> = body
+                    .split("\",")
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        let (k, v) = p.split_once('=').unwrap();
+                        (k.to_owned(), v.trim_matches('"').to_owned())
+                    })
+                    .collect();
+                labels.sort();
+                (name.to_owned(), labels)
+            }
+            None => (series.to_owned(), Vec::new()),
+        };
+        out.insert((name, labels), value.parse::<f64>().unwrap());
+    }
+    out
+}
+
+pub(crate) fn sample(
+    m: &std::collections::HashMap<Series, f64>,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    let mut labels: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    labels.sort();
+    m.get(&(name.to_owned(), labels)).copied().unwrap_or(0.0)
+}
+
+pub(crate) async fn scrape(url: &str) -> std::collections::HashMap<Series, f64> {
+    let resp = http().get(format!("{url}/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    parse_exposition(&resp.text().await.unwrap())
+}
+
+/// Opens an MCP session on `url` with `token` (the `initialize` handshake); its id.
+pub(crate) async fn mcp_session(url: &str, token: &str) -> String {
+    let init = http()
+        .post(format!("{url}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+    init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
