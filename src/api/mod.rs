@@ -249,3 +249,66 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .http_response(route, response.status().as_u16());
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::admit::Reject;
+    use super::http::error::ApiError;
+    use super::{a2a, mcp, openai, plan};
+
+    fn every_rejection() -> Vec<ApiError> {
+        vec![
+            ApiError::Unauthorized,
+            ApiError::PayloadTooLarge { limit: 10 },
+            ApiError::BodyTimeout { ms: 5 },
+            ApiError::InvalidJson("x".to_owned()),
+            ApiError::invalid(vec![]),
+            ApiError::ToolIdCollision("x".to_owned()),
+            ApiError::ShuttingDown,
+            ApiError::Overloaded,
+            ApiError::StoreUnavailable("down".to_owned()),
+            ApiError::Internal("x".to_owned()),
+        ]
+    }
+
+    /// Each door chooses its body; the status, `Retry-After` and `WWW-Authenticate` of a core
+    /// rejection come from the one table, whichever door answers.
+    #[test]
+    fn every_door_refuses_with_the_tables_status_and_headers() {
+        let doors: [(&str, Reject); 4] = [
+            ("/plan", plan::reject),
+            ("a2a", a2a::rpc::reject),
+            ("openai", openai::reject),
+            ("mcp", mcp::error::reject),
+        ];
+        for (i, expected) in every_rejection().into_iter().enumerate() {
+            for (door, reject) in doors {
+                let response = reject(every_rejection().swap_remove(i));
+                assert_eq!(response.status(), expected.status(), "{door}: {expected}");
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .map(|v| v.to_str().unwrap_or("").to_owned())
+                };
+                assert_eq!(
+                    header("retry-after").as_deref(),
+                    expected.retry_after(),
+                    "{door}: {expected}"
+                );
+                assert_eq!(
+                    header("www-authenticate").is_some(),
+                    expected.status() == StatusCode::UNAUTHORIZED,
+                    "{door}: {expected}"
+                );
+            }
+        }
+        assert_eq!(ApiError::Overloaded.retry_after(), Some("1"));
+        assert_eq!(
+            ApiError::Overloaded.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}
