@@ -1,6 +1,6 @@
 //! The OpenAI chat-completions request, typed: serde reads the wire (a wrong type or an unknown
 //! role is an error naming its path, `messages[2].role`), and one [`TryFrom`] turns it into
-//! what a plan needs ([`Chat`]): the last user message is the question, the earlier user and
+//! what a plan needs (`Chat`): the last user message is the question, the earlier user and
 //! assistant messages the history, system (and developer) messages the plan's instructions.
 
 use serde::Deserialize;
