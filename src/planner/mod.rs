@@ -239,6 +239,9 @@ pub fn stop_reason(finish: Option<&str>) -> &'static str {
 #[derive(Debug)]
 pub struct PlanStart {
     pub session_id: String,
+    /// The id of this plan (the `plan` frame's `plan_id`), minted by its door before the first
+    /// frame so a resumable plan's log and routes can be keyed by it.
+    pub plan_id: String,
     pub request: PlanRequest,
     /// Effective deadline (request `timeout_ms` or the configured default).
     pub deadline: Duration,
@@ -262,16 +265,19 @@ impl Plan {
     ) -> Self {
         let PlanStart {
             session_id,
+            plan_id,
             request,
             deadline,
             card_deadline,
             max_concurrent_calls,
             request_id,
         } = start;
+        let stats = PlanStats::default();
+        let _ = stats.plan_id.set(plan_id);
         Self {
             session_id,
             request_id,
-            stats: PlanStats::default(),
+            stats,
             tools: ToolSet::from_request(&request, deps.llm.is_some()),
             peers: request.agents.iter().map(peer_of).collect(),
             request,
@@ -432,8 +438,7 @@ impl Plan {
     }
 
     async fn emit_plan(&self) {
-        let plan_id = uuid::Uuid::new_v4().to_string();
-        let _ = self.stats.plan_id.set(plan_id.clone());
+        let plan_id = self.stats.plan_id.get().cloned().unwrap_or_default();
         self.events
             .emit(PlanEvent::Plan {
                 plan_id,

@@ -61,8 +61,10 @@ pub struct Runs {
 /// What a plan starts with, besides its request.
 #[derive(Debug)]
 pub struct StartInfo {
-    /// The plan's internal id (the `session_id` of the `/plan` `session` frame).
+    /// The conversation's internal id (the `session_id` of the `/plan` `session` frame).
     pub session_id: String,
+    /// The plan's id (the `plan_id` of the `plan` frame; resumable plans are keyed by it).
+    pub plan_id: String,
     /// The request id its log lines carry.
     pub request_id: String,
     /// Until when the first calls wait for agent cards.
@@ -72,11 +74,12 @@ pub struct StartInfo {
 }
 
 impl StartInfo {
-    /// A fresh plan id, the cards' budget from now, no first event.
+    /// A fresh session and plan id, the cards' budget from now, no first event.
     #[must_use]
     pub fn fresh(runs: &Runs, request_id: String) -> Self {
         Self {
             session_id: uuid::Uuid::new_v4().to_string(),
+            plan_id: uuid::Uuid::new_v4().to_string(),
             request_id,
             card_deadline: Instant::now() + runs.limits.card_budget,
             first: None,

@@ -164,6 +164,7 @@ impl Runs {
         let plan = Plan::new(
             PlanStart {
                 session_id: info.session_id,
+                plan_id: info.plan_id,
                 request,
                 deadline,
                 card_deadline: info.card_deadline,

@@ -64,10 +64,7 @@ async fn without_resume_the_stream_has_no_ids_and_no_resume_route() {
         !text.contains("\nid: ") && !text.starts_with("id: "),
         "{text}"
     );
-    let session = frames_with_ids(&text)[0].2["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let session = plan_id_of(&text);
     let resp = http()
         .get(format!("{}/plan/{session}/events", gw.url))
         .send()
@@ -84,7 +81,11 @@ async fn a_dropped_client_resumes_with_every_frame_once_in_order() {
     let body = json!({"question": "q", "agents": [peer.agent("p", "s")]});
     let first = read_until(&mut post_plan(&gw.url, &body).await, "event: task.started").await;
     let before = frames_with_ids(&first);
-    let plan = before[0].2["session_id"].as_str().unwrap().to_owned();
+    let plan = plan_id_of(&first);
+    assert_ne!(
+        plan, before[0].2["session_id"],
+        "keyed by the plan, not the session"
+    );
     let (last_id, _, _) = before.last().unwrap().clone();
     assert!(last_id.starts_with(&format!("{plan}:")), "{last_id}");
 
@@ -139,10 +140,7 @@ async fn a_plan_nobody_reads_is_canceled_after_the_grace() {
     let gw = TestGateway::spawn(resumable(Duration::from_millis(600))).await;
     let body = json!({"question": "q", "agents": [peer.agent("p", "s")]});
     let first = read_until(&mut post_plan(&gw.url, &body).await, "event: task.started").await;
-    let plan = frames_with_ids(&first)[0].2["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let plan = plan_id_of(&first);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(peer.count("tasks/cancel"), 0, "still within the grace");
     wait_until("the peer task is canceled", Duration::from_secs(10), || {
@@ -171,10 +169,7 @@ async fn delete_cancels_a_running_plan_for_its_token_only() {
             &resp.chunk().await.unwrap().unwrap(),
         ));
     }
-    let plan = frames_with_ids(&seen)[0].2["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let plan = plan_id_of(&seen);
     let delete = |token: &'static str| {
         http()
             .delete(format!("{}/plan/{plan}", gw.url))

@@ -136,10 +136,7 @@ async fn read_all(mut resp: reqwest::Response, limit: Duration) -> String {
 }
 
 fn plan_id(text: &str) -> String {
-    frames_with_ids(text)[0].2["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    plan_id_of(text)
 }
 
 #[tokio::test]
@@ -201,7 +198,7 @@ async fn one_idempotency_key_runs_one_plan_across_instances() {
     let body = json!({"question": "once", "agents": [peer.agent("p", "s")]});
     let mut first = post(&a.url, &body, Some("order-42")).await;
     let seen = read_until(&mut first, "event: plan").await;
-    let plan = plan_id(&seen);
+    let session = frames_with_ids(&seen)[0].2["session_id"].clone();
     let duplicate = read_all(
         post(&b.url, &body, Some("order-42")).await,
         Duration::from_secs(10),
@@ -210,7 +207,7 @@ async fn one_idempotency_key_runs_one_plan_across_instances() {
     let frames = frames_with_ids(&duplicate);
     let events: Vec<&str> = frames.iter().map(|f| f.1.as_str()).collect();
     assert_eq!(events, ["session", "duplicate", "done"], "{duplicate}");
-    assert_eq!(frames[0].2["session_id"], plan.as_str());
+    assert_eq!(frames[0].2["session_id"], session);
     assert_eq!(frames[1].2["in_flight"], true);
     read_all(first, Duration::from_secs(20)).await;
     // After the end the key lingers (header keys do), now not in flight.

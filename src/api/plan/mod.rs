@@ -128,9 +128,11 @@ async fn open(
         };
     drop(raw);
     let resume = state.config().resume.enabled;
+    // Minted before the first frame: a resumable plan's log and routes are keyed by it.
+    let plan_id = uuid::Uuid::new_v4().to_string();
     // Dropping the entry guard on an error ends the idempotency entry; the place goes back.
     if resume {
-        resume::open_log(state, &session_id, caller.owner()).await?;
+        resume::open_log(state, &plan_id, caller.owner()).await?;
     }
     let info = StartInfo {
         first: Some(PlanEvent::Session {
@@ -138,7 +140,8 @@ async fn open(
             external_session_id: request.session_id.clone(),
             created: true,
         }),
-        session_id: session_id.clone(),
+        session_id,
+        plan_id: plan_id.clone(),
         request_id: request_id(headers),
         card_deadline,
     };
@@ -147,7 +150,7 @@ async fn open(
         let launched = state.runs().start(place, request, info);
         return Ok(resume::respond(
             state,
-            &session_id,
+            &plan_id,
             caller.owner(),
             launched,
             entry,

@@ -1,6 +1,6 @@
 //! Resumable `/plan` streams (`GATEWAY_SSE_RESUME=on`, opt-in so the default stream stays
-//! byte-compatible). Every frame carries `id: <plan_id>:<seq>` (`plan_id` is the `session_id` of
-//! the `session` frame). The plan's events are written to its event log by a pump task; every
+//! byte-compatible). Every frame carries `id: <plan_id>:<seq>` (`plan_id` is the `plan_id` of
+//! the `plan` frame, minted before the first frame). The plan's events are written to its event log by a pump task; every
 //! client — the one that started the plan, and any that come back with
 //! `GET /plan/{plan_id}/events` (`Last-Event-ID` or `?after=<seq>`) — reads the log from its
 //! position and then follows the live plan until `done`. A plan nobody reads any more runs on for

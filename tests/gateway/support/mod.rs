@@ -529,6 +529,16 @@ pub(crate) async fn read_until(resp: &mut reqwest::Response, needle: &str) -> St
 }
 
 /// SSE frames with their ids (resumable streams): (id, event, data); `id` is empty without one.
+/// The `plan_id` of a resumable stream's `plan` frame: what its `id:` lines and routes carry.
+pub(crate) fn plan_id_of(text: &str) -> String {
+    frames_with_ids(text)
+        .iter()
+        .find(|(_, event, _)| event == "plan")
+        .and_then(|(_, _, data)| data["plan_id"].as_str())
+        .expect("a plan frame")
+        .to_owned()
+}
+
 pub(crate) fn frames_with_ids(text: &str) -> Vec<(String, String, Value)> {
     text.split("\n\n")
         .filter(|block| block.lines().any(|l| l.starts_with("event: ")))
