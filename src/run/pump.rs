@@ -1,6 +1,10 @@
 //! The event-log pump of a resumable plan: it takes the plan's events off its channel, writes
-//! them as numbered frames (`id: <plan_id>:<seq>`) to the plan's log — in memory, or a Redis
-//! stream any instance can read — and renews the plan's lease on the shared store while it runs.
+//! them as numbered frames (`id: <plan_id>:<seq>`) to the plan's logs — when there is a shared
+//! store, a Redis stream any instance can read, in pipelined batches (what the plan queued
+//! meanwhile goes in one round trip), then this instance's memory log, which the local readers
+//! follow without a store read per frame — and renews the plan's lease while it runs. A frame a
+//! local reader has seen is in the store. A write or a lease renewal that fails ends the plan
+//! (`store_unavailable` for its local readers).
 //! It holds what must live as long as the plan (the door's guards) and ends with the plan.
 //! Which frames an event becomes is the door's vocabulary, handed in as [`Frames`].
 
@@ -29,37 +33,82 @@ pub struct LogTarget {
     pub retention: Duration,
 }
 
-/// Writes a plan's frames, with their `id:` lines, to its log.
+/// Events a pump writes in one batch at most (one pipelined round trip to the store).
+const BATCH: usize = 64;
+
+/// Writes a plan's frames, with their `id:` lines, to its logs: to the shared store first (one
+/// pipelined round trip per batch), then to this instance's memory log, which the plan's local
+/// readers follow without a store read per frame.
 struct Writer<'a> {
     plan: &'a str,
     seq: usize,
     store: Option<&'a RedisStore>,
+    /// The memory log holds the plan's `done`: nothing more goes there.
+    ended: bool,
     logs: &'a EventLogs,
     retention: Duration,
     frames: Frames,
 }
 
 impl Writer<'_> {
-    async fn write(&mut self, event: &PlanEvent) -> Result<(), StoreError> {
-        let last = event.is_done();
-        for (name, payload) in (self.frames)(event) {
-            self.seq += 1;
-            let frame = Bytes::from(format!(
-                "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
-                self.plan, self.seq
-            ));
-            match self.store {
-                Some(store) => {
-                    store
-                        .append(self.plan, self.seq, &frame, last, self.retention)
-                        .await?;
-                }
-                None => {
-                    self.logs.append(self.plan, frame, last);
-                }
+    /// Writes a batch of events: to the store in one pipelined round trip, then to this
+    /// instance's memory log (so a frame a local reader has seen is in the store too); `true`
+    /// when it held `done`.
+    async fn write(&mut self, events: &[Box<PlanEvent>]) -> Result<bool, StoreError> {
+        let mut batch = Vec::new();
+        let mut done = false;
+        for event in events {
+            done |= event.is_done();
+            for (name, payload) in (self.frames)(event) {
+                self.seq += 1;
+                let frame = Bytes::from(format!(
+                    "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
+                    self.plan, self.seq
+                ));
+                batch.push((self.seq, frame));
             }
         }
-        Ok(())
+        if let Some(store) = self.store {
+            store
+                .append(self.plan, &batch, done, self.retention)
+                .await?;
+        }
+        self.keep(batch, done);
+        Ok(done)
+    }
+
+    fn keep(&mut self, batch: Vec<(usize, Bytes)>, done: bool) {
+        if self.ended {
+            return;
+        }
+        self.ended = done;
+        let count = batch.len();
+        for (i, (_, frame)) in batch.into_iter().enumerate() {
+            self.logs.append(self.plan, frame, done && i + 1 == count);
+        }
+    }
+
+    /// The store failed: the local readers still get an end (`error` then `done`).
+    fn fail(&mut self, error: &StoreError) {
+        let ending = [
+            PlanEvent::Error {
+                message: format!("store unavailable: {error}"),
+                code: "store_unavailable",
+            },
+            PlanEvent::Done,
+        ];
+        let mut batch = Vec::new();
+        for event in &ending {
+            for (name, payload) in (self.frames)(event) {
+                self.seq += 1;
+                let frame = Bytes::from(format!(
+                    "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
+                    self.plan, self.seq
+                ));
+                batch.push((self.seq, frame));
+            }
+        }
+        self.keep(batch, true);
     }
 }
 
@@ -104,6 +153,7 @@ async fn run(
         plan,
         seq: 0,
         store: store.as_ref(),
+        ended: false,
         logs: &registry.logs,
         retention: target.retention,
         frames,
@@ -112,40 +162,60 @@ async fn run(
         .as_ref()
         .map_or(Duration::from_secs(3600), |s| s.lease / 3);
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + lease, lease);
+    let mut batch: Vec<Box<PlanEvent>> = Vec::with_capacity(BATCH);
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
             _ = renew.tick(), if store.is_some() => {
-                if let Some(store) = &store
-                    && let Err(e) = store.renew_lease(plan).await
-                {
-                    tracing::warn!(session_id = %plan, error = %e, "cannot renew the plan's lease");
+                let renewed = match &store {
+                    Some(store) => store.renew_lease(plan).await,
+                    None => Ok(()),
+                };
+                match renewed {
+                    Ok(()) => continue,
+                    // The lease lapses: other instances will call the plan lost, so it ends
+                    // here too, as when a write fails.
+                    Err(e) => {
+                        stop(registry, plan, &mut writer, &e);
+                        return;
+                    }
                 }
-                continue;
             }
         };
-        // The planner vanished without `done`: the log still ends properly.
+        // What the plan has queued meanwhile goes in the same batch.
         let vanished = event.is_none();
-        let event = event.unwrap_or_else(|| {
-            Box::new(PlanEvent::Error {
+        batch.extend(event);
+        while !vanished && batch.len() < BATCH && !batch.last().is_some_and(|e| e.is_done()) {
+            match events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        if vanished {
+            // The planner vanished without `done`: the log still ends properly.
+            batch.push(Box::new(PlanEvent::Error {
                 message: "internal error: planner stopped unexpectedly".to_owned(),
                 code: "internal",
-            })
-        });
-        let mut written = writer.write(&event).await;
-        if vanished && written.is_ok() {
-            written = writer.write(&PlanEvent::Done).await;
+            }));
+            batch.push(Box::new(PlanEvent::Done));
         }
-        if let Err(e) = written {
-            // Nobody can read the plan any more: stop it (its readers see the outage).
-            tracing::error!(session_id = %plan, error = %e, "the store failed; plan aborted");
-            if let Some(abort) = registry.abort_any(plan) {
-                abort.abort(AbortReason::Signal);
+        match writer.write(&batch).await {
+            Ok(true) => return,
+            Ok(false) => batch.clear(),
+            Err(e) => {
+                stop(registry, plan, &mut writer, &e);
+                return;
             }
-            return;
         }
-        if vanished || event.is_done() {
-            return;
-        }
+    }
+}
+
+/// The store failed: nobody elsewhere can read the plan any more, so it is aborted, and its
+/// local readers get the outage as its end.
+fn stop(registry: &Resumable, plan: &str, writer: &mut Writer<'_>, e: &StoreError) {
+    tracing::error!(session_id = %plan, error = %e, "the store failed; plan aborted");
+    writer.fail(e);
+    if let Some(abort) = registry.abort_any(plan) {
+        abort.abort(AbortReason::Signal);
     }
 }

@@ -209,39 +209,45 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Appends frame `seq`; the last one releases the lease and starts the retention clock.
+    /// Appends frames `(seq, frame)` of `plan`, in order, in one pipelined round trip; `last`
+    /// when the batch ends with the plan's `done` frame (the log then expires after `retention`
+    /// and the plan's lease is dropped).
     ///
     /// # Errors
     /// Redis failed.
     pub async fn append(
         &self,
         plan: &str,
-        seq: usize,
-        frame: &Bytes,
+        frames: &[(usize, Bytes)],
         last: bool,
         retention: Duration,
     ) -> Result<(), StoreError> {
+        let Some(&(last_seq, _)) = frames.last() else {
+            return Ok(());
+        };
         let mut conn = self.conn.clone();
         let key = events_key(plan);
         let mut pipe = redis::pipe();
-        pipe.cmd("XADD")
-            .arg(&key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.max_frames)
-            .arg(format!("0-{seq}"))
-            .arg("f")
-            .arg(frame.as_ref());
-        if last {
-            pipe.arg("end").arg("1");
+        for (seq, frame) in frames {
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.max_frames)
+                .arg(format!("0-{seq}"))
+                .arg("f")
+                .arg(frame.as_ref());
+            if last && *seq == last_seq {
+                pipe.arg("end").arg("1");
+            }
+            pipe.ignore();
         }
-        pipe.ignore();
         if last {
             let keep = ms(retention);
             pipe.cmd("PEXPIRE").arg(&key).arg(keep).ignore();
             pipe.cmd("PEXPIRE").arg(owner_key(plan)).arg(keep).ignore();
             pipe.cmd("DEL").arg(lease_key(plan)).ignore();
-        } else if seq == 1 {
+        } else if frames.first().is_some_and(|(seq, _)| *seq == 1) {
             pipe.cmd("PEXPIRE").arg(&key).arg(ms(RUNNING_TTL)).ignore();
         }
         pipe.query_async::<()>(&mut conn).await?;

@@ -35,23 +35,24 @@ fn resumable(state: &AppState) -> Option<&Resumable> {
     state.runs().resumable().map(AsRef::as_ref)
 }
 
-/// Opens the plan's event log before the plan starts.
+/// Opens the plan's event logs before the plan starts: on the shared store when there is one
+/// (what other instances read), and in this instance's memory (what its local readers follow;
+/// with a shared store, a full memory only sends them to the store).
 ///
 /// # Errors
-/// The logs are full of running plans (503 overloaded).
+/// The store does not answer (503 `store_unavailable`); without one, the memory logs are full
+/// of running plans (503 `overloaded`).
 pub(crate) async fn open_log(state: &AppState, plan: &str, owner: &str) -> Result<(), ApiError> {
-    if resumable(state).is_none() {
+    let Some(r) = resumable(state) else {
         return Ok(());
-    }
+    };
+    let local = r.logs.create(plan, owner);
     match state.redis() {
         Some(store) => store
             .create_log(plan, owner)
             .await
             .map_err(|e| ApiError::StoreUnavailable(e.to_string())),
-        None => match resumable(state) {
-            Some(r) => r.logs.create(plan, owner).map_err(|_| ApiError::Overloaded),
-            None => Ok(()),
-        },
+        None => local.map_err(|_| ApiError::Overloaded),
     }
 }
 
@@ -71,11 +72,9 @@ pub(crate) fn respond<G: Send + 'static>(
         store: state.redis().cloned(),
         retention: state.config().resume.retention,
     };
-    // The reader of this instance's memory log follows from the start; the log exists already.
-    let follower = match state.redis() {
-        Some(_) => None,
-        None => r.logs.follow(plan, owner, 0).map(Source::Memory),
-    };
+    // The first reader follows this instance's memory log from the start (it exists already);
+    // the store only when memory had no room for it.
+    let follower = r.logs.follow(plan, owner, 0).map(Source::Memory);
     if !state
         .runs()
         .pump(plan, owner, launched, guard, target, frames)
@@ -319,6 +318,10 @@ pub async fn events(
     let Some(r) = resumable(&state) else {
         return not_found_json();
     };
+    // A plan that runs (or ran) here is read from this instance's memory log.
+    if let Some(follower) = r.logs.follow(&plan, owner, after) {
+        return follow(&state, &plan, Source::Memory(follower));
+    }
     match state.redis() {
         Some(store) => match store.owner(&plan).await {
             Ok(Some(o)) if o == owner => follow(
@@ -333,10 +336,7 @@ pub async fn events(
             Ok(_) => not_found_json(),
             Err(e) => ApiError::StoreUnavailable(e.to_string()).into_response(),
         },
-        None => match r.logs.follow(&plan, owner, after) {
-            Some(follower) => follow(&state, &plan, Source::Memory(follower)),
-            None => not_found_json(),
-        },
+        None => not_found_json(),
     }
 }
 

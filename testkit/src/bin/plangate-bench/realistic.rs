@@ -419,15 +419,23 @@ pub(crate) struct Setup<'a> {
     pub(crate) peers: Peers,
 }
 
-/// The gateway's environment; `GATEWAY_WORKER_THREADS` passes through (runtime comparisons).
+/// The gateway's environment; `GATEWAY_WORKER_THREADS` (runtime comparisons),
+/// `GATEWAY_SSE_RESUME` and `GATEWAY_REDIS_URL` (resumable streams, in memory or on Redis) pass
+/// through.
 pub(crate) fn gateway_env(llm_url: &str) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("GATEWAY_LLM_API_KEY", "bench".to_owned()),
         ("GATEWAY_LLM_BASE_URL", llm_url.to_owned()),
         ("GATEWAY_PLANNER_MODEL", "openai/gpt-4o".to_owned()),
     ];
-    if let Ok(w) = std::env::var("GATEWAY_WORKER_THREADS") {
-        env.push(("GATEWAY_WORKER_THREADS", w));
+    for var in [
+        "GATEWAY_WORKER_THREADS",
+        "GATEWAY_SSE_RESUME",
+        "GATEWAY_REDIS_URL",
+    ] {
+        if let Ok(value) = std::env::var(var) {
+            env.push((var, value));
+        }
     }
     env
 }
