@@ -59,14 +59,7 @@ impl Writer<'_> {
         let mut done = false;
         for event in events {
             done |= event.is_done();
-            for (name, payload) in (self.frames)(event) {
-                self.seq += 1;
-                let frame = Bytes::from(format!(
-                    "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
-                    self.plan, self.seq
-                ));
-                batch.push((self.seq, frame));
-            }
+            self.number(event, &mut batch);
         }
         if let Some(store) = self.store {
             store
@@ -75,6 +68,18 @@ impl Writer<'_> {
         }
         self.keep(batch, done);
         Ok(done)
+    }
+
+    /// The frames of `event`, numbered on from the last, with their `id:` lines.
+    fn number(&mut self, event: &PlanEvent, batch: &mut Vec<(usize, Bytes)>) {
+        for (name, payload) in (self.frames)(event) {
+            self.seq += 1;
+            let frame = Bytes::from(format!(
+                "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
+                self.plan, self.seq
+            ));
+            batch.push((self.seq, frame));
+        }
     }
 
     fn keep(&mut self, batch: Vec<(usize, Bytes)>, done: bool) {
@@ -99,14 +104,7 @@ impl Writer<'_> {
         ];
         let mut batch = Vec::new();
         for event in &ending {
-            for (name, payload) in (self.frames)(event) {
-                self.seq += 1;
-                let frame = Bytes::from(format!(
-                    "id: {}:{}\nevent: {name}\ndata: {payload}\n\n",
-                    self.plan, self.seq
-                ));
-                batch.push((self.seq, frame));
-            }
+            self.number(event, &mut batch);
         }
         self.keep(batch, true);
     }
