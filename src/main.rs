@@ -346,7 +346,13 @@ async fn run() -> ExitCode {
     let cli = Cli::parse();
     let mut env: HashMap<String, String> = std::env::vars().collect();
     let format = LogFormat::parse(env.get(ENV_LOG_FORMAT).map(String::as_str));
-    plangate::telemetry::init(format.clone().unwrap_or_default());
+    // The demo renders a plan on the terminal: its embedded gateway's INFO lines would land in
+    // the middle of it.
+    let default_filter = match cli.command {
+        Some(Command::Demo { .. }) => "warn",
+        _ => "info",
+    };
+    plangate::telemetry::init_with(format.clone().unwrap_or_default(), default_filter);
     if let Err(problem) = format {
         return boot_failed(&BootError::Config(ConfigError::Env {
             var: ENV_LOG_FORMAT.to_owned(),

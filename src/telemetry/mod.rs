@@ -38,9 +38,16 @@ impl LogFormat {
 /// Installs the global subscriber (once; later calls are ignored). With the `otel` feature and an
 /// OTLP endpoint in the environment, spans are exported as traces too.
 pub fn init(format: LogFormat) {
+    init_with(format, "info");
+}
+
+/// [`init`] with another filter when `RUST_LOG` is unset: `plangate demo` shows only the plan it
+/// renders, so its embedded gateway logs warnings and errors only.
+pub fn init_with(format: LogFormat, default_filter: &str) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let ansi = std::io::stderr().is_terminal();
     let (text, json) = match format {
         LogFormat::Text => (

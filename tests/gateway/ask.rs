@@ -241,3 +241,22 @@ async fn demo_runs_the_same_renderer_against_the_example_agent() {
     assert!(stdout.contains("HELLO DEMO"), "{stdout}");
     assert!(!stdout.contains("event: "), "no raw frames: {stdout}");
 }
+
+#[tokio::test]
+async fn demo_shows_only_the_plan_without_the_embedded_gateways_info_lines() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plangate"))
+        .args(["demo", "--question", "quiet please"])
+        .env_clear()
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .unwrap()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("echo: quiet please"), "{stdout}");
+    for info in ["plan finished", "shutdown requested", "INFO"] {
+        assert!(!stderr.contains(info), "{info}: {stderr}");
+        assert!(!stdout.contains(info), "{info}: {stdout}");
+    }
+}
