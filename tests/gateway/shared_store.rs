@@ -135,10 +135,6 @@ async fn read_all(mut resp: reqwest::Response, limit: Duration) -> String {
     }
 }
 
-fn plan_id(text: &str) -> String {
-    plan_id_of(text)
-}
-
 #[tokio::test]
 async fn a_plan_started_on_a_resumes_on_b_with_every_frame_once_in_order() {
     let Some(redis) = Redis::start().await else {
@@ -155,7 +151,7 @@ async fn a_plan_started_on_a_resumes_on_b_with_every_frame_once_in_order() {
     .await;
     let first = read_until(&mut resp, "event: task.started").await;
     drop(resp);
-    let plan = plan_id(&first);
+    let plan = plan_id_of(&first);
     let before = frames_with_ids(&first);
     let last = before.last().unwrap().0.clone();
     let resumed = http()
@@ -240,7 +236,7 @@ async fn delete_on_b_cancels_the_plan_running_on_a() {
     )
     .await;
     let seen = read_until(&mut resp, "event: task.started").await;
-    let plan = plan_id(&seen);
+    let plan = plan_id_of(&seen);
     wait_for_sends(&peer, 1).await;
     let delete = http()
         .delete(format!("{}/plan/{plan}", b.url))
@@ -280,7 +276,7 @@ async fn a_resume_of_a_plan_whose_instance_died_gets_instance_lost() {
     .await;
     let seen = read_until(&mut resp, "event: task.started").await;
     drop(resp);
-    let plan = plan_id(&seen);
+    let plan = plan_id_of(&seen);
     a.child.start_kill().unwrap(); // SIGKILL: no cleanup at all
     let _ = a.child.wait().await;
     let started = Instant::now();

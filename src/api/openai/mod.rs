@@ -80,6 +80,7 @@ pub async fn models(State(state): State<AppState>) -> Response {
 /// `POST /v1/chat/completions`.
 pub async fn chat(
     State(state): State<AppState>,
+    // Unused, but taken: the handler cannot run without admission having passed the caller.
     Extension(_caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
