@@ -219,6 +219,18 @@ pub fn build_with(
             max_plans: config.resume.max_plans,
         }))
     });
+    let sessions = config.sessions.enabled.then(|| {
+        let bounds = crate::store::sessions::Bounds {
+            ttl: config.sessions.ttl,
+            max_per_token: config.sessions.max_per_token,
+            max_bytes: config.sessions.max_bytes,
+        };
+        let sessions = match &redis {
+            Some(store) => crate::store::sessions::Sessions::on_redis(bounds, store.clone()),
+            None => crate::store::sessions::Sessions::in_memory(bounds),
+        };
+        (sessions, config.sessions.max_turns)
+    });
     let runs = Runs::new(
         deps,
         RunLimits {
@@ -230,6 +242,7 @@ pub fn build_with(
         tracker,
         Arc::clone(&metrics),
         resumable,
+        sessions,
     );
     Ok(AppState::from_inner(Inner {
         catalogs: Arc::new(catalogs),

@@ -33,6 +33,9 @@ pub struct PeerCall<'a> {
     /// The plan's session id.
     pub context_id: &'a str,
     pub reference_task_id: Option<&'a str>,
+    /// A task of this peer left `input-required` that this call answers: the message goes to
+    /// that task (`taskId`, both dialects) instead of starting a new one.
+    pub continue_task_id: Option<&'a str>,
     pub card: Option<&'a AgentCard>,
     /// Fires on client disconnect, deadline or shutdown.
     pub abort: &'a CancellationToken,
@@ -77,9 +80,13 @@ pub(crate) struct Exchange<'c, 'a> {
 }
 
 impl<'c> Exchange<'c, '_> {
-    /// A client-chosen task id: v0.3 peers (Bindu) need one; v1.0 servers choose their own, and
+    /// The task id a send carries: the task this call continues, else a client-chosen id:
+    /// v0.3 peers (Bindu) need one; v1.0 servers choose their own, and
     /// so do v0.3 peers that refused ours earlier (a2a-sdk, the JS SDK in compat mode).
     pub(crate) fn chosen_task_id(&self) -> Option<String> {
+        if let Some(task) = self.call.continue_task_id {
+            return Some(task.to_owned());
+        }
         (self.dialect == Dialect::V03 && !self.server_task_ids)
             .then(|| uuid::Uuid::new_v4().to_string())
     }
@@ -87,6 +94,10 @@ impl<'c> Exchange<'c, '_> {
     /// Called when the peer refused our fresh task id with -32001 (it only knows ids it assigned):
     /// later sends to this peer omit the id from the start.
     pub(crate) fn remember_server_task_ids(&self, client: &A2aClient) {
+        if self.call.continue_task_id.is_some() {
+            // The peer forgot the task we continued; that says nothing about fresh ids.
+            return;
+        }
         client
             .cards
             .learn(&self.call.peer.endpoint, PeerFact::AssignsTaskIds);

@@ -40,7 +40,8 @@ impl IdShape {
 #[derive(Debug, Clone, Copy)]
 pub struct SendParams<'a> {
     pub context_id: &'a str,
-    /// Client-chosen task id (v0.3 only; `None` after a -32001 resend).
+    /// The task the message goes to: a client-chosen id (v0.3; `None` after a -32001 resend),
+    /// or the `input-required` task it continues (both dialects).
     pub task_id: Option<&'a str>,
     pub text: &'a str,
     pub reference_task_id: Option<&'a str>,
@@ -76,6 +77,10 @@ impl Dialect {
             Self::V10 => {
                 message.insert("messageId".into(), json!(uuid()));
                 message.insert("contextId".into(), json!(p.context_id));
+                if let Some(t) = p.task_id {
+                    // Only a continued task: v1.0 servers choose new tasks' ids themselves.
+                    message.insert("taskId".into(), json!(t));
+                }
                 message.insert("role".into(), json!("ROLE_USER"));
                 message.insert("parts".into(), json!([{"text": p.text}]));
             }

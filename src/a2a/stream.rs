@@ -29,6 +29,7 @@ struct Snapshot {
     status_message: Option<Message>,
     artifacts: Vec<Artifact>,
     history: Vec<Message>,
+    context_id: Option<String>,
     /// Last `(state, message)` reported, to skip repeats.
     last_reported: Option<(TaskState, Option<String>)>,
 }
@@ -87,6 +88,7 @@ impl Snapshot {
             status_message: self.status_message,
             artifacts: self.artifacts,
             history: self.history,
+            context_id: self.context_id,
         }
     }
 
@@ -123,6 +125,9 @@ impl Snapshot {
             ));
         };
         let kind = obj.get("kind").and_then(Value::as_str);
+        if let Some(context) = wire::context_id(obj) {
+            self.context_id = Some(context);
+        }
         if let Some(task) = obj
             .get("task")
             .filter(|t| t.is_object())
@@ -137,6 +142,9 @@ impl Snapshot {
                 self.artifact_bytes = size;
             }
             self.history = t.history;
+            if t.context_id.is_some() {
+                self.context_id = t.context_id;
+            }
             return Ok(EventEffect::Continue);
         }
         if let Some(m) = obj
@@ -154,6 +162,9 @@ impl Snapshot {
         if let Some(update) = status_update {
             if let Some(id) = get(update, "taskId", "task_id").and_then(Value::as_str) {
                 self.id.get_or_insert_with(|| id.to_owned());
+            }
+            if let Some(context) = wire::context_id(update) {
+                self.context_id = Some(context);
             }
             let status = update.get("status").and_then(Value::as_object);
             if let Some(state) = status.and_then(|s| s.get("state")).and_then(Value::as_str) {
@@ -186,6 +197,9 @@ impl Snapshot {
         if let Some(update) = artifact_update {
             if let Some(id) = get(update, "taskId", "task_id").and_then(Value::as_str) {
                 self.id.get_or_insert_with(|| id.to_owned());
+            }
+            if let Some(context) = wire::context_id(update) {
+                self.context_id = Some(context);
             }
             self.artifact_bytes = self.artifact_bytes.saturating_add(size);
             if self.artifact_bytes > self.artifact_limit {

@@ -11,6 +11,17 @@ pub enum Reply {
     Message(Message),
 }
 
+impl Reply {
+    /// The `contextId` the peer answered with.
+    #[must_use]
+    pub fn context_id(&self) -> Option<&str> {
+        match self {
+            Self::Task(t) => t.context_id.as_deref(),
+            Self::Message(m) => m.context_id.as_deref(),
+        }
+    }
+}
+
 /// A remote task snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
@@ -20,6 +31,9 @@ pub struct Task {
     pub status_message: Option<Message>,
     pub artifacts: Vec<Artifact>,
     pub history: Vec<Message>,
+    /// The conversation the peer filed the task under (`contextId`): the one it was sent, or
+    /// one of its own choosing.
+    pub context_id: Option<String>,
 }
 
 /// A message (result, status message or history entry).
@@ -27,6 +41,8 @@ pub struct Task {
 pub struct Message {
     pub role: String,
     pub parts: Vec<Part>,
+    /// The message's `contextId`, when it has one.
+    pub context_id: Option<String>,
 }
 
 /// A task artifact.
@@ -257,6 +273,7 @@ pub fn parse_task(value: &Value) -> Result<Task, String> {
         status_message,
         artifacts,
         history,
+        context_id: context_id(obj),
     })
 }
 
@@ -278,7 +295,20 @@ pub fn parse_message(value: &Value) -> Result<Message, String> {
         .and_then(Value::as_array)
         .map(|p| p.iter().filter_map(parse_part).collect())
         .unwrap_or_default();
-    Ok(Message { role, parts })
+    Ok(Message {
+        role,
+        parts,
+        context_id: context_id(obj),
+    })
+}
+
+/// The `contextId` (or Bindu's `context_id`) of a task, message or stream event.
+#[must_use]
+pub fn context_id(obj: &Map<String, Value>) -> Option<String> {
+    get(obj, "contextId")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
 }
 
 /// Parses an artifact (`artifactId`/`artifact_id` optional).

@@ -64,7 +64,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `POST /plan`; with resumable streams, `GET /plan/{id}/events` and `DELETE /plan/{id}`.
+/// `POST /plan`; with resumable streams, `GET /plan/{id}/events` and `DELETE /plan/{id}`; with
+/// sessions, `GET /sessions`, `GET /sessions/{id}` and `DELETE /sessions/{id}`.
 fn plan_routes(state: &AppState) -> Router<AppState> {
     let starting = Gate::starting_plans(state, plan::reject);
     let gate = Gate::new(state, plan::reject);
@@ -85,6 +86,22 @@ fn plan_routes(state: &AppState) -> Router<AppState> {
             .route(
                 "/plan/{plan_id}",
                 delete(plan::resume::cancel)
+                    .layer(middleware::from_fn_with_state(gate.clone(), admission))
+                    .fallback(not_found),
+            );
+    }
+    if state.config().sessions.enabled {
+        router = router
+            .route(
+                "/sessions",
+                get(plan::sessions::list)
+                    .layer(middleware::from_fn_with_state(gate.clone(), admission))
+                    .fallback(not_found),
+            )
+            .route(
+                "/sessions/{session_id}",
+                get(plan::sessions::show)
+                    .delete(plan::sessions::delete)
                     .layer(middleware::from_fn_with_state(gate, admission))
                     .fallback(not_found),
             );

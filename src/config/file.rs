@@ -93,6 +93,16 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_plans",
         ],
     ),
+    (
+        "sessions",
+        &[
+            "enabled",
+            "ttl_secs",
+            "max_turns",
+            "max_per_token",
+            "max_bytes",
+        ],
+    ),
     ("store", &["redis_url", "lease_ms"]),
     ("openai", &["max_system_bytes"]),
     ("mcp", &["max_sessions", "session_ttl_secs"]),
@@ -117,6 +127,7 @@ pub struct FileConfig {
     pub openai: OpenAiSection,
     pub mcp: McpSection,
     pub resume: ResumeSection,
+    pub sessions: SessionsSection,
     pub store: StoreSection,
     pub identity: IdentitySection,
     pub hydra: HydraSection,
@@ -243,6 +254,17 @@ pub struct ResumeSection {
     pub retention_secs: Option<i64>,
     pub max_bytes: Option<i64>,
     pub max_plans: Option<i64>,
+}
+
+/// `[sessions]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SessionsSection {
+    pub enabled: Option<bool>,
+    pub ttl_secs: Option<i64>,
+    pub max_turns: Option<i64>,
+    pub max_per_token: Option<i64>,
+    pub max_bytes: Option<i64>,
 }
 
 /// `[openai]`.

@@ -40,6 +40,7 @@ pub const ENV_PLAYGROUND: &str = "GATEWAY_PLAYGROUND";
 pub const ENV_CATALOG: &str = "GATEWAY_CATALOG";
 pub const ENV_PUBLIC_URL: &str = "GATEWAY_PUBLIC_URL";
 pub const ENV_SSE_RESUME: &str = "GATEWAY_SSE_RESUME";
+pub const ENV_SESSIONS: &str = "GATEWAY_SESSIONS";
 pub const ENV_REDIS_URL: &str = "GATEWAY_REDIS_URL";
 pub const ENV_RESUME_GRACE_SECS: &str = "GATEWAY_RESUME_GRACE_SECS";
 pub const ENV_CORS_ORIGINS: &str = "GATEWAY_CORS_ORIGINS";
@@ -98,6 +99,10 @@ pub const DEFAULT_RESUME_RETENTION_SECS: u64 = 300;
 pub const DEFAULT_RESUME_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Plans kept for replay (running or finished).
 pub const DEFAULT_RESUME_MAX_PLANS: usize = 10_000;
+pub const DEFAULT_SESSIONS_TTL_SECS: u64 = 7 * 24 * 3600;
+pub const DEFAULT_SESSIONS_MAX_TURNS: usize = 50;
+pub const DEFAULT_SESSIONS_MAX_PER_TOKEN: usize = 1_000;
+pub const DEFAULT_SESSIONS_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// MCP sessions kept at once.
 pub const DEFAULT_MCP_MAX_SESSIONS: usize = 10_000;
 /// An MCP session unused this long is forgotten.
@@ -167,6 +172,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// Resumable `/plan` streams (`GATEWAY_SSE_RESUME`).
     pub resume: ResumeConfig,
+    /// Conversations kept on the server (`GATEWAY_SESSIONS`).
+    pub sessions: SessionsConfig,
     /// Where shared state lives: this instance's memory, or Redis.
     pub store: StoreConfig,
     /// `NODE_ENV`, trimmed; reported in `/health` only.
@@ -312,6 +319,21 @@ pub struct ResumeConfig {
     pub max_plans: usize,
 }
 
+/// Server-side conversations: a `/plan` `session_id` continues the caller's stored
+/// conversation.
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    pub enabled: bool,
+    /// A conversation untouched this long is forgotten.
+    pub ttl: Duration,
+    /// Turns kept verbatim; older ones are folded into the conversation's summary.
+    pub max_turns: usize,
+    /// Conversations one caller may keep.
+    pub max_per_token: usize,
+    /// Bytes of conversations kept in memory over all callers (memory backend).
+    pub max_bytes: usize,
+}
+
 /// The MCP door (`/mcp`).
 #[derive(Debug, Clone)]
 pub struct McpConfig {
@@ -430,6 +452,7 @@ impl Config {
                 )?,
             },
             resume: src.resume()?,
+            sessions: src.sessions()?,
             store: StoreConfig {
                 redis_url: env
                     .get(ENV_REDIS_URL)
@@ -849,6 +872,32 @@ impl Sources<'_> {
             ),
             max_bytes: self.count(r.max_bytes, "resume.max_bytes", DEFAULT_RESUME_MAX_BYTES)?,
             max_plans: self.count(r.max_plans, "resume.max_plans", DEFAULT_RESUME_MAX_PLANS)?,
+        })
+    }
+
+    fn sessions(&self) -> Result<SessionsConfig, ConfigError> {
+        let s = &self.file.sessions;
+        Ok(SessionsConfig {
+            enabled: self.switch(ENV_SESSIONS, s.enabled, false)?,
+            ttl: Duration::from_secs(
+                self.positive(s.ttl_secs, "sessions.ttl_secs")?
+                    .unwrap_or(DEFAULT_SESSIONS_TTL_SECS),
+            ),
+            max_turns: self.count(
+                s.max_turns,
+                "sessions.max_turns",
+                DEFAULT_SESSIONS_MAX_TURNS,
+            )?,
+            max_per_token: self.count(
+                s.max_per_token,
+                "sessions.max_per_token",
+                DEFAULT_SESSIONS_MAX_PER_TOKEN,
+            )?,
+            max_bytes: self.count(
+                s.max_bytes,
+                "sessions.max_bytes",
+                DEFAULT_SESSIONS_MAX_BYTES,
+            )?,
         })
     }
 

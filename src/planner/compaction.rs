@@ -99,6 +99,25 @@ pub fn cut_index(history: &[Message]) -> Option<usize> {
     (cut > 0).then_some(cut)
 }
 
+/// Where the tail starts when the first `turns` user turns of the history must be folded
+/// (`sessions.max_turns`): at the next user message, or the end. `None` for no turns.
+#[must_use]
+pub fn fold_index(history: &[Message], turns: usize) -> Option<usize> {
+    if turns == 0 {
+        return None;
+    }
+    let mut users = 0;
+    for (i, m) in history.iter().enumerate() {
+        if m.is_user() {
+            users += 1;
+            if users > turns {
+                return Some(i);
+            }
+        }
+    }
+    (!history.is_empty()).then_some(history.len())
+}
+
 /// The messages of the summariser call.
 #[must_use]
 pub fn summariser_messages(prior_summary: Option<&str>, head: &[Message]) -> Vec<Message> {

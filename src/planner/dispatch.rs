@@ -7,7 +7,7 @@ use tracing::Instrument as _;
 
 use crate::a2a::wire::StateClass;
 use crate::a2a::wire::{self, Part, Reply};
-use crate::a2a::{A2aError, PeerCall, StatusUpdate, TaskState};
+use crate::a2a::{A2aError, CallOutcome, PeerCall, StatusUpdate, TaskState};
 use crate::identity::verify::{SIGNATURE_KEY, Signatures, SignedText, check_texts};
 use crate::llm::ToolCall;
 use crate::planner::event::{CallSubject, PlanEvent, ToolOutcome};
@@ -283,6 +283,7 @@ impl Plan {
         // Streaming peers report intermediate states; forward them as `task.status` while the
         // call runs, so they land before the call's end frames.
         let (status_tx, mut status_rx) = tokio::sync::watch::channel::<Option<StatusUpdate>>(None);
+        let (context_id, continue_task_id) = self.thread_of(&agent.name);
         let call = async {
             let status_tx = status_tx;
             deps.a2a
@@ -290,12 +291,13 @@ impl Plan {
                     peer: &self.peers[agent_index],
                     skill_id,
                     input,
-                    context_id: &self.session_id,
+                    context_id: &context_id,
                     reference_task_id: self
                         .request
                         .prior_task_ids
                         .get(&agent.name)
                         .map(String::as_str),
+                    continue_task_id: continue_task_id.as_deref(),
                     card: card.as_deref(),
                     abort: &self.abort.token,
                     status: Some(&status_tx),
@@ -319,6 +321,69 @@ impl Plan {
             }
         };
         let (outcome, ()) = tokio::join!(call, forward);
+        let answered_in = outcome
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|reply| reply.context_id())
+            .unwrap_or(&context_id)
+            .to_owned();
+        self.thread_went_on(&agent.name, &answered_in, &outcome);
+        let outcome = self.call_outcome(deps, agent_index, outcome).await;
+        ToolOutcome {
+            remote_context_id: Some(answered_in),
+            ..outcome
+        }
+    }
+
+    /// The `contextId` to send `agent` and the waiting task the call answers (taken: only the
+    /// first call of a plan continues it).
+    fn thread_of(&self, agent: &str) -> (String, Option<String>) {
+        let mut threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match threads.get_mut(agent) {
+            Some(thread) => (
+                thread
+                    .context_id
+                    .clone()
+                    .unwrap_or_else(|| self.session_id.clone()),
+                thread.waiting_task_id.take(),
+            ),
+            None => (self.session_id.clone(), None),
+        }
+    }
+
+    /// Remembers where `agent` answered and whether it now waits for the user, for the plan's
+    /// next call to it.
+    fn thread_went_on(&self, agent: &str, context_id: &str, outcome: &CallOutcome) {
+        let waiting = outcome
+            .remote_state
+            .as_ref()
+            .is_some_and(|s| s.class() == StateClass::NeedsAction);
+        let mut threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let thread = threads.entry(agent.to_owned()).or_default();
+        thread.context_id = Some(context_id.to_owned());
+        thread.waiting_task_id = if waiting {
+            outcome.remote_task_id.clone()
+        } else {
+            None
+        };
+    }
+
+    /// What a finished peer call means for the model and the client: verification, the
+    /// envelope, the error.
+    async fn call_outcome(
+        &self,
+        deps: &PlannerDeps,
+        agent_index: usize,
+        outcome: CallOutcome,
+    ) -> ToolOutcome {
+        let agent = &self.request.agents[agent_index];
         match outcome.result {
             Err(e) => {
                 let e = match (e, self.abort.reason()) {
@@ -392,6 +457,7 @@ impl Plan {
                     remote_task_id: outcome.remote_task_id,
                     remote_state: Some(state),
                     remote_text: Some(scrub(&text)),
+                    remote_context_id: None,
                 }
             }
         }

@@ -33,6 +33,9 @@ pub struct ToolOutcome {
     pub remote_state: Option<TaskState>,
     /// The peer's scrubbed text without the envelope (the fan-out answer); not framed.
     pub remote_text: Option<String>,
+    /// The `contextId` the peer answered with (else the one it was sent); not framed, kept
+    /// by server-side sessions.
+    pub remote_context_id: Option<String>,
 }
 
 impl ToolOutcome {
@@ -46,6 +49,7 @@ impl ToolOutcome {
             remote_task_id: None,
             remote_state: None,
             remote_text: None,
+            remote_context_id: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl ToolOutcome {
             remote_task_id,
             remote_state,
             remote_text: None,
+            remote_context_id: None,
         }
     }
 
@@ -75,6 +80,14 @@ impl ToolOutcome {
         }
     }
 
+    /// Whether the peer left the task waiting for the user (`input-required` and the like).
+    #[must_use]
+    pub fn waits_for_user(&self) -> bool {
+        self.remote_state
+            .as_ref()
+            .is_some_and(|s| s.class() == crate::a2a::wire::StateClass::NeedsAction)
+    }
+
     /// The call's state for clients: `failed` when it has an error, else `completed`.
     #[must_use]
     pub fn finished_state(&self) -> &'static str {
@@ -84,6 +97,16 @@ impl ToolOutcome {
             "completed"
         }
     }
+}
+
+/// Follows a plan's events in the plan's own task, as they are emitted (server-side sessions
+/// record a turn this way). [`PlanObserver::finish`] runs before `done` is queued, so what it
+/// keeps is kept before the client reads the end of the plan.
+pub trait PlanObserver: Send + Sync + std::fmt::Debug {
+    /// Sees one event before it is queued.
+    fn observe(&self, event: &PlanEvent);
+    /// The plan is about to queue `done`.
+    fn finish(&self) -> futures::future::BoxFuture<'_, ()>;
 }
 
 /// One event of a plan.

@@ -131,17 +131,34 @@ impl PlanAbort {
 #[derive(Debug, Clone)]
 pub struct Emitter {
     tx: mpsc::Sender<Box<PlanEvent>>,
+    observer: Option<Arc<dyn event::PlanObserver>>,
 }
 
 impl Emitter {
     /// Wraps the sending side of the plan's channel.
     #[must_use]
     pub fn new(tx: mpsc::Sender<Box<PlanEvent>>) -> Self {
-        Self { tx }
+        Self { tx, observer: None }
+    }
+
+    /// Like [`Emitter::new`], with `observer` seeing every event before it is queued and
+    /// finishing before `done` is.
+    #[must_use]
+    pub fn observed(
+        tx: mpsc::Sender<Box<PlanEvent>>,
+        observer: Option<Arc<dyn event::PlanObserver>>,
+    ) -> Self {
+        Self { tx, observer }
     }
 
     /// Queues one event in order.
     pub async fn emit(&self, event: PlanEvent) {
+        if let Some(observer) = &self.observer {
+            observer.observe(&event);
+            if event.is_done() {
+                observer.finish().await;
+            }
+        }
         let _ = self.tx.send(Box::new(event)).await;
     }
 }
@@ -192,6 +209,8 @@ pub struct Plan {
     /// Peer calls of this plan running at once (`plan.max_concurrent_calls`): a fan-out over a
     /// large catalog takes turns instead of opening a socket per skill at once.
     pub call_slots: tokio::sync::Semaphore,
+    /// Each agent's conversation as this plan goes on (seeded from the request's `threads`).
+    pub threads: std::sync::Mutex<std::collections::HashMap<String, request::AgentThread>>,
 }
 
 /// Why a plan ended without `final`.
@@ -279,6 +298,7 @@ impl Plan {
             request_id,
             stats,
             tools: ToolSet::from_request(&request, deps.llm.is_some()),
+            threads: std::sync::Mutex::new(request.threads.clone()),
             peers: request.agents.iter().map(peer_of).collect(),
             request,
             deadline,
@@ -482,16 +502,23 @@ impl Plan {
         let seeded = &messages[..messages.len() - 1];
         let before = compaction::estimate(seeded);
         let window = compaction::context_window(llm.model(), deps.context_window);
-        if before < compaction::threshold(window) {
-            return;
-        }
+        let over = before >= compaction::threshold(window);
         let prior = self
             .request
             .prior_summary
             .as_deref()
             .filter(|s| !s.trim().is_empty());
         let history = &seeded[usize::from(prior.is_some())..];
-        let Some(cut) = compaction::cut_index(history) else {
+        // Turns past `sessions.max_turns` are folded even when the history is small.
+        let forced = compaction::fold_index(history, self.request.fold_turns);
+        let cut = match (
+            over.then(|| compaction::cut_index(history)).flatten(),
+            forced,
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(cut) = cut else {
             return;
         };
         let (head, tail) = history.split_at(cut);

@@ -23,6 +23,21 @@ pub struct PlanRequest {
     /// The caller's own instructions (the OpenAI door's system messages), appended to the
     /// system prompt of this plan only. The door bounds their size.
     pub instructions: Option<String>,
+    /// What a stored conversation remembers of each agent, by agent name (server-side
+    /// sessions): the `contextId` to send and a task left waiting for the user.
+    pub threads: HashMap<String, AgentThread>,
+    /// How many leading `history` turns this plan must fold into the summary
+    /// (`sessions.max_turns`), whatever their size.
+    pub fold_turns: usize,
+}
+
+/// One agent's side of a stored conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentThread {
+    /// The `contextId` the agent last answered with (its own choice, or the one it was sent).
+    pub context_id: Option<String>,
+    /// A task the agent left `input-required`: the next call to the agent answers it.
+    pub waiting_task_id: Option<String>,
 }
 
 impl PlanRequest {
@@ -38,6 +53,8 @@ impl PlanRequest {
             prior_summary: None,
             prior_task_ids: HashMap::new(),
             instructions: None,
+            threads: HashMap::new(),
+            fold_turns: 0,
         }
     }
 }

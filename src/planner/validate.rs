@@ -353,6 +353,8 @@ impl Validator {
             prior_summary,
             prior_task_ids: prior_task_ids?,
             instructions: None,
+            threads: std::collections::HashMap::new(),
+            fold_turns: 0,
         })
     }
 

@@ -7,6 +7,8 @@
 //!   [`start::PlanGuard`] aborts the plan and gives its place back.
 //! - [`registry`]: the resumable plans running here (owner, abort switch, readers), and
 //!   [`pump`]: each one's events written to its event log (memory or Redis), its lease renewed.
+//! - [`session`]: a plan's turn of a server-side conversation, joined before it starts and
+//!   saved before its `done`.
 //! - [`answer`]: the one answer every door returns, assembled from the plan's events, and the
 //!   one-line progress texts of peer calls.
 //!
@@ -17,6 +19,7 @@ pub mod answer;
 pub mod place;
 pub mod pump;
 pub mod registry;
+pub mod session;
 pub mod start;
 
 use std::sync::Arc;
@@ -56,6 +59,10 @@ pub struct Runs {
     places: place::Places,
     metrics: Arc<Metrics>,
     resumable: Option<Arc<registry::Resumable>>,
+    /// Server-side conversations (`GATEWAY_SESSIONS=on`).
+    sessions: Option<Arc<crate::store::sessions::Sessions>>,
+    /// `sessions.max_turns`.
+    max_turns: usize,
 }
 
 /// What a plan starts with, besides its request.
@@ -71,6 +78,8 @@ pub struct StartInfo {
     pub card_deadline: Instant,
     /// A door's own first event, queued before anything the planner says.
     pub first: Option<crate::planner::event::PlanEvent>,
+    /// Follows the plan's events (a conversation's turn being recorded).
+    pub observer: Option<Arc<dyn crate::planner::event::PlanObserver>>,
 }
 
 impl StartInfo {
@@ -83,6 +92,7 @@ impl StartInfo {
             request_id,
             card_deadline: Instant::now() + runs.limits.card_budget,
             first: None,
+            observer: None,
         }
     }
 }
@@ -97,8 +107,15 @@ impl Runs {
         tracker: TaskTracker,
         metrics: Arc<Metrics>,
         resumable: Option<registry::Resumable>,
+        sessions: Option<(crate::store::sessions::Sessions, usize)>,
     ) -> Self {
+        let (sessions, max_turns) = match sessions {
+            Some((s, max_turns)) => (Some(Arc::new(s)), max_turns),
+            None => (None, usize::MAX),
+        };
         Self {
+            sessions,
+            max_turns,
             deps,
             limits,
             tracker,

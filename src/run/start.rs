@@ -172,7 +172,7 @@ impl Runs {
                 request_id: info.request_id,
             },
             &self.deps,
-            Emitter::new(tx),
+            Emitter::observed(tx, info.observer),
             Arc::clone(&abort),
         );
         self.metrics.plan_started();

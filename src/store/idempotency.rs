@@ -113,6 +113,19 @@ impl Idempotency {
         ))
     }
 
+    /// The entry of `key`, if any: its plan's session id and whether it still runs.
+    #[must_use]
+    pub fn peek(&self, key: &str) -> Option<(String, bool)> {
+        let mut t = self
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.purge(&mut t, Instant::now());
+        t.entries
+            .get(key)
+            .map(|e| (e.session_id.clone(), e.ended_at.is_none()))
+    }
+
     /// Marks a plan's stream as ended.
     pub fn end(&self, ticket: &Ticket) {
         let mut t = self

@@ -74,6 +74,11 @@ pub struct Duplicate {
 }
 
 impl RedisStore {
+    /// A handle on the shared connection (it reconnects by itself).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// Connects and checks the server answers.
     ///
     /// # Errors
@@ -137,6 +142,27 @@ impl RedisStore {
             session_id,
             in_flight,
         }))
+    }
+
+    /// The idempotency entry of `key`, without registering anything.
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn peek_key(&self, key: &str) -> Result<Option<Duplicate>, StoreError> {
+        let mut conn = self.conn.clone();
+        let original: Option<String> = conn.get(format!("plangate:idem:{key}")).await?;
+        Ok(
+            original.map(|original| match original.strip_suffix("|done") {
+                Some(session) => Duplicate {
+                    session_id: session.to_owned(),
+                    in_flight: false,
+                },
+                None => Duplicate {
+                    session_id: original,
+                    in_flight: true,
+                },
+            }),
+        )
     }
 
     /// Ends an idempotency entry: `linger` keeps it that long, marked done (a header key), else

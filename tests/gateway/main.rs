@@ -30,6 +30,7 @@ mod playground;
 mod recipes;
 mod recordings;
 mod resume;
+mod sessions;
 mod shared_store;
 mod streaming;
 mod support;

@@ -43,6 +43,22 @@ pub enum ApiError {
     /// The shared store (Redis) does not answer.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// Another plan of the conversation is running (server-side sessions).
+    #[error("session {0:?} has a plan running; send the next turn after its `done` frame")]
+    SessionBusy(String),
+    /// The caller keeps `sessions.max_per_token` conversations.
+    #[error(
+        "this token keeps {0} sessions (sessions.max_per_token); DELETE /sessions/{{session_id}} one, or wait for one to expire (sessions.ttl_secs)"
+    )]
+    TooManySessions(usize),
+    /// The memory backend holds `sessions.max_bytes`.
+    #[error(
+        "stored sessions fill sessions.max_bytes ({0} bytes); raise it, or use GATEWAY_REDIS_URL"
+    )]
+    SessionsFull(usize),
+    /// No such thing for this caller.
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -58,9 +74,13 @@ impl ApiError {
             Self::InvalidJson(_) | Self::Invalid { .. } | Self::ToolIdCollision(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::ShuttingDown | Self::Overloaded | Self::StoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::ShuttingDown
+            | Self::Overloaded
+            | Self::StoreUnavailable(_)
+            | Self::SessionsFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionBusy(_) => StatusCode::CONFLICT,
+            Self::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +94,10 @@ impl ApiError {
             // Another instance takes over, or the store comes back.
             Self::ShuttingDown | Self::StoreUnavailable(_) => Some("5"),
             Self::Unauthorized
+            | Self::SessionBusy(_)
+            | Self::TooManySessions(_)
+            | Self::SessionsFull(_)
+            | Self::NotFound(_)
             | Self::PayloadTooLarge { .. }
             | Self::BodyTimeout { .. }
             | Self::InvalidJson(_)
@@ -96,6 +120,10 @@ impl ApiError {
             Self::ShuttingDown => "shutting_down",
             Self::Overloaded => "overloaded",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::SessionBusy(_) => "session_busy",
+            Self::TooManySessions(_) => "too_many_sessions",
+            Self::SessionsFull(_) => "sessions_full",
+            Self::NotFound(_) => "not_found",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -151,7 +179,11 @@ impl IntoResponse for ApiError {
             | Self::BodyTimeout { .. }
             | Self::ShuttingDown
             | Self::Overloaded
-            | Self::StoreUnavailable(_) => {
+            | Self::StoreUnavailable(_)
+            | Self::SessionBusy(_)
+            | Self::TooManySessions(_)
+            | Self::SessionsFull(_)
+            | Self::NotFound(_) => {
                 json!({"error": self.code(), "detail": self.to_string()})
             }
         };

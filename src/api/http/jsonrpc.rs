@@ -58,8 +58,12 @@ impl RpcError {
             ApiError::ShuttingDown
             | ApiError::Overloaded
             | ApiError::StoreUnavailable(_)
+            | ApiError::SessionsFull(_)
             | ApiError::Internal(_) => code::INTERNAL_ERROR,
             ApiError::Unauthorized
+            | ApiError::SessionBusy(_)
+            | ApiError::TooManySessions(_)
+            | ApiError::NotFound(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::BodyTimeout { .. }
             | ApiError::Invalid { .. }

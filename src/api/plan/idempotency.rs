@@ -59,6 +59,35 @@ impl Drop for EntryGuard {
     }
 }
 
+/// Looks the request up without registering it: the duplicate's session id and whether it still
+/// runs.
+///
+/// # Errors
+/// The shared store does not answer.
+pub(crate) async fn peek(
+    state: &AppState,
+    owner: &str,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Option<(String, bool)>, ApiError> {
+    let key = Idempotency::key(owner, header_key(headers), raw);
+    match state.redis() {
+        None => Ok(state.idempotency().peek(&key)),
+        Some(store) => store
+            .peek_key(&key)
+            .await
+            .map(|d| d.map(|d| (d.session_id, d.in_flight)))
+            .map_err(|e| ApiError::StoreUnavailable(e.to_string())),
+    }
+}
+
+fn header_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty())
+}
+
 /// Looks the request up; a new one registers `session_id` and takes a place.
 ///
 /// # Errors
@@ -70,10 +99,7 @@ pub(crate) async fn admit(
     raw: &[u8],
     session_id: &str,
 ) -> Result<Admitted, ApiError> {
-    let header = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty());
+    let header = header_key(headers);
     let key = Idempotency::key(owner, header, raw);
     let entry = match state.redis() {
         None => match state

@@ -7,8 +7,10 @@
 pub mod frames;
 pub mod idempotency;
 pub mod resume;
+pub mod sessions;
 pub mod stream;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Extension;
@@ -22,12 +24,13 @@ use crate::api::http::body;
 use crate::api::http::caller::Caller;
 use crate::api::http::error::{ApiError, refused};
 use crate::api::http::request_id::request_id;
-use crate::planner::event::PlanEvent;
+use crate::planner::event::{PlanEvent, PlanObserver};
 use crate::planner::request::PlanRequest;
 use crate::planner::tools::check_collisions;
 use crate::planner::validate::{self, Issue, PLAN_FIELDS};
 use crate::run::StartInfo;
 use crate::state::AppState;
+use crate::store::sessions::BeginError;
 
 /// The door's body for a core rejection: `{"error", "detail"}`.
 pub(crate) fn reject(e: ApiError) -> Response {
@@ -115,9 +118,42 @@ async fn open(
     body: Body,
 ) -> Result<Response, ApiError> {
     let raw = body::read(&state.config().server, headers, body).await?;
-    let request = read_request(state, &raw)?;
+    let mut request = read_request(state, &raw)?;
     let card_deadline = Instant::now() + state.runs().limits().card_budget;
-    let session_id = uuid::Uuid::new_v4().to_string();
+    // Minted before the first frame: a resumable plan's log and routes, and a conversation's
+    // turn, are keyed by it.
+    let plan_id = uuid::Uuid::new_v4().to_string();
+    // With server-side sessions, the plan takes its conversation first (dropping `joined` on an
+    // error gives it back).
+    let joined = match state
+        .runs()
+        .join(caller.owner(), &plan_id, &mut request)
+        .await
+    {
+        Ok(joined) => joined,
+        Err(BeginError::Busy) => {
+            // A retried request of the running plan keeps its duplicate answer.
+            if let Some((session_id, in_flight)) =
+                idempotency::peek(state, caller.owner(), headers, &raw).await?
+            {
+                return Ok(duplicate(session_id, in_flight, &request));
+            }
+            return Err(ApiError::SessionBusy(
+                request.session_id.clone().unwrap_or_default(),
+            ));
+        }
+        Err(BeginError::TooMany(limit)) => return Err(ApiError::TooManySessions(limit)),
+        Err(BeginError::Full(limit)) => return Err(ApiError::SessionsFull(limit)),
+        Err(BeginError::Store(e)) => return Err(ApiError::StoreUnavailable(e.to_string())),
+    };
+    let (session_id, created, observer) = match joined {
+        Some(j) => (
+            j.session_id,
+            j.created,
+            Some(j.recorder as Arc<dyn PlanObserver>),
+        ),
+        None => (uuid::Uuid::new_v4().to_string(), true, None),
+    };
     let (entry, place) =
         match idempotency::admit(state, caller.owner(), headers, &raw, &session_id).await? {
             Admitted::Duplicate {
@@ -128,8 +164,6 @@ async fn open(
         };
     drop(raw);
     let resume = state.config().resume.enabled;
-    // Minted before the first frame: a resumable plan's log and routes are keyed by it.
-    let plan_id = uuid::Uuid::new_v4().to_string();
     // Dropping the entry guard on an error ends the idempotency entry; the place goes back.
     if resume {
         resume::open_log(state, &plan_id, caller.owner()).await?;
@@ -138,12 +172,13 @@ async fn open(
         first: Some(PlanEvent::Session {
             session_id: session_id.clone(),
             external_session_id: request.session_id.clone(),
-            created: true,
+            created,
         }),
         session_id,
         plan_id: plan_id.clone(),
         request_id: request_id(headers),
         card_deadline,
+        observer,
     };
     if resume {
         // A resumable plan outlives its first reader: it runs on the tracker.
