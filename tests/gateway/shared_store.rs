@@ -1,7 +1,9 @@
 //! Several instances on one Redis: two `plangate serve` processes and a real `redis-server`
 //! (Debian's, started per test on a free loopback port). Resume on the other instance, one plan
 //! per `Idempotency-Key` across instances, `DELETE` reaching the instance that runs the plan,
-//! `kill -9` of that instance, and Redis going away mid-plan.
+//! `kill -9` of that instance, Redis going away mid-plan, and server-side sessions: a conversation
+//! continued on the other instance (also after the first was killed), one plan at a time across
+//! instances.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -86,6 +88,11 @@ struct Instance {
 
 /// A gateway process on the shared Redis, resume on, 1 s leases.
 async fn instance(redis: &Redis, grace_secs: u64) -> Instance {
+    instance_with(redis, grace_secs, &[]).await
+}
+
+/// Like [`instance`], with more environment.
+async fn instance_with(redis: &Redis, grace_secs: u64, env: &[(&str, &str)]) -> Instance {
     let port = free_port();
     let config =
         std::env::temp_dir().join(format!("plangate-shared-{}.toml", uuid::Uuid::new_v4()));
@@ -101,6 +108,7 @@ async fn instance(redis: &Redis, grace_secs: u64) -> Instance {
         .env("GATEWAY_CONFIG", &config)
         .env("GATEWAY_RECIPES_DIR", "")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -370,4 +378,130 @@ async fn an_unreachable_redis_stops_the_boot() {
         String::from_utf8_lossy(&out.stderr).contains("GATEWAY_REDIS_URL"),
         "{out:?}"
     );
+}
+
+/// The `session` frame of a stream's text.
+fn session_frame(text: &str) -> Value {
+    frames_with_ids(text)
+        .into_iter()
+        .find(|f| f.1 == "session")
+        .map(|f| f.2)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_conversation_continues_on_the_other_instance_after_the_first_is_killed() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::Complete { working_polls: 0 }).await;
+    let sessions = [("GATEWAY_SESSIONS", "on")];
+    let mut a = instance_with(&redis, 10, &sessions).await;
+    let b = instance_with(&redis, 10, &sessions).await;
+    let body =
+        |q: &str| json!({"question": q, "session_id": "travel", "agents": [peer.agent("p", "s")]});
+    let one = read_all(
+        post(&a.url, &body("first"), None).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(one.contains("event: done"), "{one}");
+    let first = session_frame(&one);
+    assert_eq!(first["created"], true);
+    // kill -9: the conversation was saved before `done`, nothing of A is needed.
+    a.child.kill().await.unwrap();
+    let two = read_all(
+        post(&b.url, &body("second"), None).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let second = session_frame(&two);
+    assert_eq!(second["created"], false);
+    assert_eq!(second["session_id"], first["session_id"]);
+    let contexts: Vec<Option<String>> = peer
+        .requests()
+        .iter()
+        .filter(|r| r.method == "message/send")
+        .map(|r| {
+            r.body["params"]["message"]["contextId"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(contexts.len(), 2);
+    assert_eq!(contexts[0].as_deref(), first["session_id"].as_str());
+    assert_eq!(contexts[1].as_deref(), Some("ctx"));
+    let shown: Value = http()
+        .get(format!("{}/sessions/travel", b.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let questions: Vec<&str> = shown["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["question"].as_str().unwrap())
+        .collect();
+    assert_eq!(questions, ["first", "second"]);
+    let listed: Value = http()
+        .get(format!("{}/sessions", b.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["sessions"][0]["session_id"], "travel");
+    assert_eq!(listed["sessions"][0]["turns"], 2);
+    terminate(b.child).await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn two_turns_at_once_on_two_instances_one_is_refused() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::CompleteAfter(Duration::from_millis(800))).await;
+    let sessions = [("GATEWAY_SESSIONS", "on")];
+    let a = instance_with(&redis, 10, &sessions).await;
+    let b = instance_with(&redis, 10, &sessions).await;
+    let mut first = post(
+        &a.url,
+        &json!({"question": "one", "session_id": "shared", "agents": [peer.agent("p", "s")]}),
+        None,
+    )
+    .await;
+    read_until(&mut first, "event: plan").await;
+    let second = post(
+        &b.url,
+        &json!({"question": "two", "session_id": "shared", "agents": []}),
+        None,
+    )
+    .await;
+    assert_eq!(second.status(), 409);
+    let error: Value = second.json().await.unwrap();
+    assert_eq!(error["error"], "session_busy");
+    let rest = read_all(first, Duration::from_secs(10)).await;
+    assert!(rest.contains("event: done"));
+    // Free again once the first turn is done, on either instance.
+    let third = read_all(
+        post(
+            &b.url,
+            &json!({"question": "three", "session_id": "shared", "agents": []}),
+            None,
+        )
+        .await,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(session_frame(&third)["created"], false);
+    terminate(a.child).await;
+    terminate(b.child).await;
+    redis.stop().await;
 }
