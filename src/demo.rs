@@ -68,6 +68,7 @@ pub async fn run(
                 {"id": "echo", "description": "Repeats the request, prefixed with `echo: `."},
                 {"id": "shout", "description": "Repeats the request in upper case."}]}]),
             question: question.to_owned(),
+            session: None,
             json: false,
             live,
         };

@@ -66,8 +66,31 @@ enum Command {
         /// Print every frame as one JSON object per line (`{"event":…,"data":…}`).
         #[arg(long)]
         json: bool,
+        /// Continue this conversation (its `session_id`; kept by a gateway with
+        /// GATEWAY_SESSIONS=on).
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
         /// The question.
         question: String,
+    },
+    /// A conversation with a running gateway: each line read is a plan of the same session;
+    /// Ctrl-D ends it (exit 0; 3 when the gateway cannot be reached).
+    Chat {
+        /// The gateway's URL.
+        #[arg(long, env = "PLANGATE_URL", default_value = "http://127.0.0.1:3774")]
+        gateway: String,
+        /// Bearer token for the gateway.
+        #[arg(long, env = "PLANGATE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// An agent, NAME=URL[:SKILL,…] (repeatable; without skills, its agent card's).
+        #[arg(long = "agent", value_name = "NAME=URL[:SKILL,…]")]
+        agent: Vec<String>,
+        /// A JSON file holding the `/plan` `agents` array.
+        #[arg(long = "agents", value_name = "FILE", conflicts_with = "agent")]
+        agents_file: Option<PathBuf>,
+        /// The conversation to continue (default: a new one).
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
     },
     /// Gateway DID identity helpers.
     Did {
@@ -231,19 +254,24 @@ fn recipes_check(env: &HashMap<String, String>, dir: Option<PathBuf>) -> ExitCod
     }
 }
 
-async fn ask(
+/// Where a client command asks, and what it brings.
+struct Target {
     gateway: String,
     token: Option<String>,
-    agent: &[String],
+    agent: Vec<String>,
     agents_file: Option<PathBuf>,
-    json: bool,
-    question: String,
-) -> ExitCode {
+}
+
+/// The HTTP client and the `agents` of a client command; a usage error names the flag.
+async fn client_and_agents(
+    command: &str,
+    target: &Target,
+) -> Result<(reqwest::Client, serde_json::Value), ExitCode> {
     use plangate::cli::ask;
     let usage = |message: &str| {
         let _ = std::io::Write::write_all(
             &mut std::io::stderr(),
-            format!("plangate ask: {message}\n").as_bytes(),
+            format!("plangate {command}: {message}\n").as_bytes(),
         );
         ExitCode::from(ask::EXIT_USAGE)
     };
@@ -252,8 +280,21 @@ async fn ask(
         .build()
     {
         Ok(c) => c,
-        Err(e) => return usage(&format!("cannot build an HTTP client: {e}")),
+        Err(e) => return Err(usage(&format!("cannot build an HTTP client: {e}"))),
     };
+    let agents = agents_of(&target.agent, target.agents_file.as_ref(), &http)
+        .await
+        .map_err(|e| usage(&e))?;
+    Ok((http, agents))
+}
+
+async fn agents_of(
+    agent: &[String],
+    agents_file: Option<&PathBuf>,
+    http: &reqwest::Client,
+) -> Result<serde_json::Value, String> {
+    use plangate::cli::ask;
+    let usage = |m: &str| Err(m.to_owned());
     let agents = match (&agents_file, agent.is_empty()) {
         (Some(path), _) => match std::fs::read(path)
             .map_err(|e| e.to_string())
@@ -269,7 +310,7 @@ async fn ask(
             }
             Err(e) => return usage(&format!("--agents {}: {e}", path.display())),
         },
-        (None, false) => match ask::agents_from_flags(agent, &http).await {
+        (None, false) => match ask::agents_from_flags(agent, http).await {
             Ok(v) => v,
             Err(e) => return usage(&e.to_string()),
         },
@@ -277,17 +318,57 @@ async fn ask(
             return usage("name the agents to ask: --agent NAME=URL[:SKILL,…] or --agents FILE");
         }
     };
+    Ok(agents)
+}
+
+async fn ask(target: Target, json: bool, session: Option<String>, question: String) -> ExitCode {
+    use plangate::cli::ask;
+    let (http, agents) = match client_and_agents("ask", &target).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let request = ask::Ask {
-        gateway,
-        token,
+        gateway: target.gateway,
+        token: target.token,
         agents,
         question,
+        session,
         json,
         live: !json && stdout_is_live_terminal(),
     };
     let code = ask::run(
         &request,
         &http,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+async fn chat(target: Target, session: Option<String>) -> ExitCode {
+    use plangate::cli::{ask, chat};
+    let (http, agents) = match client_and_agents("chat", &target).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let live = stdout_is_live_terminal();
+    let template = ask::Ask {
+        gateway: target.gateway,
+        token: target.token,
+        agents,
+        question: String::new(),
+        session,
+        json: false,
+        live,
+    };
+    let prompt = live && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let mut input = tokio::io::BufReader::new(tokio::io::stdin());
+    let code = chat::run(
+        &template,
+        &http,
+        &mut input,
+        prompt,
         &mut std::io::stdout(),
         &mut std::io::stderr(),
     )
@@ -390,8 +471,32 @@ async fn run() -> ExitCode {
             agent,
             agents_file,
             json,
+            session,
             question,
-        } => ask(gateway, token, &agent, agents_file, json, question).await,
+        } => {
+            let target = Target {
+                gateway,
+                token,
+                agent,
+                agents_file,
+            };
+            ask(target, json, session, question).await
+        }
+        Command::Chat {
+            gateway,
+            token,
+            agent,
+            agents_file,
+            session,
+        } => {
+            let target = Target {
+                gateway,
+                token,
+                agent,
+                agents_file,
+            };
+            chat(target, session).await
+        }
         Command::Did { command } => did_command(&env, command),
         Command::ExampleAgent {
             host,

@@ -31,6 +31,9 @@ pub struct Ask {
     /// The `/plan` `agents` array.
     pub agents: Value,
     pub question: String,
+    /// The conversation to continue (`session_id`; the gateway keeps it with
+    /// `GATEWAY_SESSIONS=on`).
+    pub session: Option<String>,
     /// One JSON object per frame instead of the rendering.
     pub json: bool,
     /// Keep a live status line (spinner, elapsed time, running tasks) under the output: for a
@@ -133,9 +136,13 @@ pub async fn run(
     err: &mut dyn Write,
 ) -> u8 {
     let started = Instant::now();
+    let mut body = json!({"question": ask.question, "agents": ask.agents});
+    if let Some(session) = &ask.session {
+        body["session_id"] = json!(session);
+    }
     let mut request = http
         .post(format!("{}/plan", ask.gateway.trim_end_matches('/')))
-        .json(&json!({"question": ask.question, "agents": ask.agents}));
+        .json(&body);
     if let Some(token) = &ask.token {
         request = request.bearer_auth(token);
     }

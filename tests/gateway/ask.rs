@@ -260,3 +260,104 @@ async fn demo_shows_only_the_plan_without_the_embedded_gateways_info_lines() {
         assert!(!stdout.contains(info), "{info}: {stdout}");
     }
 }
+
+#[tokio::test]
+async fn chat_on_a_terminal_holds_one_conversation_over_two_lines() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip(
+            "util-linux `script` is not installed",
+            "PLANGATE_REQUIRE_CLIENTS",
+        );
+        return;
+    }
+    let llm = FakeLlm::start(vec![
+        Turn::text("Paris is the capital."),
+        Turn::text("About two million people."),
+    ])
+    .await;
+    let mut config = llm_config(&llm.url);
+    config.sessions.enabled = true;
+    let gw = TestGateway::spawn(config).await;
+    let agents =
+        std::env::temp_dir().join(format!("plangate-agents-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&agents, "[]").unwrap();
+    let command = format!(
+        "{} chat --gateway {} --agents {} --session trip",
+        env!("CARGO_BIN_EXE_plangate"),
+        gw.url,
+        agents.display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Typed one after the other, as a person would: the second line after the first answer.
+    let mut screen = String::new();
+    let mut read_until = async |needle: &str, screen: &mut String| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while !screen.contains(needle) {
+            let n = tokio::time::timeout_at(
+                deadline,
+                tokio::io::AsyncReadExt::read(&mut stdout, &mut buf),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} in {screen:?}"))
+            .unwrap();
+            assert!(n > 0, "chat ended early: {screen:?}");
+            screen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    use tokio::io::AsyncWriteExt as _;
+    read_until("you> ", &mut screen).await;
+    stdin
+        .write_all(b"What is the capital of France?\n")
+        .await
+        .unwrap();
+    read_until("Paris is the capital.", &mut screen).await;
+    read_until("you> ", &mut screen).await;
+    stdin
+        .write_all(b"How many people live there?\n")
+        .await
+        .unwrap();
+    read_until("About two million people.", &mut screen).await;
+    // Ctrl-D ends the chat.
+    stdin.write_all(b"\x04").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{screen:?}");
+    assert!(screen.contains("session trip"), "{screen:?}");
+    // The second line reached the LLM with the first turn, kept by the gateway.
+    let second = &llm.requests()[1];
+    let texts: Vec<String> = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| match &m["content"] {
+            Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+            other => other.as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        texts[texts.len() - 3..],
+        [
+            "What is the capital of France?",
+            "Paris is the capital.",
+            "How many people live there?"
+        ]
+    );
+    let _ = std::fs::remove_file(agents);
+    gw.stop().await;
+}

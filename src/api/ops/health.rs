@@ -1,4 +1,6 @@
-//! `GET /health` (spec §1.7): no auth, no I/O, the reference gateway's shape.
+//! `GET /health` (spec §1.7): no auth, no I/O, the reference gateway's shape, plus
+//! `capabilities` (what a client may use here: server-side sessions, resumable streams, the
+//! server-side catalogs by name), a key of our own the reference's clients ignore.
 
 use axum::extract::State;
 use axum::http::header;
@@ -73,6 +75,14 @@ pub fn document(state: &AppState) -> Value {
             "platform": platform(),
             "architecture": architecture(),
             "environment": c.environment
+        },
+        "capabilities": {
+            "sessions": c.sessions.enabled,
+            "resume": c.resume.enabled,
+            "catalogs": state.catalogs().iter().map(|catalog| json!({
+                "name": catalog.name, "description": catalog.description,
+                "skills": catalog.agents.iter().map(|a| a.skills.len()).sum::<usize>()
+            })).collect::<Vec<Value>>()
         },
         "status": "ok",
         "ready": true,
