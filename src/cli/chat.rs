@@ -1,7 +1,7 @@
 //! `plangate chat`: a conversation on a terminal. Each line read is one plan of the same
 //! `session_id`, rendered as `plangate ask` renders it; end of input (Ctrl-D) ends the chat. The
 //! gateway keeps the conversation when it has sessions on (`GATEWAY_SESSIONS=on`, which
-//! `/health`'s `capabilities.sessions` says); without them every line starts afresh, and the chat
+//! `/health`'s `runtime.capabilities.sessions` says); without them every line starts afresh, and the chat
 //! says so once.
 
 use std::io::Write;
@@ -25,7 +25,7 @@ async fn keeps_sessions(http: &reqwest::Client, template: &Ask) -> Option<bool> 
         .await
         .ok()?;
     Some(
-        health["capabilities"]["sessions"]
+        health["runtime"]["capabilities"]["sessions"]
             .as_bool()
             .unwrap_or(false),
     )

@@ -57,8 +57,8 @@ struct Recording {
     conversation: Option<Conversation>,
     question: String,
     answer: Answer,
-    /// Tool call id → (agent, skill), between start and end.
-    started: HashMap<String, (String, String)>,
+    /// Tool call id → its place in `calls`, between start and end.
+    started: HashMap<String, usize>,
     calls: Vec<CallRecord>,
     usage: Option<serde_json::Value>,
     outcome: String,
@@ -238,16 +238,31 @@ impl PlanObserver for Recorder {
         match event {
             PlanEvent::TextDelta { part_id, delta, .. } => r.answer.push(part_id, delta),
             PlanEvent::TaskStarted { subject, skill, .. } => {
-                r.started.insert(
-                    subject.task_id.clone(),
-                    (subject.agent.clone(), skill.clone()),
-                );
+                // Kept in the order the calls started (the model's order), whenever they end.
+                r.started.insert(subject.task_id.clone(), r.calls.len());
+                r.calls.push(CallRecord {
+                    agent: subject.agent.clone(),
+                    skill: skill.clone(),
+                    state: "failed".to_owned(),
+                    remote_task_id: None,
+                    remote_state: None,
+                });
             }
             PlanEvent::TaskEnded { subject, outcome } => {
-                let (agent, skill) = r
-                    .started
-                    .remove(&subject.task_id)
-                    .unwrap_or_else(|| (subject.agent.clone(), String::new()));
+                let at = match r.started.remove(&subject.task_id) {
+                    Some(at) => at,
+                    None => {
+                        r.calls.push(CallRecord {
+                            agent: subject.agent.clone(),
+                            skill: String::new(),
+                            state: String::new(),
+                            remote_task_id: None,
+                            remote_state: None,
+                        });
+                        r.calls.len() - 1
+                    }
+                };
+                let agent = r.calls[at].agent.clone();
                 if let (Some(context), Some(conversation)) =
                     (&outcome.remote_context_id, r.conversation.as_mut())
                 {
@@ -264,13 +279,10 @@ impl PlanObserver for Recorder {
                             .or_else(|| memory.last_task_id.take()),
                     };
                 }
-                r.calls.push(CallRecord {
-                    agent,
-                    skill,
-                    state: outcome.finished_state().to_owned(),
-                    remote_task_id: outcome.remote_task_id.clone(),
-                    remote_state: outcome.remote_state.as_ref().map(|s| s.as_str().to_owned()),
-                });
+                let call = &mut r.calls[at];
+                outcome.finished_state().clone_into(&mut call.state);
+                call.remote_task_id.clone_from(&outcome.remote_task_id);
+                call.remote_state = outcome.remote_state.as_ref().map(|s| s.as_str().to_owned());
             }
             PlanEvent::CompactionSummary {
                 summary,

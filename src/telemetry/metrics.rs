@@ -79,7 +79,7 @@ pub enum TokenKind {
 }
 
 /// The routes `plangate_http_requests_total` knows; anything else is `unmatched`.
-pub const ROUTES: [&str; 18] = [
+pub const ROUTES: [&str; 20] = [
     "/plan",
     "/health",
     "/ready",
@@ -98,6 +98,8 @@ pub const ROUTES: [&str; 18] = [
     "/mcp",
     "/plan/{plan_id}/events",
     "/plan/{plan_id}",
+    "/sessions",
+    "/sessions/{session_id}",
 ];
 
 /// The metrics of one gateway: handles registered once, cheap to update.

@@ -52,6 +52,18 @@ async fn get(url: &str, token: &str, path: &str) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Fails unless `body` matches `schemas/<file>`.
+fn assert_matches(file: &str, body: &Value) {
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(format!("{}/schemas/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    if let Some(err) = validator.iter_errors(body).next() {
+        panic!("{body} does not match {file}: {err}");
+    }
+}
+
 fn session(frames: &[Frame]) -> &Value {
     find(frames, "session")[0]
 }
@@ -172,6 +184,7 @@ async fn a_turn_without_history_continues_the_conversation_of_its_token_only() {
     // The routes show each token its own conversations.
     let (status, listed) = get(&gw.url, A, "/sessions").await;
     assert_eq!(status, 200);
+    assert_matches("session-list.schema.json", &listed);
     let listed = listed["sessions"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["session_id"], "chat-1");
@@ -179,6 +192,9 @@ async fn a_turn_without_history_continues_the_conversation_of_its_token_only() {
     assert_eq!(listed[0]["first_question"], "What is the weather in Oslo?");
     let (status, shown) = get(&gw.url, A, "/sessions/chat-1").await;
     assert_eq!(status, 200);
+    assert_matches("session.schema.json", &shown);
+    assert_frames_match_schemas(&one);
+    assert_frames_match_schemas(&two);
     let turns = shown["turns"].as_array().unwrap();
     assert_eq!(turns.len(), 2);
     assert_eq!(turns[0]["question"], "What is the weather in Oslo?");
@@ -189,10 +205,11 @@ async fn a_turn_without_history_continues_the_conversation_of_its_token_only() {
     assert_eq!(calls[0]["agent"], "old");
     assert_eq!(calls[0]["skill"], "look");
     assert_eq!(calls[0]["state"], "completed");
-    assert_eq!(
-        calls[0]["remote_task_id"],
-        find(&one, "task.finished")[0]["remote_task_id"]
-    );
+    let old_finished = find(&one, "task.finished")
+        .into_iter()
+        .find(|f| f["agent"] == "old")
+        .unwrap();
+    assert_eq!(calls[0]["remote_task_id"], old_finished["remote_task_id"]);
     assert!(turns[0]["usage"].is_object());
     let (_, b_view) = get(&gw.url, B, "/sessions/chat-1").await;
     assert_eq!(b_view["turns"][0]["question"], "Hi");
@@ -241,9 +258,11 @@ async fn a_task_left_waiting_for_the_user_is_continued_on_the_next_turn() {
         &json!({"question": "Book a table", "session_id": "s", "agents": agents}),
     )
     .await;
-    let waiting: Vec<String> = find(&one, "task.finished")
+    let finished = find(&one, "task.finished");
+    let waiting: Vec<String> = ["old", "new"]
         .iter()
-        .map(|f| {
+        .map(|agent| {
+            let f = finished.iter().find(|f| f["agent"] == *agent).unwrap();
             assert_eq!(f["remote_state"], "input-required");
             f["remote_task_id"].as_str().unwrap().to_owned()
         })
@@ -397,6 +416,7 @@ async fn turns_past_max_turns_are_folded_into_the_summary() {
     );
     assert_eq!(planned[2..], ["user: Q2", "assistant: A2", "user: Q3"]);
     let (_, shown) = get(&gw.url, A, "/sessions/long").await;
+    assert_matches("session.schema.json", &shown);
     assert_eq!(shown["folded_turns"], 1);
     assert_eq!(shown["summary"], "The user asked Q1; the answer was A1.");
     let questions: Vec<&str> = shown["turns"]

@@ -1,5 +1,5 @@
 //! `GET /health` (spec §1.7): no auth, no I/O, the reference gateway's shape, plus
-//! `capabilities` (what a client may use here: server-side sessions, resumable streams, the
+//! `runtime.capabilities` (what a client may use here: server-side sessions, resumable streams, the
 //! server-side catalogs by name), a key of our own the reference's clients ignore.
 
 use axum::extract::State;
@@ -61,7 +61,15 @@ pub fn document(state: &AppState) -> Value {
             "did_signing_enabled": state.identity().is_some(),
             "hydra_integrated": state.hydra_integrated(),
             "a2a_protocols": ["0.3", "1.0"],
-            "a2a_transports": ["jsonrpc-poll", "jsonrpc-sse"]
+            "a2a_transports": ["jsonrpc-poll", "jsonrpc-sse"],
+            "capabilities": {
+                "sessions": c.sessions.enabled,
+                "resume": c.resume.enabled,
+                "catalogs": state.catalogs().iter().map(|catalog| json!({
+                    "name": catalog.name, "description": catalog.description,
+                    "skills": catalog.agents.iter().map(|a| a.skills.len()).sum::<usize>()
+                })).collect::<Vec<Value>>()
+            }
         },
         "application": {
             "name": "plangate",
@@ -75,14 +83,6 @@ pub fn document(state: &AppState) -> Value {
             "platform": platform(),
             "architecture": architecture(),
             "environment": c.environment
-        },
-        "capabilities": {
-            "sessions": c.sessions.enabled,
-            "resume": c.resume.enabled,
-            "catalogs": state.catalogs().iter().map(|catalog| json!({
-                "name": catalog.name, "description": catalog.description,
-                "skills": catalog.agents.iter().map(|a| a.skills.len()).sum::<usize>()
-            })).collect::<Vec<Value>>()
         },
         "status": "ok",
         "ready": true,

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 const DOCUMENT: &str = include_str!("../../../openapi.json");
 
 /// Every schema file the document may refer to, by its path relative to the repository root.
-const SCHEMA_FILES: [(&str, &str); 13] = [
+const SCHEMA_FILES: [(&str, &str); 15] = [
     (
         "schemas/plan-request.schema.json",
         include_str!("../../../schemas/plan-request.schema.json"),
@@ -64,6 +64,14 @@ const SCHEMA_FILES: [(&str, &str); 13] = [
     (
         "schemas/events/done.schema.json",
         include_str!("../../../schemas/events/done.schema.json"),
+    ),
+    (
+        "schemas/session-list.schema.json",
+        include_str!("../../../schemas/session-list.schema.json"),
+    ),
+    (
+        "schemas/session.schema.json",
+        include_str!("../../../schemas/session.schema.json"),
     ),
 ];
 
