@@ -1,7 +1,8 @@
 // Drives /playground in headless Chromium (Debian's, through playwright-core) and prints what a
 // person would have seen as one JSON object. tests/gateway/playground.rs runs it and judges it.
 //
-//   node playground.mjs '{"url":…,"token":…,"question":…,"agents":[…]|null,"action":"run"|"stop","screenshot":…}'
+//   node playground.mjs '{"url":…,"token":…,"question":…,"agents":[…]|null,"catalog":…|null,
+//                         "action":"run"|"stop"|"followup","followup":…,"screenshot":…}'
 import { chromium } from "playwright-core";
 
 const job = JSON.parse(process.argv[2]);
@@ -22,7 +23,13 @@ try {
   page.on("request", (r) => requests.push(r.url()));
 
   const response = await page.goto(`${job.url}/playground`);
+  // The page asks /health what the gateway offers (sessions, catalogs) before it is ready.
+  await page.waitForSelector("body[data-ready]", { timeout: 10000 });
   const prefilled = JSON.parse(await page.inputValue("#agents"));
+  const catalogs = await page.evaluate(() =>
+    document.getElementById("catalog-label").offsetParent === null ? [] :
+      [...document.querySelectorAll("#catalog option")].map((o) => o.value).filter((v) => v));
+  if (job.catalog) await page.selectOption("#catalog", job.catalog);
   await page.fill("#token", job.token ?? "");
   await page.fill("#question", job.question);
   if (job.agents) await page.fill("#agents", JSON.stringify(job.agents, null, 2));
@@ -36,11 +43,25 @@ try {
     await page.click("#stop");
     await page.waitForFunction((s) => document.getElementById("status").textContent.startsWith("stopped"), null, { timeout: 20000 });
   } else {
-    await page.waitForFunction(
+    const settled = () => page.waitForFunction(
       () => /^(done|rejected|failed|the stream)/.test(document.getElementById("status").textContent),
       null,
       { timeout: 30000 },
     );
+    await settled();
+    if (job.action === "followup") {
+      // The finished turn moved up; the question box takes the follow-up.
+      await page.fill("#question", job.followup);
+      await page.click("#run");
+      // Settled again: the first turn moved up, the second is done (or was refused).
+      await page.waitForFunction(
+        () => (document.querySelectorAll("#conversation .turn").length === 1
+          && /^done/.test(document.getElementById("status").textContent))
+          || /^(rejected|failed|the stream)/.test(document.getElementById("status").textContent),
+        null,
+        { timeout: 30000 },
+      );
+    }
   }
   // Time for anything injected to fire.
   await page.waitForTimeout(300);
@@ -60,7 +81,18 @@ try {
         output: c.querySelector(".output").textContent,
       })),
       images: document.querySelectorAll("img").length,
-      elementsInResults: [...document.querySelectorAll("#answer *, .card .output *, #error *")].length,
+      // The answer's Markdown may only make these elements, with nothing but a class.
+      elementsInResults: [...document.querySelectorAll("#answer *, .card .output *, #error *, #conversation .a *")]
+        .filter((e) => !(e.closest("#answer, #conversation .a") && ["P", "UL", "OL", "LI", "H3", "PRE", "STRONG", "EM", "CODE", "SPAN"].includes(e.tagName)
+          && [...e.attributes].every((a) => a.name === "class"))).length,
+      answerTags: [...document.querySelectorAll("#answer *")].map((e) => e.tagName.toLowerCase()),
+      strong: [...document.querySelectorAll("#answer strong, #conversation strong")].map((e) => e.textContent),
+      citations: [...document.querySelectorAll("#answer .cite, #conversation .cite")].map((e) => e.textContent),
+      listItems: [...document.querySelectorAll("#answer li, #conversation li")].map((e) => e.textContent),
+      badges: [...document.querySelectorAll(".card .badge")].filter((b) => !b.hidden).map((b) => b.textContent),
+      session: text("session"),
+      conversation: [...document.querySelectorAll("#conversation .turn")].map((t) => ({
+        question: t.querySelector(".q").textContent, answer: t.querySelector(".a").textContent })),
     };
   });
   if (job.screenshot) await page.screenshot({ path: job.screenshot, fullPage: true });
@@ -69,6 +101,7 @@ try {
     http: response.status(),
     csp: response.headers()["content-security-policy"] ?? null,
     prefilled,
+    catalogs,
     dialogs,
     pageErrors,
     consoleErrors,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use plangate::config::AuthMode;
+use plangate_testkit::llm::{FakeLlm, Turn};
 use plangate_testkit::peer::{FakePeer, Script};
 use serde_json::{Value, json};
 
@@ -122,7 +123,21 @@ async fn playground_runs_a_plan_against_the_example_agent_in_chromium() {
         assert_eq!(card["skill"], skill);
         assert_eq!(card["state"], "completed", "{seen}");
         assert!(card["took"].as_str().unwrap().ends_with(" s"), "{seen}");
+        // The peer's text, not the envelope the LLM reads; its verification as a badge.
+        let output = card["output"].as_str().unwrap();
+        assert!(!output.contains("remote_content"), "{seen}");
+        assert!(
+            output.to_lowercase().contains("hello from chromium"),
+            "{seen}"
+        );
     }
+    assert_eq!(
+        seen["badges"],
+        json!(["unverified", "unverified"]),
+        "{seen}"
+    );
+    // Without sessions on the gateway, the page offers no follow-up.
+    assert_eq!(seen["session"], "", "{seen}");
     let answer = seen["answer"].as_str().unwrap();
     assert!(answer.contains("echo: hello from chromium"), "{answer}");
     assert!(answer.contains("HELLO FROM CHROMIUM"), "{answer}");
@@ -203,5 +218,78 @@ async fn playground_stop_cancels_the_peer_task() {
     )
     .await;
     wait_for_idle(&gw.state).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn playground_follows_up_in_a_session_renders_markdown_and_picks_a_catalog() {
+    if !browser_ready() {
+        return;
+    }
+    let agent = ExampleAgent::start(Duration::from_millis(50)).await;
+    let llm = FakeLlm::start(vec![
+        Turn::call("c1", "call_example_echo", json!({"input": "hi"})),
+        Turn::text("**Hello** from the agent [[example:echo]]\n\n- one\n- two"),
+        Turn::text("The second answer, with `code`."),
+    ])
+    .await;
+    let catalogs = std::env::temp_dir().join(format!("plangate-pg-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &catalogs,
+        serde_json::to_vec(
+            &json!({"catalogs": {"ops": {"description": "the example agent",
+            "agents": [agent.agent()]}}}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut c = llm_config(&llm.url);
+    c.sessions.enabled = true;
+    c.catalog_file = Some(catalogs.clone());
+    let gw = TestGateway::spawn(c).await;
+    let seen = run_json(
+        "node",
+        "tests/browser/playground.mjs",
+        &json!({
+            "url": gw.url, "question": "Say hello", "agents": [], "catalog": "ops",
+            "action": "followup", "followup": "And again?",
+            "screenshot": screenshot("playground-follow-up.png"),
+        }),
+    )
+    .await;
+    assert_clean(&seen);
+    assert_eq!(seen["catalogs"], json!(["ops"]), "{seen}");
+    // The first turn moved up into the conversation; the answer is the follow-up's.
+    let conversation = seen["conversation"].as_array().unwrap();
+    assert_eq!(conversation.len(), 1, "{seen}");
+    assert_eq!(conversation[0]["question"], "Say hello");
+    let first = conversation[0]["answer"].as_str().unwrap();
+    assert!(first.starts_with("Hello from the agent"), "{seen}");
+    assert!(!first.contains("**") && !first.contains("[["), "{seen}");
+    assert_eq!(seen["answer"], "The second answer, with code.", "{seen}");
+    assert_eq!(seen["strong"], json!(["Hello"]), "{seen}");
+    assert_eq!(seen["citations"], json!(["[example:echo]"]), "{seen}");
+    assert_eq!(seen["listItems"], json!(["one", "two"]), "{seen}");
+    assert!(
+        seen["answerTags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("code")),
+        "{seen}"
+    );
+    let session = seen["session"].as_str().unwrap();
+    assert!(
+        session.starts_with("conversation ") && session.ends_with(" · turn 2"),
+        "{seen}"
+    );
+    // The follow-up reached the LLM with the first turn, kept by the gateway.
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 3);
+    let follow_up = requests[2]["messages"].to_string();
+    assert!(
+        follow_up.contains("Say hello") && follow_up.contains("Hello** from the agent"),
+        "{follow_up}"
+    );
+    let _ = std::fs::remove_file(catalogs);
     gw.stop().await;
 }
