@@ -244,6 +244,20 @@ pub fn build_with(
         resumable,
         sessions,
     );
+    let runs = match &redis {
+        Some(store) => runs
+            .with_shared_contexts(crate::store::contexts::SharedContexts::new(
+                store.clone(),
+                config.a2a_server.max_context_turns,
+                config.a2a_server.task_ttl,
+            ))
+            .with_mcp_sessions(crate::store::records::SharedRecords::new(
+                store.clone(),
+                "mcp-session",
+                config.mcp.session_ttl,
+            )),
+        None => runs,
+    };
     Ok(AppState::from_inner(Inner {
         catalogs: Arc::new(catalogs),
         redis,

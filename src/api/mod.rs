@@ -161,7 +161,10 @@ fn openai_routes(state: &AppState) -> Router<AppState> {
 /// The MCP door; `GET /mcp` (no server stream) needs no token.
 fn mcp_routes(state: &AppState) -> Router<AppState> {
     let gate = Gate::new(state, mcp::error::reject);
-    let sessions = Arc::new(mcp::sessions::McpSessions::new(&state.config().mcp));
+    let sessions = Arc::new(mcp::sessions::McpSessions::new(
+        &state.config().mcp,
+        state.runs().mcp_sessions().cloned(),
+    ));
     Router::new()
         .route(
             "/mcp",

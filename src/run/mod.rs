@@ -34,6 +34,8 @@ use crate::telemetry::metrics::Metrics;
 
 pub use self::place::{Place, Refused};
 pub use self::start::{DrivenPlan, Launched, PlanGuard};
+/// The shared store's small records, which doors keep their own state in (MCP sessions).
+pub use crate::store::records::SharedRecords;
 
 /// The limits a run is started with (from `server.*`, `plan.*` and `a2a.*`).
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +65,10 @@ pub struct Runs {
     sessions: Option<Arc<crate::store::sessions::Sessions>>,
     /// `sessions.max_turns`.
     max_turns: usize,
+    /// The A2A door's `contextId` conversations on the shared store (with `GATEWAY_REDIS_URL`).
+    shared_contexts: Option<Arc<crate::store::contexts::SharedContexts>>,
+    /// The MCP door's sessions on the shared store.
+    mcp_sessions: Option<Arc<SharedRecords>>,
 }
 
 /// What a plan starts with, besides its request.
@@ -116,6 +122,8 @@ impl Runs {
         Self {
             sessions,
             max_turns,
+            shared_contexts: None,
+            mcp_sessions: None,
             deps,
             limits,
             tracker,
@@ -195,6 +203,36 @@ impl Runs {
         if let Some(registry) = &self.resumable {
             registry.listen_for_cancels(store, &self.tracker, self.hard_stop.clone());
         }
+    }
+
+    /// Keeps the A2A door's `contextId` conversations on the shared store, so any instance
+    /// continues them.
+    #[must_use]
+    pub fn with_shared_contexts(
+        mut self,
+        contexts: crate::store::contexts::SharedContexts,
+    ) -> Self {
+        self.shared_contexts = Some(Arc::new(contexts));
+        self
+    }
+
+    /// Keeps the MCP door's sessions on the shared store.
+    #[must_use]
+    pub fn with_mcp_sessions(mut self, records: SharedRecords) -> Self {
+        self.mcp_sessions = Some(Arc::new(records));
+        self
+    }
+
+    /// The MCP door's sessions on the shared store, when there is one.
+    #[must_use]
+    pub fn mcp_sessions(&self) -> Option<&Arc<SharedRecords>> {
+        self.mcp_sessions.as_ref()
+    }
+
+    /// The A2A door's conversations on the shared store, when there is one.
+    #[must_use]
+    pub fn shared_contexts(&self) -> Option<&Arc<crate::store::contexts::SharedContexts>> {
+        self.shared_contexts.as_ref()
     }
 
     /// The resumable plans running here (`GATEWAY_SSE_RESUME=on`).

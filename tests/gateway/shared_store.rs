@@ -505,3 +505,93 @@ async fn two_turns_at_once_on_two_instances_one_is_refused() {
     terminate(b.child).await;
     redis.stop().await;
 }
+
+/// An in-process gateway on the shared Redis, with `llm`, a default catalog over `peer`, and
+/// bearer `TOKEN`.
+async fn in_process_on(redis: &Redis, llm: &str, peer: &FakePeer) -> TestGateway {
+    let path = std::env::temp_dir().join(format!("plangate-shared-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&json!({"catalogs": {"default": {"agents": [peer.agent("p", "s")]}}}))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut c = llm_config(llm);
+    c.catalog_file = Some(path);
+    c.auth.mode = plangate::config::AuthMode::Bearer;
+    c.auth.tokens = vec![TOKEN.to_owned().into(), "other-token".to_owned().into()];
+    c.store.redis_url = Some(redis.url().into());
+    TestGateway::spawn(c).await
+}
+
+#[tokio::test]
+async fn an_a2a_context_and_an_mcp_session_continue_on_the_other_instance() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let llm = plangate_testkit::llm::FakeLlm::start(vec![
+        plangate_testkit::llm::Turn::text("Paris."),
+        plangate_testkit::llm::Turn::text("About 2.1 million."),
+    ])
+    .await;
+    let peer = FakePeer::start(Script::Instant).await;
+    let a = in_process_on(&redis, &llm.url, &peer).await;
+    let b = in_process_on(&redis, &llm.url, &peer).await;
+    let send = |text: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {
+            "kind": "message", "messageId": uuid::Uuid::new_v4().to_string(), "role": "user",
+            "contextId": "ctx-shared", "parts": [{"kind": "text", "text": text}]}}})
+    };
+    let rpc = async |url: &str, body: &Value| -> Value {
+        http()
+            .post(format!("{url}/a2a"))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let first = rpc(&a.url, &send("Capital of France?")).await;
+    assert_eq!(first["result"]["status"]["state"], "completed", "{first}");
+    let second = rpc(&b.url, &send("Its population?")).await;
+    assert_eq!(second["result"]["contextId"], "ctx-shared");
+    let requests = llm.requests();
+    let messages = requests[1]["messages"].to_string();
+    assert!(messages.contains("Capital of France?"), "{messages}");
+    assert!(messages.contains("Paris."), "{messages}");
+
+    // An MCP session opened on A is used, and ended, on B; another token cannot use it.
+    let session = mcp_session(&a.url, TOKEN).await;
+    let list = |url: String, token: &'static str, session: String| async move {
+        http()
+            .post(format!("{url}/mcp"))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(list(b.url.clone(), TOKEN, session.clone()).await, 200);
+    assert_eq!(
+        list(b.url.clone(), "other-token", session.clone()).await,
+        404
+    );
+    let ended = http()
+        .delete(format!("{}/mcp", b.url))
+        .bearer_auth(TOKEN)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    assert_eq!(list(a.url.clone(), TOKEN, session).await, 404);
+    a.stop().await;
+    b.stop().await;
+    redis.stop().await;
+}

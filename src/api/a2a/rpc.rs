@@ -62,7 +62,7 @@ pub async fn rpc(
     };
     let answer = match method {
         Method::Send => send::send(&call, &params).await,
-        Method::Stream => send::stream(&call, &params),
+        Method::Stream => send::stream(&call, &params).await,
         Method::Get => tasks::get(&call, &params),
         Method::Cancel => tasks::cancel(&call, &params),
     };

@@ -20,7 +20,7 @@ use crate::api::http::jsonrpc::{RpcError, code};
 use crate::api::http::request_id::request_id;
 use crate::api::http::sse::door_stream;
 use crate::planner::event::PlanEvent;
-use crate::planner::request::PlanRequest;
+use crate::planner::request::{HistoryTurn, PlanRequest, Role};
 use crate::run::answer::{Answer, CallLabels, NO_ANSWER};
 use crate::run::{PlanGuard, StartInfo};
 use crate::state::AppState;
@@ -29,7 +29,7 @@ use crate::state::AppState;
 /// `returnImmediately: true`, the task at once while the plan goes on.
 pub(crate) async fn send(call: &Call<'_>, params: &Value) -> Result<Response, Failure> {
     let immediately = call.dialect.returns_immediately(params);
-    let (task, mut driver) = open_task(call, params)?;
+    let (task, mut driver) = open_task(call, params).await?;
     if immediately {
         let response = {
             let data = task.data();
@@ -49,8 +49,8 @@ pub(crate) async fn send(call: &Call<'_>, params: &Value) -> Result<Response, Fa
 
 /// `message/stream`: the task, then its updates, as SSE events each holding one JSON-RPC
 /// response; `: keep-alive` comments while nothing happens.
-pub(crate) fn stream(call: &Call<'_>, params: &Value) -> Result<Response, Failure> {
-    let (task, driver) = open_task(call, params)?;
+pub(crate) async fn stream(call: &Call<'_>, params: &Value) -> Result<Response, Failure> {
+    let (task, driver) = open_task(call, params).await?;
     let (dialect, id) = (call.dialect, call.id.clone());
     let frame = |id: &Value, result: Value| {
         Bytes::from(format!(
@@ -117,7 +117,7 @@ fn check_task_id(tasks: &TaskStore, owner: &str, task_id: &str) -> Result<(), Rp
 }
 
 /// Checks a send, creates its task and starts its plan.
-fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Driver), Failure> {
+async fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Driver), Failure> {
     let state = call.state;
     let max_bytes = state.config().a2a_server.max_message_bytes;
     let message = call.dialect.read_message(params, max_bytes)?;
@@ -154,6 +154,24 @@ fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Driver),
             };
             RpcError::new(code, e.to_string())
         })?;
+    // With a shared store the context's turns live there, so any instance continues it.
+    let history = match state.runs().shared_contexts() {
+        Some(shared) => shared
+            .history(call.owner, &task.context_id)
+            .await
+            .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
+            .into_iter()
+            .map(|spoken| HistoryTurn {
+                role: if spoken.role == "user" {
+                    Role::User
+                } else {
+                    Role::Assistant
+                },
+                parts: vec![spoken.text],
+            })
+            .collect(),
+        None => history,
+    };
     let request = PlanRequest {
         session_id: Some(task.context_id.clone()),
         history,
@@ -171,6 +189,7 @@ fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Driver),
         events: launched.events,
         _guard: launched.guard,
         question: message.text,
+        owner: call.owner.to_owned(),
         labels: CallLabels::default(),
         answer: Answer::default(),
         ended: false,
@@ -198,6 +217,8 @@ struct Driver {
     events: mpsc::Receiver<Box<PlanEvent>>,
     _guard: PlanGuard,
     question: String,
+    /// The caller (its contexts are its own).
+    owner: String,
     labels: CallLabels,
     answer: Answer,
     ended: bool,
@@ -213,9 +234,34 @@ impl Driver {
             let Some(event) = self.events.recv().await else {
                 return Some(self.end());
             };
+            if matches!(*event, PlanEvent::Final { .. }) {
+                self.remember_shared().await;
+            }
             if let Some(update) = self.apply(*event) {
                 return Some(update);
             }
+        }
+    }
+
+    /// On a shared store, the exchange joins its context before the task shows as completed:
+    /// a caller's next message, on any instance, sees it.
+    async fn remember_shared(&self) {
+        let Some(shared) = self.state.runs().shared_contexts() else {
+            return;
+        };
+        if self.task.data().is_terminal() {
+            return;
+        }
+        if let Err(e) = shared
+            .remember(
+                &self.owner,
+                &self.task.context_id,
+                &self.question,
+                self.answer.text(),
+            )
+            .await
+        {
+            tracing::warn!(task_id = %self.task.id, error = %e, "cannot keep the exchange in its shared context");
         }
     }
 
@@ -256,8 +302,10 @@ impl Driver {
                 data.status_text = None;
                 data.set_state(TaskState::Completed);
                 drop(data);
-                self.tasks
-                    .remember(&self.task, std::mem::take(&mut self.question), answer);
+                if self.state.runs().shared_contexts().is_none() {
+                    self.tasks
+                        .remember(&self.task, std::mem::take(&mut self.question), answer);
+                }
                 Some(Update::Artifact)
             }
             PlanEvent::Error { message, code } => {

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
+use super::sessions::SessionProblem;
 use crate::api::http::error::ApiError;
 use crate::api::http::jsonrpc::{self, RpcError, code};
 
@@ -33,6 +34,16 @@ pub enum McpError {
     /// A core rejection: the body could not be read, or no place for the plan.
     #[error(transparent)]
     Api(#[from] ApiError),
+}
+
+impl From<SessionProblem> for McpError {
+    fn from(problem: SessionProblem) -> Self {
+        match problem {
+            SessionProblem::Missing => Self::MissingSession,
+            SessionProblem::Unknown => Self::UnknownSession,
+            SessionProblem::Store(e) => Self::Api(ApiError::StoreUnavailable(e)),
+        }
+    }
 }
 
 impl McpError {

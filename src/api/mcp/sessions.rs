@@ -1,6 +1,9 @@
 //! The MCP door's sessions: which token opened each, when it was last used, and the calls
 //! running in it (so `notifications/cancelled` and `DELETE` can cancel them). Bounded in count
 //! (`mcp.max_sessions`, least recently used first) and idle time (`mcp.session_ttl_secs`).
+//! With a shared store (`GATEWAY_REDIS_URL`) a session is also kept there, so the client's
+//! `Mcp-Session-Id` works on every instance: an instance that does not know it adopts it from the
+//! store. Running calls stay with the instance that runs them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,6 +11,7 @@ use std::time::Instant;
 
 use crate::config::McpConfig;
 use crate::planner::{AbortReason, PlanAbort};
+use crate::run::SharedRecords;
 
 /// One client's session.
 #[derive(Debug)]
@@ -23,20 +27,24 @@ struct Session {
 pub struct McpSessions {
     sessions: Mutex<HashMap<String, Session>>,
     config: McpConfig,
+    shared: Option<Arc<SharedRecords>>,
 }
 
 /// Why a request's session cannot be used.
 pub(crate) enum SessionProblem {
     Missing,
     Unknown,
+    /// The shared store does not answer.
+    Store(String),
 }
 
 impl McpSessions {
     #[must_use]
-    pub fn new(config: &McpConfig) -> Self {
+    pub fn new(config: &McpConfig, shared: Option<Arc<SharedRecords>>) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),
             config: config.clone(),
+            shared,
         }
     }
 
@@ -46,7 +54,24 @@ impl McpSessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn open(&self, owner: &str) -> String {
+    /// A new session of `owner`.
+    ///
+    /// # Errors
+    /// The shared store does not answer.
+    pub(crate) async fn open(&self, owner: &str) -> Result<String, SessionProblem> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        if let Some(shared) = &self.shared {
+            shared
+                .put(&id, owner)
+                .await
+                .map_err(|e| SessionProblem::Store(e.to_string()))?;
+        }
+        self.keep(&id, owner);
+        Ok(id)
+    }
+
+    /// Keeps session `id` of `owner` here.
+    fn keep(&self, id: &str, owner: &str) {
         let mut sessions = self.lock();
         let now = Instant::now();
         let ttl = self.config.session_ttl;
@@ -60,21 +85,42 @@ impl McpSessions {
                 sessions.remove(&oldest);
             }
         }
-        let id = uuid::Uuid::new_v4().simple().to_string();
         sessions.insert(
-            id.clone(),
+            id.to_owned(),
             Session {
                 owner: owner.to_owned(),
                 last_used: now,
                 running: HashMap::new(),
             },
         );
-        id
     }
 
-    /// Marks the caller's session used (another token's session is unknown).
-    pub(crate) fn touch(&self, owner: &str, id: Option<&str>) -> Result<String, SessionProblem> {
+    /// Marks the caller's session used (another token's session is unknown); with a shared
+    /// store, a session opened on another instance is adopted.
+    pub(crate) async fn touch(
+        &self,
+        owner: &str,
+        id: Option<&str>,
+    ) -> Result<String, SessionProblem> {
         let id = id.ok_or(SessionProblem::Missing)?;
+        if let Some(shared) = &self.shared {
+            // The store keeps the idle time every instance sees.
+            let stored = shared
+                .touch(id)
+                .await
+                .map_err(|e| SessionProblem::Store(e.to_string()))?;
+            if stored.as_deref() != Some(owner) {
+                return Err(SessionProblem::Unknown);
+            }
+            let mut sessions = self.lock();
+            if let Some(s) = sessions.get_mut(id).filter(|s| s.owner == owner) {
+                s.last_used = Instant::now();
+                return Ok(id.to_owned());
+            }
+            drop(sessions);
+            self.keep(id, owner);
+            return Ok(id.to_owned());
+        }
         let mut sessions = self.lock();
         let now = Instant::now();
         match sessions.get_mut(id) {
@@ -89,7 +135,28 @@ impl McpSessions {
         }
     }
 
-    pub(crate) fn close(&self, owner: &str, id: &str) -> bool {
+    /// Ends the caller's session `id` (and its running calls here); `false` when it has none.
+    pub(crate) async fn close(&self, owner: &str, id: &str) -> Result<bool, SessionProblem> {
+        if let Some(shared) = &self.shared {
+            let stored = shared
+                .touch(id)
+                .await
+                .map_err(|e| SessionProblem::Store(e.to_string()))?;
+            if stored.as_deref() != Some(owner) {
+                return Ok(false);
+            }
+            shared
+                .delete(id)
+                .await
+                .map_err(|e| SessionProblem::Store(e.to_string()))?;
+            self.forget(owner, id);
+            return Ok(true);
+        }
+        Ok(self.forget(owner, id))
+    }
+
+    /// Drops the caller's session `id` here, canceling its running calls.
+    fn forget(&self, owner: &str, id: &str) -> bool {
         let mut sessions = self.lock();
         if sessions.get(id).is_some_and(|s| s.owner == owner) {
             if let Some(session) = sessions.remove(id) {

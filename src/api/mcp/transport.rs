@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::error::McpError;
-use super::sessions::{McpSessions, SessionProblem};
+use super::sessions::McpSessions;
 use super::tools;
 use crate::api::http::body;
 use crate::api::http::caller::Caller;
@@ -63,10 +63,13 @@ pub async fn end_session(
     headers: HeaderMap,
 ) -> Response {
     let id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
-    match id {
-        Some(id) if sessions.close(caller.owner(), id) => StatusCode::NO_CONTENT.into_response(),
-        Some(_) => StatusCode::NOT_FOUND.into_response(),
-        None => (StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required").into_response(),
+    let Some(id) = id else {
+        return (StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required").into_response();
+    };
+    match sessions.close(caller.owner(), id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => McpError::from(e).respond(&Value::Null),
     }
 }
 
@@ -124,8 +127,8 @@ pub async fn handle(
     let owner = caller.owner();
     let answer = match method {
         None => Err(McpError::NoMethod),
-        Some("initialize") => Ok(initialize(&sessions, owner, &id, &params)),
-        Some(name) => match open(&headers, &sessions, owner, name) {
+        Some("initialize") => initialize(&sessions, owner, &id, &params).await,
+        Some(name) => match open(&headers, &sessions, owner, name).await {
             Ok((Method::Ping, _)) => Ok(body::json(
                 StatusCode::OK,
                 &jsonrpc::result(&id, &json!({})),
@@ -171,7 +174,7 @@ async fn read(
 
 /// A method other than `initialize`: a supported protocol version, a known method, the
 /// caller's live session.
-fn open(
+async fn open(
     headers: &HeaderMap,
     sessions: &McpSessions,
     owner: &str,
@@ -187,20 +190,22 @@ fn open(
     }
     let method = Method::parse(name)?;
     let header = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
-    let session = sessions.touch(owner, header).map_err(|e| match e {
-        SessionProblem::Missing => McpError::MissingSession,
-        SessionProblem::Unknown => McpError::UnknownSession,
-    })?;
+    let session = sessions.touch(owner, header).await?;
     Ok((method, session))
 }
 
 /// `initialize`: the newest revision both sides speak, and a new session of the caller's.
-fn initialize(sessions: &McpSessions, owner: &str, id: &Value, params: &Value) -> Response {
+async fn initialize(
+    sessions: &McpSessions,
+    owner: &str,
+    id: &Value,
+    params: &Value,
+) -> Result<Response, McpError> {
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     let version = requested
         .filter(|v| PROTOCOL_VERSIONS.contains(v))
         .unwrap_or(PROTOCOL_VERSIONS[0]);
-    let session = sessions.open(owner);
+    let session = sessions.open(owner).await?;
     let body = jsonrpc::result(
         id,
         &json!({
@@ -214,5 +219,5 @@ fn initialize(sessions: &McpSessions, owner: &str, id: &Value, params: &Value) -
     if let Ok(value) = HeaderValue::from_str(&session) {
         response.headers_mut().insert(SESSION_HEADER, value);
     }
-    response
+    Ok(response)
 }
