@@ -178,10 +178,25 @@ struct Memory {
     bytes: usize,
 }
 
+/// A conversation in memory: kept as its JSON text (about a sixth of the memory its parsed form
+/// takes, measured with `plangate-bench sessions`, and what `sessions.max_bytes` counts), with
+/// what a listing shows beside it.
+#[derive(Debug)]
+struct Stored {
+    json: Box<str>,
+    listed: Listed,
+}
+
+impl Stored {
+    fn parse(&self) -> Option<Conversation> {
+        serde_json::from_str(&self.json).ok()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Kept {
     /// `None` while the conversation's first plan runs.
-    conversation: Option<Conversation>,
+    conversation: Option<Stored>,
     size: usize,
     /// The running plan and when its lease runs out.
     lease: Option<(String, Instant)>,
@@ -245,7 +260,7 @@ impl Kept {
             && self
                 .conversation
                 .as_ref()
-                .is_none_or(|c| c.updated_at.saturating_add(ms(ttl)) <= now)
+                .is_none_or(|c| c.listed.updated_at.saturating_add(ms(ttl)) <= now)
     }
 }
 
@@ -304,14 +319,14 @@ impl Memory {
             return Err(BeginError::Busy);
         }
         kept.lease = Some((plan_id.to_owned(), Instant::now() + lease));
-        Ok(kept.conversation.clone())
+        Ok(kept.conversation.as_ref().and_then(Stored::parse))
     }
 
-    fn save(&mut self, owner: &str, conversation: Conversation, plan_id: &str, size: usize) {
+    fn save(&mut self, owner: &str, conversation: Stored, plan_id: &str, size: usize) {
         let Some(kept) = self
             .owners
             .get_mut(owner)
-            .and_then(|c| c.get_mut(&conversation.session_id))
+            .and_then(|c| c.get_mut(&conversation.listed.session_id))
         else {
             return;
         };
@@ -410,30 +425,26 @@ impl Sessions {
         lease: Duration,
     ) -> Result<Option<Conversation>, BeginError> {
         let mut conn = store.connection();
-        let lease_key = lease_key(owner, session_id);
-        let set: Option<String> = redis::cmd("SET")
-            .arg(&lease_key)
+        // The lease and the conversation in one round trip; what was read counts only when the
+        // lease was taken.
+        let (set, stored): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("SET")
+            .arg(lease_key(owner, session_id))
             .arg(plan_id)
             .arg("NX")
             .arg("PX")
             .arg(ms(lease))
+            .cmd("GET")
+            .arg(conv_key(owner, session_id))
             .query_async(&mut conn)
             .await
             .map_err(StoreError::from)?;
         if set.is_none() {
             return Err(BeginError::Busy);
         }
-        let stored: Result<Option<String>, _> = redis::cmd("GET")
-            .arg(conv_key(owner, session_id))
-            .query_async(&mut conn)
-            .await;
         let refuse = async |e: BeginError| {
             let _ = self.release(owner, session_id, plan_id).await;
             Err(e)
-        };
-        let stored = match stored {
-            Ok(s) => s,
-            Err(e) => return refuse(StoreError::from(e).into()).await,
         };
         if let Some(conversation) = stored.and_then(|s| serde_json::from_str(&s).ok()) {
             return Ok(Some(conversation));
@@ -472,7 +483,11 @@ impl Sessions {
         match &self.backend {
             Backend::Memory(m) => {
                 let size = json.len() + owner.len() + conversation.session_id.len();
-                Self::memory(m).save(owner, conversation, plan_id, size);
+                let stored = Stored {
+                    json: json.into_boxed_str(),
+                    listed: listed(&conversation),
+                };
+                Self::memory(m).save(owner, stored, plan_id, size);
                 Ok(())
             }
             Backend::Redis(store) => {
@@ -542,7 +557,8 @@ impl Sessions {
                     .get(owner)
                     .and_then(|c| c.get(session_id))
                     .filter(|k| !k.expired(self.bounds.ttl, now))
-                    .and_then(|k| k.conversation.clone()))
+                    .and_then(|k| k.conversation.as_ref())
+                    .and_then(Stored::parse))
             }
             Backend::Redis(store) => {
                 let mut conn = store.connection();
@@ -612,8 +628,8 @@ impl Sessions {
                     .flat_map(HashMap::values)
                     .filter(|k| !k.expired(self.bounds.ttl, now))
                     .filter_map(|k| k.conversation.as_ref())
-                    .filter(|c| c.updated_at < before)
-                    .map(listed)
+                    .filter(|c| c.listed.updated_at < before)
+                    .map(|c| c.listed.clone())
                     .collect();
                 listed.sort_by(|a, b| {
                     b.updated_at

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Scenarios: `startup`, `idle`, `cpu`, `latency`, `throughput`, `open-plans`, `soak`,
-//! `first-poll`, `stream-vs-poll`, `all` (everything) and `smoke` (a short run for CI).
+//! `first-poll`, `stream-vs-poll`, `sessions`, `all` (everything) and `smoke` (a short run for CI).
 
 #![expect(
     clippy::print_stdout,
@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 mod floor;
 mod realistic;
+mod sessions;
 
 use clap::Parser;
 use futures::StreamExt;
@@ -46,7 +47,7 @@ use serde_json::{Value, json};
 struct Args {
     /// startup | idle | cpu | latency | throughput | metrics | open-plans | soak | first-poll |
     /// stream-vs-poll | tokens | floor | one-tool | multi-step | big-catalog | long-history |
-    /// big-artifact | realistic (tokens, floor and every shape) | all | smoke
+    /// big-artifact | realistic (tokens, floor and every shape) | sessions | all | smoke
     scenario: String,
     /// Print one JSON object with the headline figures.
     #[arg(long)]
@@ -902,6 +903,9 @@ async fn run(args: Args) {
     let realistic = all || s == "realistic";
     if realistic || s == "tokens" {
         realistic::tokens(&mut report, &setup, realistic_counts).await;
+    }
+    if all || s == "sessions" {
+        sessions::measure(&mut report, &fakes, 1000).await;
     }
     if s == "floor" {
         floor::measure(&mut report, &fakes.llm_url, args.paced_plans).await;
