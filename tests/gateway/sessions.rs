@@ -475,6 +475,16 @@ async fn a_token_keeps_at_most_max_per_token_conversations() {
     let (status, bad) = get(&gw.url, A, "/sessions?limit=501").await;
     assert_eq!(status, 400);
     assert_eq!(bad["issues"][0]["path"], "limit");
+    // A session_id is a key of the store: bounded.
+    let long = post(
+        &gw.url,
+        A,
+        &json!({"question": "q", "session_id": "x".repeat(257), "agents": []}),
+    )
+    .await;
+    assert_eq!(long.status(), 400);
+    let bad: Value = long.json().await.unwrap();
+    assert_eq!(bad["issues"][0]["path"], "session_id");
     gw.stop().await;
 }
 
@@ -494,5 +504,56 @@ async fn off_by_default_a_session_id_is_only_a_tag() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_real_a2a_sdk_agent_gets_its_context_and_its_waiting_task_back_next_turn() {
+    let Some(url) = peer_url("PLANGATE_A2A_URL", "PLANGATE_REQUIRE_A2A") else {
+        return;
+    };
+    let gw = TestGateway::spawn(with_sessions(config())).await;
+    for protocol in ["0.3", "1.0"] {
+        let session = format!("sdk-{protocol}");
+        let agents = json!([{"name": "sdk", "endpoint": url, "protocol": protocol,
+            "skills": [{"id": "echo", "description": "Echoes the input"}]}]);
+        // Turn 1: the agent asks a question and leaves its task waiting.
+        let one = turn(
+            &gw.url,
+            A,
+            &json!({"question": "ask:Which city?", "session_id": session, "agents": agents}),
+        )
+        .await;
+        let first = &find(&one, "task.finished")[0];
+        assert_eq!(
+            first["remote_state"], "input-required",
+            "{protocol}: {first}"
+        );
+        let task = first["remote_task_id"].as_str().unwrap().to_owned();
+        let (_, shown) = get(&gw.url, A, &format!("/sessions/{session}")).await;
+        let context = shown["agents"]["sdk"]["context_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(shown["agents"]["sdk"]["waiting_task_id"], task.as_str());
+        // Turn 2: the answer goes to that task in that context, and the agent completes it.
+        let two = turn(
+            &gw.url,
+            A,
+            &json!({"question": "Oslo", "session_id": session, "agents": agents}),
+        )
+        .await;
+        let second = &find(&two, "task.finished")[0];
+        assert_eq!(second["remote_state"], "completed", "{protocol}: {second}");
+        assert_eq!(
+            second["remote_task_id"],
+            task.as_str(),
+            "{protocol}: the same task"
+        );
+        assert!(content(&two).contains("echo: Oslo"), "{}", content(&two));
+        let (_, shown) = get(&gw.url, A, &format!("/sessions/{session}")).await;
+        assert_eq!(shown["agents"]["sdk"]["context_id"], context.as_str());
+        assert_eq!(shown["agents"]["sdk"]["waiting_task_id"], Value::Null);
+    }
     gw.stop().await;
 }

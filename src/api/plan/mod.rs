@@ -87,6 +87,28 @@ fn check_catalog_size(
     }
 }
 
+/// The longest `session_id` that names a stored conversation (with sessions on).
+const MAX_SESSION_ID_CHARS: usize = 256;
+
+/// With sessions on, a `session_id` is a key of the store: bounded and printable.
+fn check_session_id(session_id: Option<&str>) -> Result<(), ApiError> {
+    match session_id {
+        Some(id)
+            if id.is_empty()
+                || id.chars().count() > MAX_SESSION_ID_CHARS
+                || id.chars().any(char::is_control) =>
+        {
+            Err(ApiError::invalid(vec![Issue {
+                path: "session_id".to_owned(),
+                message: format!(
+                    "with GATEWAY_SESSIONS=on a session_id names a conversation: 1 to {MAX_SESSION_ID_CHARS} printable characters"
+                ),
+            }]))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The request of a body: validated, with the agents of the catalog it names (if any) before
 /// its own, within the catalog limits and free of tool-name collisions.
 fn read_request(state: &AppState, raw: &[u8]) -> Result<PlanRequest, ApiError> {
@@ -119,6 +141,9 @@ async fn open(
 ) -> Result<Response, ApiError> {
     let raw = body::read(&state.config().server, headers, body).await?;
     let mut request = read_request(state, &raw)?;
+    if state.runs().sessions().is_some() {
+        check_session_id(request.session_id.as_deref())?;
+    }
     let card_deadline = Instant::now() + state.runs().limits().card_budget;
     // Minted before the first frame: a resumable plan's log and routes, and a conversation's
     // turn, are keyed by it.

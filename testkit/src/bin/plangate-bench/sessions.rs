@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 use crate::{Fakes, Gateway, Report, client, llm_env, run_plan};
 
+/// One way to run the gateway: the figure's key, its label, the environment it adds.
+type Mode = (&'static str, &'static str, Vec<(&'static str, String)>);
+
 /// Conversations the turns go round.
 const CONVERSATIONS: usize = 50;
 
@@ -70,7 +73,7 @@ async fn turns(gw: &Gateway, f: &Fakes, from: usize, turns: usize) -> f64 {
 /// CPU per plan with sessions off, in memory and on Redis; memory per stored turn.
 pub(crate) async fn measure(r: &mut Report, f: &Fakes, plans: usize) {
     let redis = Redis::start();
-    let mut modes: Vec<(&str, &str, Vec<(&'static str, String)>)> = vec![
+    let mut modes: Vec<Mode> = vec![
         ("sessions_off_cpu_us", "sessions off", Vec::new()),
         (
             "sessions_memory_cpu_us",
