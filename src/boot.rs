@@ -43,6 +43,9 @@ pub enum BootError {
     /// The server-side catalog file cannot be used (exit code 1: configuration).
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The keys file cannot be used (exit code 1: configuration).
+    #[error(transparent)]
+    Keys(#[from] crate::access::keys::KeysError),
     /// Redis (`GATEWAY_REDIS_URL`) cannot be reached (exit code 7).
     #[error("store: cannot use Redis at GATEWAY_REDIS_URL: {0}")]
     Store(#[from] crate::store::redis::StoreError),
@@ -68,7 +71,7 @@ impl BootError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Identity(_) | Self::Catalog(_) => 1,
+            Self::Config(_) | Self::Identity(_) | Self::Catalog(_) | Self::Keys(_) => 1,
             Self::Recipes(_) => 3,
             Self::Hydra(_) => 4,
             Self::Bind { .. } => 5,
@@ -212,6 +215,13 @@ pub fn build_with(
         Some(path) => Catalogs::load(path, &config.plan)?,
         None => Catalogs::default(),
     };
+    let keys = match &config.auth.keys_file {
+        Some(path) => {
+            let names: Vec<String> = catalogs.iter().map(|c| c.name.clone()).collect();
+            crate::access::keys::KeyBook::load(path, &names)?
+        }
+        None => crate::access::keys::KeyBook::default(),
+    };
     let resumable = config.resume.enabled.then(|| {
         Resumable::new(EventLogs::new(LogLimits {
             retention: config.resume.retention,
@@ -262,7 +272,7 @@ pub fn build_with(
         catalogs: Arc::new(catalogs),
         redis,
         runs,
-        auth: Authenticator::new(config.auth.mode, &config.auth.tokens),
+        auth: Authenticator::with_keys(config.auth.mode, &config.auth.tokens, keys),
         idempotency: Idempotency::new(config.plan.idempotency_ttl),
         config,
         identity,

@@ -92,6 +92,11 @@ enum Command {
         #[arg(long, value_name = "ID")]
         session: Option<String>,
     },
+    /// Keys of the keys file (GATEWAY_KEYS_FILE).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Gateway DID identity helpers.
     Did {
         #[command(subcommand)]
@@ -113,6 +118,16 @@ enum Command {
         /// How long each task stays `working`, in milliseconds.
         #[arg(long, default_value_t = 50)]
         work_ms: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a fresh random token (once, alone on its first line) and the keys-file block with
+    /// its SHA-256 to paste.
+    New {
+        /// The key's name (letters, digits, '-' and '_'): its owner id and metrics label.
+        name: String,
     },
 }
 
@@ -498,6 +513,23 @@ async fn run() -> ExitCode {
             chat(target, session).await
         }
         Command::Did { command } => did_command(&env, command),
+        Command::Keys {
+            command: KeysCommand::New { name },
+        } => match plangate::access::keys::new_key(&name) {
+            Ok((token, block)) => {
+                out(&format!(
+                    "{token}\n\n# The token above is shown only now: give it to the caller. Paste this into the keys file\n# (GATEWAY_KEYS_FILE); it holds the token's SHA-256, never the token:\n{block}"
+                ));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("plangate keys new: {e}\n").as_bytes(),
+                );
+                ExitCode::from(2)
+            }
+        },
         Command::ExampleAgent {
             host,
             port,

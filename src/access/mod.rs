@@ -1,7 +1,14 @@
-//! Access: who is calling. Today a caller is a bearer token of `GATEWAY_API_KEY` (spec §1.3,
-//! the same for every door): the SHA-256 of the presented token is compared in constant time
-//! with every configured digest, without stopping at a match. The route table's admission asks
-//! here once per request; doors only see the answer (the caller's owner id).
+//! Access: who is calling, and what it may do. A caller is a bearer token of `GATEWAY_API_KEY`
+//! (spec §1.3, the same for every door; no limits) or of the keys file ([`keys`], with its own
+//! scopes and limits): the SHA-256 of the presented token is compared in constant time with
+//! every configured digest, without stopping at a match. The route table's admission asks here
+//! once per request; doors only see the answer (the caller's owner id, label and permissions).
+//! [`limits`] keeps the counters of the keys' limits.
+
+pub mod keys;
+pub mod limits;
+
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
@@ -9,40 +16,76 @@ use subtle::ConstantTimeEq;
 
 use crate::config::AuthMode;
 
-/// The owner id of an authenticated caller: what it starts (plans, tasks, sessions, idempotency
-/// entries) belongs to it.
-pub type Scope = String;
-
 /// Precomputed digests of the accepted tokens.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     mode: AuthMode,
     digests: Vec<[u8; 32]>,
+    keys: keys::KeyBook,
+    limits: Arc<limits::Limits>,
+}
+
+/// Who a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// What the caller starts belongs to this id: `key:<name>` for a key of the keys file, the
+    /// token's SHA-256 for a `GATEWAY_API_KEY` token, `anonymous` without auth.
+    pub owner: String,
+    /// The name in metrics and logs: the key's name, `default` for `GATEWAY_API_KEY` tokens,
+    /// `anonymous`; never the token or its hash.
+    pub label: String,
+    /// The key's scopes and limits (keys-file keys only).
+    pub policy: Option<Arc<keys::KeyPolicy>>,
 }
 
 impl Authenticator {
     /// Hashes the configured tokens once.
     #[must_use]
     pub fn new(mode: AuthMode, tokens: &[secrecy::SecretString]) -> Self {
+        Self::with_keys(mode, tokens, keys::KeyBook::default())
+    }
+
+    /// Like [`Authenticator::new`], with the keys of the keys file.
+    #[must_use]
+    pub fn with_keys(
+        mode: AuthMode,
+        tokens: &[secrecy::SecretString],
+        keys: keys::KeyBook,
+    ) -> Self {
         use secrecy::ExposeSecret;
         let digests = tokens
             .iter()
             .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into())
             .collect();
-        Self { mode, digests }
+        Self {
+            mode,
+            digests,
+            keys,
+            limits: Arc::default(),
+        }
+    }
+
+    /// The counters of the keys' limits.
+    #[must_use]
+    pub fn limits(&self) -> &limits::Limits {
+        &self.limits
     }
 
     /// Whether bearer mode is on with no token configured (everyone is rejected).
     #[must_use]
     pub fn rejects_everyone(&self) -> bool {
-        self.mode == AuthMode::Bearer && self.digests.is_empty()
+        self.mode == AuthMode::Bearer && self.digests.is_empty() && self.keys.is_empty()
     }
 
-    /// The caller's scope (`<hex sha256 of token>` or `anonymous`), or `None` for a 401.
+    /// The caller, or `None` for a 401 (an unknown token, or a key past its `expires_at`).
     #[must_use]
-    pub fn authenticate(&self, headers: &HeaderMap) -> Option<Scope> {
+    pub fn authenticate(&self, headers: &HeaderMap) -> Option<Identity> {
         if self.mode == AuthMode::None {
-            return Some("anonymous".to_owned());
+            return Some(Identity {
+                owner: "anonymous".to_owned(),
+                label: "anonymous".to_owned(),
+                policy: None,
+            });
         }
         let value = headers.get(header::AUTHORIZATION)?.as_bytes();
         let token = bearer_token(value)?;
@@ -51,7 +94,24 @@ impl Authenticator {
         for known in &self.digests {
             matched |= digest.ct_eq(known);
         }
-        bool::from(matched).then(|| hex::encode(digest))
+        let mut key = None;
+        for (known, policy) in &self.keys.keys {
+            if bool::from(digest.ct_eq(known)) {
+                key = Some(policy);
+            }
+        }
+        if let Some(policy) = key {
+            return (!policy.expired()).then(|| Identity {
+                owner: format!("key:{}", policy.name),
+                label: policy.name.clone(),
+                policy: Some(Arc::clone(policy)),
+            });
+        }
+        bool::from(matched).then(|| Identity {
+            owner: hex::encode(digest),
+            label: "default".to_owned(),
+            policy: None,
+        })
     }
 }
 
@@ -96,17 +156,18 @@ mod tests {
         assert!(a.authenticate(&headers("Bearer ")).is_none());
         assert!(a.authenticate(&HeaderMap::new()).is_none());
         assert!(auth(&[]).authenticate(&headers("Bearer x")).is_none());
-        assert_eq!(
-            a.authenticate(&headers("Bearer k1")).unwrap(),
-            hex::encode(Sha256::digest(b"k1"))
-        );
+        let caller = a.authenticate(&headers("Bearer k1")).unwrap();
+        assert_eq!(caller.owner, hex::encode(Sha256::digest(b"k1")));
+        assert_eq!(caller.label, "default");
     }
 
     #[test]
     fn mode_none_is_anonymous() {
         let a = Authenticator::new(AuthMode::None, &[]);
         assert_eq!(
-            a.authenticate(&HeaderMap::new()).as_deref(),
+            a.authenticate(&HeaderMap::new())
+                .map(|c| c.owner)
+                .as_deref(),
             Some("anonymous")
         );
     }

@@ -1,8 +1,10 @@
 //! Admission: the one gate every door's request passes, in this order.
 //!
 //! 1. **Who calls** — here, before the door runs: the bearer token is checked once
-//!    ([`crate::access`]); a stranger gets 401 in the door's own body, with the status and
-//!    `WWW-Authenticate` of the one error table. The door receives the [`Caller`].
+//!    ([`crate::access`]); a stranger (or an expired key) gets 401 in the door's own body, with
+//!    the status and `WWW-Authenticate` of the one error table; a key that may not use this door
+//!    403, one over its `requests_per_minute` 429 with `Retry-After`. The door receives the
+//!    [`Caller`] with what its key lets it use.
 //! 2. **What it may use** — the catalog the request names, looked up once
 //!    ([`crate::catalog::Catalogs::find`], which names the known ones).
 //! 3. **Limits** — the request's own (body size and time, JSON budget, catalog size), read by
@@ -19,7 +21,9 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::api::http::caller::Caller;
+use crate::access::Identity;
+use crate::access::keys::Door;
+use crate::api::http::caller::{Caller, Permissions};
 use crate::api::http::error::{ApiError, PlanRefused, refused};
 use crate::state::AppState;
 use crate::telemetry::metrics::PlanOutcome;
@@ -32,40 +36,85 @@ pub(crate) type Reject = fn(ApiError) -> Response;
 pub(crate) struct Gate {
     state: AppState,
     reject: Reject,
+    /// The door these routes belong to (a key may be limited to some doors).
+    door: Door,
     /// Every request on these routes would start a plan: a 401 counts as a refused plan.
     starts_plans: bool,
 }
 
 impl Gate {
     /// A gate for routes where only some requests start plans (JSON-RPC doors, resume routes).
-    pub(crate) fn new(state: &AppState, reject: Reject) -> Self {
+    pub(crate) fn new(state: &AppState, door: Door, reject: Reject) -> Self {
         Self {
             state: state.clone(),
             reject,
+            door,
             starts_plans: false,
         }
     }
 
     /// A gate for routes where every request starts a plan (`POST /plan`, chat completions).
-    pub(crate) fn starting_plans(state: &AppState, reject: Reject) -> Self {
+    pub(crate) fn starting_plans(state: &AppState, door: Door, reject: Reject) -> Self {
         Self {
             starts_plans: true,
-            ..Self::new(state, reject)
+            ..Self::new(state, door, reject)
         }
+    }
+
+    /// Who calls, and whether its key lets it in through this door now.
+    fn admit(&self, identity: Option<Identity>) -> Result<Caller, ApiError> {
+        let identity = identity.ok_or(ApiError::Unauthorized)?;
+        let Some(key) = identity.policy else {
+            return Ok(Caller::with(
+                identity.owner,
+                identity.label,
+                Permissions::default(),
+            ));
+        };
+        if !key.opens(self.door) {
+            let doors: Vec<&str> = key.doors.iter().map(|d| d.as_str()).collect();
+            return Err(ApiError::Forbidden(format!(
+                "key {:?} may not use the {} door (its doors: {})",
+                key.name,
+                self.door.as_str(),
+                doors.join(", ")
+            )));
+        }
+        self.state
+            .auth()
+            .limits()
+            .request(&key)
+            .map_err(|wait| ApiError::RateLimited {
+                why: format!(
+                    "key {:?} is over requests_per_minute ({})",
+                    key.name,
+                    key.requests_per_minute.unwrap_or_default()
+                ),
+                seconds: wait.seconds,
+            })?;
+        let permissions = Permissions {
+            key: Some(key.name.clone()),
+            catalogs: key.catalogs.as_ref().map(|c| c.clone().into()),
+            ad_hoc_agents: key.ad_hoc_agents,
+            max_concurrent_plans: key.max_concurrent_plans,
+        };
+        Ok(Caller::with(identity.owner, identity.label, permissions))
     }
 }
 
 /// The admission middleware: authenticates, hands the door its [`Caller`], counts refusals.
 pub(crate) async fn admission(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
-    let response = match gate.state.auth().authenticate(req.headers()) {
-        Some(owner) => {
-            req.extensions_mut().insert(Caller::new(owner));
+    let identity = gate.state.auth().authenticate(req.headers());
+    let response = match gate.admit(identity) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        None => {
-            let response = (gate.reject)(ApiError::Unauthorized);
+        Err(e) => {
+            let why = e.to_string();
+            let response = (gate.reject)(e);
             if gate.starts_plans {
-                refused(response, ApiError::Unauthorized)
+                refused(response, why)
             } else {
                 response
             }

@@ -33,6 +33,7 @@ use tracing::Instrument as _;
 use self::admit::{Gate, admission};
 use self::http::error::not_found;
 use self::http::request_id::{REQUEST_ID, drop_insane};
+use crate::access::keys::Door;
 use crate::config::CorsOrigins;
 use crate::state::AppState;
 
@@ -67,8 +68,8 @@ pub fn router(state: AppState) -> Router {
 /// `POST /plan`; with resumable streams, `GET /plan/{id}/events` and `DELETE /plan/{id}`; with
 /// sessions, `GET /sessions`, `GET /sessions/{id}` and `DELETE /sessions/{id}`.
 fn plan_routes(state: &AppState) -> Router<AppState> {
-    let starting = Gate::starting_plans(state, plan::reject);
-    let gate = Gate::new(state, plan::reject);
+    let starting = Gate::starting_plans(state, Door::Plan, plan::reject);
+    let gate = Gate::new(state, Door::Plan, plan::reject);
     let mut router = Router::new().route(
         "/plan",
         post(plan::plan)
@@ -111,7 +112,7 @@ fn plan_routes(state: &AppState) -> Router<AppState> {
 
 /// The A2A door: JSON-RPC at `/a2a` (and `/a2a/`), its cards, `/did/resolve`.
 fn a2a_routes(state: &AppState) -> Router<AppState> {
-    let gate = Gate::new(state, a2a::rpc::reject);
+    let gate = Gate::new(state, Door::A2a, a2a::rpc::reject);
     let tasks = Arc::new(a2a::store::TaskStore::new(&state.config().a2a_server));
     let rpc = || {
         post(a2a::rpc::rpc)
@@ -141,8 +142,8 @@ fn a2a_routes(state: &AppState) -> Router<AppState> {
 
 /// The OpenAI-compatible door.
 fn openai_routes(state: &AppState) -> Router<AppState> {
-    let starting = Gate::starting_plans(state, openai::reject);
-    let gate = Gate::new(state, openai::reject);
+    let starting = Gate::starting_plans(state, Door::OpenAi, openai::reject);
+    let gate = Gate::new(state, Door::OpenAi, openai::reject);
     Router::new()
         .route(
             "/v1/chat/completions",
@@ -160,7 +161,7 @@ fn openai_routes(state: &AppState) -> Router<AppState> {
 
 /// The MCP door; `GET /mcp` (no server stream) needs no token.
 fn mcp_routes(state: &AppState) -> Router<AppState> {
-    let gate = Gate::new(state, mcp::error::reject);
+    let gate = Gate::new(state, Door::Mcp, mcp::error::reject);
     let sessions = Arc::new(mcp::sessions::McpSessions::new(
         &state.config().mcp,
         state.runs().mcp_sessions().cloned(),
@@ -314,7 +315,7 @@ mod tests {
                         .map(|v| v.to_str().unwrap_or("").to_owned())
                 };
                 assert_eq!(
-                    header("retry-after").as_deref(),
+                    header("retry-after"),
                     expected.retry_after(),
                     "{door}: {expected}"
                 );
@@ -325,7 +326,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(ApiError::Overloaded.retry_after(), Some("1"));
+        assert_eq!(ApiError::Overloaded.retry_after().as_deref(), Some("1"));
         assert_eq!(
             ApiError::Overloaded.status(),
             StatusCode::SERVICE_UNAVAILABLE

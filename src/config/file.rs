@@ -29,7 +29,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "cors_origins",
         ],
     ),
-    ("auth", &["mode", "tokens"]),
+    ("auth", &["mode", "tokens", "keys_file"]),
     (
         "llm",
         &[
@@ -164,6 +164,7 @@ pub struct ServerSection {
 pub struct AuthSection {
     pub mode: Option<String>,
     pub tokens: Option<Vec<String>>,
+    pub keys_file: Option<String>,
 }
 
 impl std::fmt::Debug for AuthSection {

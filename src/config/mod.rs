@@ -25,6 +25,7 @@ pub const ENV_HOSTNAME: &str = "GATEWAY_HOSTNAME";
 pub const ENV_PORT: &str = "GATEWAY_PORT";
 pub const ENV_AUTH_MODE: &str = "GATEWAY_AUTH_MODE";
 pub const ENV_API_KEY: &str = "GATEWAY_API_KEY";
+pub const ENV_KEYS_FILE: &str = "GATEWAY_KEYS_FILE";
 pub const ENV_LLM_BASE_URL: &str = "GATEWAY_LLM_BASE_URL";
 pub const ENV_LLM_API_KEY: &str = "GATEWAY_LLM_API_KEY";
 pub const ENV_OPENROUTER_API_KEY: &str = "OPENROUTER_API_KEY";
@@ -250,6 +251,8 @@ pub enum CorsOrigins {
 pub struct AuthConfig {
     pub mode: AuthMode,
     pub tokens: Vec<SecretString>,
+    /// The keys file (`GATEWAY_KEYS_FILE`, `auth.keys_file`): callers with scopes and limits.
+    pub keys_file: Option<PathBuf>,
 }
 
 /// The OpenAI-compatible planner LLM.
@@ -726,6 +729,16 @@ impl Sources<'_> {
                 None => AuthMode::Bearer,
             },
         };
+        let keys_file = self
+            .pick(ENV_KEYS_FILE, a.keys_file.as_ref())
+            .map(PathBuf::from);
+        if keys_file.is_some() && mode == AuthMode::None {
+            return Err(ConfigError::env(
+                ENV_KEYS_FILE,
+                "a keys file needs bearer auth: unset GATEWAY_AUTH_MODE=none (auth.mode)"
+                    .to_owned(),
+            ));
+        }
         Ok(AuthConfig {
             mode,
             tokens: self
@@ -733,6 +746,7 @@ impl Sources<'_> {
                 .into_iter()
                 .map(SecretString::from)
                 .collect(),
+            keys_file,
         })
     }
 

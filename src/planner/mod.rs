@@ -194,6 +194,8 @@ pub struct Plan {
     pub session_id: String,
     /// The HTTP request that started the plan.
     pub request_id: String,
+    /// The caller's name in logs.
+    pub caller: String,
     /// What the `plan finished` line reports.
     pub stats: PlanStats,
     pub request: PlanRequest,
@@ -270,6 +272,8 @@ pub struct PlanStart {
     pub max_concurrent_calls: usize,
     /// The HTTP request that started the plan (its logs carry it).
     pub request_id: String,
+    /// The caller's name (its key's; never a token or its hash), for the `plan finished` line.
+    pub caller: String,
 }
 
 impl Plan {
@@ -290,12 +294,14 @@ impl Plan {
             card_deadline,
             max_concurrent_calls,
             request_id,
+            caller,
         } = start;
         let stats = PlanStats::default();
         let _ = stats.plan_id.set(plan_id);
         Self {
             session_id,
             request_id,
+            caller,
             stats,
             tools: ToolSet::from_request(&request, deps.llm.is_some()),
             threads: std::sync::Mutex::new(request.threads.clone()),
@@ -444,6 +450,7 @@ impl Plan {
         let s = &self.stats;
         tracing::info!(
             request_id = %self.request_id,
+            key = %self.caller,
             session_id = %self.session_id,
             plan_id = s.plan_id.get().map_or("", String::as_str),
             outcome = outcome.as_str(),

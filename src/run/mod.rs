@@ -86,12 +86,15 @@ pub struct StartInfo {
     pub first: Option<crate::planner::event::PlanEvent>,
     /// Follows the plan's events (a conversation's turn being recorded).
     pub observer: Option<Arc<dyn crate::planner::event::PlanObserver>>,
+    /// The caller's name in logs (its key's name; never a token or its hash).
+    pub caller: String,
 }
 
 impl StartInfo {
-    /// A fresh session and plan id, the cards' budget from now, no first event.
+    /// A fresh session and plan id, the cards' budget from now, no first event, for the caller
+    /// named `caller` in logs.
     #[must_use]
-    pub fn fresh(runs: &Runs, request_id: String) -> Self {
+    pub fn fresh(runs: &Runs, request_id: String, caller: &str) -> Self {
         Self {
             session_id: uuid::Uuid::new_v4().to_string(),
             plan_id: uuid::Uuid::new_v4().to_string(),
@@ -99,6 +102,7 @@ impl StartInfo {
             card_deadline: Instant::now() + runs.limits.card_budget,
             first: None,
             observer: None,
+            caller: caller.to_owned(),
         }
     }
 }
@@ -140,10 +144,19 @@ impl Runs {
     /// # Errors
     /// [`Refused::ShuttingDown`] or [`Refused::Overloaded`].
     pub fn place(&self) -> Result<Place, Refused> {
+        self.place_for(None)
+    }
+
+    /// Like [`Runs::place`], for a caller whose key runs at most `key.1` plans at once (`key.0`
+    /// is its name).
+    ///
+    /// # Errors
+    /// [`Refused::ShuttingDown`], [`Refused::Overloaded`] or [`Refused::KeyBusy`].
+    pub fn place_for(&self, key: Option<(&str, u32)>) -> Result<Place, Refused> {
         if self.draining.is_cancelled() {
             return Err(Refused::ShuttingDown);
         }
-        self.places.take()
+        self.places.take(key)
     }
 
     /// Whether a new plan would get a place now.

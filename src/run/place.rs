@@ -14,7 +14,13 @@ pub enum Refused {
     /// Every place is taken.
     #[error("too many plans in flight")]
     Overloaded,
+    /// The caller's key runs its `max_concurrent_plans` already.
+    #[error("this key runs its max_concurrent_plans plans already")]
+    KeyBusy,
 }
+
+/// Plans running per key (`max_concurrent_plans`).
+type KeyPlans = Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>;
 
 /// The places of one gateway.
 #[derive(Debug)]
@@ -22,6 +28,7 @@ pub(crate) struct Places {
     taken: Arc<AtomicUsize>,
     /// 0: no cap.
     max: usize,
+    keys: KeyPlans,
 }
 
 impl Places {
@@ -29,11 +36,31 @@ impl Places {
         Self {
             taken: Arc::new(AtomicUsize::new(0)),
             max,
+            keys: KeyPlans::default(),
         }
     }
 
-    /// Takes a place when one is free (check and take are one atomic step).
-    pub(crate) fn take(&self) -> Result<Place, Refused> {
+    /// Takes a place when one is free (check and take are one atomic step); with `key`
+    /// (its name and `max_concurrent_plans`), also one of the key's.
+    pub(crate) fn take(&self, key: Option<(&str, u32)>) -> Result<Place, Refused> {
+        let key = match key {
+            Some((name, most)) => {
+                let mut keys = self
+                    .keys
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let held = keys.entry(name.to_owned()).or_insert(0);
+                if *held >= most {
+                    return Err(Refused::KeyBusy);
+                }
+                *held += 1;
+                Some(KeySlot {
+                    keys: Arc::clone(&self.keys),
+                    name: name.to_owned(),
+                })
+            }
+            None => None,
+        };
         let max = self.max;
         self.taken
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -42,6 +69,7 @@ impl Places {
             .map_err(|_| Refused::Overloaded)?;
         Ok(Place {
             taken: Arc::clone(&self.taken),
+            _key: key,
         })
     }
 
@@ -58,6 +86,30 @@ impl Places {
 #[derive(Debug)]
 pub struct Place {
     taken: Arc<AtomicUsize>,
+    /// The key's slot, given back with the place.
+    _key: Option<KeySlot>,
+}
+
+/// One of a key's `max_concurrent_plans`.
+#[derive(Debug)]
+struct KeySlot {
+    keys: KeyPlans,
+    name: String,
+}
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = keys.get_mut(&self.name) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                keys.remove(&self.name);
+            }
+        }
+    }
 }
 
 impl Drop for Place {
@@ -73,19 +125,29 @@ mod tests {
     #[test]
     fn a_place_is_given_back_when_dropped() {
         let places = Places::new(1);
-        let first = places.take().unwrap();
-        assert_eq!(places.take().unwrap_err(), Refused::Overloaded);
+        let first = places.take(None).unwrap();
+        assert_eq!(places.take(None).unwrap_err(), Refused::Overloaded);
         assert!(!places.has_room());
         drop(first);
         assert_eq!(places.taken(), 0);
-        let _again = places.take().unwrap();
+        let _again = places.take(None).unwrap();
         assert_eq!(places.taken(), 1);
+    }
+
+    #[test]
+    fn a_key_holds_at_most_its_plans() {
+        let places = Places::new(0);
+        let one = places.take(Some(("k", 1))).unwrap();
+        assert_eq!(places.take(Some(("k", 1))).unwrap_err(), Refused::KeyBusy);
+        let _other = places.take(Some(("j", 1))).unwrap();
+        drop(one);
+        let _again = places.take(Some(("k", 1))).unwrap();
     }
 
     #[test]
     fn zero_means_no_cap() {
         let places = Places::new(0);
-        let held: Vec<_> = (0..100).map(|_| places.take().unwrap()).collect();
+        let held: Vec<_> = (0..100).map(|_| places.take(None).unwrap()).collect();
         assert_eq!(places.taken(), 100);
         drop(held);
         assert_eq!(places.taken(), 0);

@@ -170,6 +170,7 @@ impl Runs {
                 card_deadline: info.card_deadline,
                 max_concurrent_calls: self.limits.max_concurrent_calls,
                 request_id: info.request_id,
+                caller: info.caller,
             },
             &self.deps,
             Emitter::observed(tx, info.observer),

@@ -21,6 +21,7 @@ mod hostile;
 mod http_surface;
 mod identity;
 mod js_sdk;
+mod keys;
 mod lifecycle;
 mod operators;
 mod otel;

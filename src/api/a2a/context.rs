@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::store::TaskStore;
 use super::wire::Dialect;
 use crate::api::http::body;
+use crate::api::http::caller::Caller;
 use crate::api::http::error::ApiError;
 use crate::api::http::jsonrpc::{self, RpcError};
 use crate::state::AppState;
@@ -18,6 +19,8 @@ pub(crate) struct Call<'a> {
     pub(crate) state: &'a AppState,
     /// The caller's owner id: its tasks are its own.
     pub(crate) owner: &'a str,
+    /// The caller, with what its key lets it use.
+    pub(crate) caller: &'a Caller,
     pub(crate) tasks: &'a Arc<TaskStore>,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) dialect: Dialect,

@@ -55,6 +55,7 @@ pub async fn rpc(
     let call = Call {
         state: &state,
         owner: caller.owner(),
+        caller: &caller,
         tasks: &tasks,
         headers: &headers,
         dialect,

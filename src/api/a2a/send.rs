@@ -133,7 +133,11 @@ async fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Dr
     if let Some(task_id) = &message.task_id {
         check_task_id(call.tasks, call.owner, task_id)?;
     }
-    let place = state.runs().place().map_err(ApiError::from)?;
+    call.caller.may_use_catalog(&catalog.name)?;
+    let place = state
+        .runs()
+        .place_for(call.caller.plan_limit())
+        .map_err(ApiError::from)?;
     let context_id = message
         .context_id
         .clone()
@@ -179,7 +183,7 @@ async fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Dr
     };
     tracing::info!(task_id = %task.id, catalog = %catalog.name, "a2a task started");
     let runs = state.runs();
-    let info = StartInfo::fresh(runs, request_id(call.headers));
+    let info = StartInfo::fresh(runs, request_id(call.headers), call.caller.label());
     let launched = runs.start(place, request, info);
     task.data().abort = Some(launched.guard.abort_handle());
     let driver = Driver {

@@ -59,6 +59,12 @@ pub enum ApiError {
     /// No such thing for this caller.
     #[error("{0}")]
     NotFound(String),
+    /// The caller's key may not use this catalog, door or ad-hoc `agents`.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's key is over `requests_per_minute` or `max_concurrent_plans`.
+    #[error("{why}; retry in {seconds} s")]
+    RateLimited { why: String, seconds: u64 },
     #[error("{0}")]
     Internal(String),
 }
@@ -81,23 +87,28 @@ impl ApiError {
             Self::SessionBusy(_) => StatusCode::CONFLICT,
             Self::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Seconds a client should wait before retrying: the same for every door.
     #[must_use]
-    pub fn retry_after(&self) -> Option<&'static str> {
+    pub fn retry_after(&self) -> Option<String> {
         match self {
             // Places free up as plans end: try again soon (spec §1.1).
-            Self::Overloaded => Some("1"),
+            Self::Overloaded => Some("1".to_owned()),
             // Another instance takes over, or the store comes back.
-            Self::ShuttingDown | Self::StoreUnavailable(_) => Some("5"),
+            Self::ShuttingDown | Self::StoreUnavailable(_) => Some("5".to_owned()),
+            // When the key's window ends, or a slot frees up: a retry after it is admitted.
+            Self::RateLimited { seconds, .. } => Some(seconds.to_string()),
             Self::Unauthorized
             | Self::SessionBusy(_)
             | Self::TooManySessions(_)
             | Self::SessionsFull(_)
             | Self::NotFound(_)
+            | Self::Forbidden(_)
             | Self::PayloadTooLarge { .. }
             | Self::BodyTimeout { .. }
             | Self::InvalidJson(_)
@@ -124,6 +135,8 @@ impl ApiError {
             Self::TooManySessions(_) => "too_many_sessions",
             Self::SessionsFull(_) => "sessions_full",
             Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -136,8 +149,10 @@ impl ApiError {
         if matches!(self, Self::Unauthorized) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(seconds) = self.retry_after() {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+        if let Some(seconds) = self.retry_after()
+            && let Ok(value) = HeaderValue::from_str(&seconds)
+        {
+            headers.insert(header::RETRY_AFTER, value);
         }
         response
     }
@@ -159,6 +174,10 @@ impl From<Refused> for ApiError {
         match refused {
             Refused::ShuttingDown => Self::ShuttingDown,
             Refused::Overloaded => Self::Overloaded,
+            Refused::KeyBusy => Self::RateLimited {
+                why: "this key runs its max_concurrent_plans plans already".to_owned(),
+                seconds: 1,
+            },
         }
     }
 }
@@ -183,7 +202,9 @@ impl IntoResponse for ApiError {
             | Self::SessionBusy(_)
             | Self::TooManySessions(_)
             | Self::SessionsFull(_)
-            | Self::NotFound(_) => {
+            | Self::NotFound(_)
+            | Self::Forbidden(_)
+            | Self::RateLimited { .. } => {
                 json!({"error": self.code(), "detail": self.to_string()})
             }
         };

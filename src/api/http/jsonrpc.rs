@@ -64,6 +64,8 @@ impl RpcError {
             | ApiError::SessionBusy(_)
             | ApiError::TooManySessions(_)
             | ApiError::NotFound(_)
+            | ApiError::Forbidden(_)
+            | ApiError::RateLimited { .. }
             | ApiError::PayloadTooLarge { .. }
             | ApiError::BodyTimeout { .. }
             | ApiError::Invalid { .. }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::error::McpError;
 use super::sessions::McpSessions;
 use crate::api::http::body;
+use crate::api::http::caller::Caller;
 use crate::api::http::error::{ApiError, refused};
 use crate::api::http::jsonrpc;
 use crate::api::http::request_id::request_id;
@@ -49,6 +50,7 @@ fn text_result(text: &str, is_error: bool) -> Value {
 /// One `tools/call` in a session.
 pub(crate) struct ToolCall<'a> {
     pub(crate) state: &'a AppState,
+    pub(crate) caller: &'a Caller,
     pub(crate) sessions: &'a Arc<McpSessions>,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) session: &'a str,
@@ -108,8 +110,12 @@ async fn ask(call: &ToolCall<'_>) -> Response {
             return refused(call.answer(&why, true), why);
         }
     };
+    if let Err(e) = call.caller.may_use_catalog(&catalog.name) {
+        let why = format!("arguments.catalog: {e}");
+        return refused(call.answer(&why, true), why);
+    }
     let runs = call.state.runs();
-    let place = match runs.place() {
+    let place = match runs.place_for(call.caller.plan_limit()) {
         Ok(place) => place,
         Err(e) => {
             let e = McpError::Api(ApiError::from(e));
@@ -120,7 +126,7 @@ async fn ask(call: &ToolCall<'_>) -> Response {
     let launched = runs.start(
         place,
         request,
-        StartInfo::fresh(runs, request_id(call.headers)),
+        StartInfo::fresh(runs, request_id(call.headers), call.caller.label()),
     );
     let request_key = call
         .id

@@ -140,6 +140,7 @@ pub async fn handle(
             Ok((Method::CallTool, session)) => {
                 let call = tools::ToolCall {
                     state: &state,
+                    caller: &caller,
                     sessions: &sessions,
                     headers: &headers,
                     session: &session,

@@ -80,12 +80,11 @@ pub async fn models(State(state): State<AppState>) -> Response {
 /// `POST /v1/chat/completions`.
 pub async fn chat(
     State(state): State<AppState>,
-    // Unused, but taken: the handler cannot run without admission having passed the caller.
-    Extension(_caller): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match open(&state, &headers, body).await {
+    match open(&state, &caller, &headers, body).await {
         Ok(response) => response,
         Err(e) => {
             let why = e.message();
@@ -97,6 +96,7 @@ pub async fn chat(
 /// Reads and checks the request, then starts its plan.
 async fn open(
     state: &AppState,
+    caller: &Caller,
     headers: &HeaderMap,
     request_body: Body,
 ) -> Result<Response, OpenAiError> {
@@ -132,14 +132,21 @@ async fn open(
             ),
         ));
     }
+    caller.may_use_catalog(&catalog.name)?;
     let runs = state.runs();
-    let place = runs.place().map_err(ApiError::from)?;
+    let place = runs
+        .place_for(caller.plan_limit())
+        .map_err(ApiError::from)?;
     let request = PlanRequest {
         history: chat.history,
         instructions: (!chat.instructions.trim().is_empty()).then_some(chat.instructions),
         ..PlanRequest::question(chat.question, catalog.agents.clone())
     };
-    let launched = runs.start(place, request, StartInfo::fresh(runs, request_id(headers)));
+    let launched = runs.start(
+        place,
+        request,
+        StartInfo::fresh(runs, request_id(headers), caller.label()),
+    );
     let relay = Relay {
         events: launched.events,
         _guard: launched.guard,

@@ -5,6 +5,7 @@
 
 use axum::http::HeaderMap;
 
+use crate::api::http::caller::Caller;
 use crate::api::http::error::ApiError;
 use crate::run::Place;
 use crate::state::AppState;
@@ -94,18 +95,17 @@ fn header_key(headers: &HeaderMap) -> Option<&str> {
 /// No place (503 `shutting_down` / `overloaded`), or the shared store does not answer.
 pub(crate) async fn admit(
     state: &AppState,
-    owner: &str,
+    caller: &Caller,
     headers: &HeaderMap,
     raw: &[u8],
     session_id: &str,
 ) -> Result<Admitted, ApiError> {
+    let owner = caller.owner();
+    let place = || state.runs().place_for(caller.plan_limit());
     let header = header_key(headers);
     let key = Idempotency::key(owner, header, raw);
     let entry = match state.redis() {
-        None => match state
-            .idempotency()
-            .admit(&key, session_id, || state.runs().place())
-        {
+        None => match state.idempotency().admit(&key, session_id, place) {
             Admission::Duplicate {
                 session_id,
                 in_flight,
@@ -125,7 +125,7 @@ pub(crate) async fn admit(
                     in_flight: duplicate.in_flight,
                 });
             }
-            Ok(None) => match state.runs().place() {
+            Ok(None) => match place() {
                 Ok(place) => (
                     Entry::Shared {
                         key,

@@ -111,13 +111,20 @@ fn check_session_id(session_id: Option<&str>) -> Result<(), ApiError> {
 
 /// The request of a body: validated, with the agents of the catalog it names (if any) before
 /// its own, within the catalog limits and free of tool-name collisions.
-fn read_request(state: &AppState, raw: &[u8]) -> Result<PlanRequest, ApiError> {
+fn read_request(state: &AppState, caller: &Caller, raw: &[u8]) -> Result<PlanRequest, ApiError> {
     let value = body::parse(&state.config().server, raw, &PLAN_FIELDS)?;
     let validate::PlanBody {
         mut request,
         catalog,
     } = validate::validate_body(&value).map_err(ApiError::invalid)?;
     drop(value);
+    // What the caller's key lets it use: the catalog it names, its own agents.
+    if let Some(name) = &catalog {
+        caller.may_use_catalog(name)?;
+    }
+    if !request.agents.is_empty() {
+        caller.may_bring_agents()?;
+    }
     if let Some(name) = catalog {
         let catalog = state.catalogs().find(Some(&name)).map_err(|unknown| {
             ApiError::invalid(vec![Issue {
@@ -140,7 +147,7 @@ async fn open(
     body: Body,
 ) -> Result<Response, ApiError> {
     let raw = body::read(&state.config().server, headers, body).await?;
-    let mut request = read_request(state, &raw)?;
+    let mut request = read_request(state, caller, &raw)?;
     if state.runs().sessions().is_some() {
         check_session_id(request.session_id.as_deref())?;
     }
@@ -179,14 +186,14 @@ async fn open(
         ),
         None => (uuid::Uuid::new_v4().to_string(), true, None),
     };
-    let (entry, place) =
-        match idempotency::admit(state, caller.owner(), headers, &raw, &session_id).await? {
-            Admitted::Duplicate {
-                session_id,
-                in_flight,
-            } => return Ok(duplicate(session_id, in_flight, &request)),
-            Admitted::New { entry, place } => (entry, place),
-        };
+    let (entry, place) = match idempotency::admit(state, caller, headers, &raw, &session_id).await?
+    {
+        Admitted::Duplicate {
+            session_id,
+            in_flight,
+        } => return Ok(duplicate(session_id, in_flight, &request)),
+        Admitted::New { entry, place } => (entry, place),
+    };
     drop(raw);
     let resume = state.config().resume.enabled;
     // Dropping the entry guard on an error ends the idempotency entry; the place goes back.
@@ -204,6 +211,7 @@ async fn open(
         request_id: request_id(headers),
         card_deadline,
         observer,
+        caller: caller.label().to_owned(),
     };
     if resume {
         // A resumable plan outlives its first reader: it runs on the tracker.
