@@ -1,17 +1,22 @@
 //! The counters of the keys' limits, in this instance's memory: `requests_per_minute` in a fixed
 //! 60 s window that starts at the key's first request (never one aligned to the wall clock,
 //! which would admit twice the rate across a minute boundary). Check and count are one step
-//! under one lock, so concurrent requests are counted exactly. (`max_concurrent_plans` is held
+//! under one lock, so concurrent requests are counted exactly. `llm_tokens_per_day` in a fixed
+//! 24 h window from the key's first spend: admission refuses a spent key, and a plan checks
+//! before each LLM step ([`KeyBudget`]). (`max_concurrent_plans` is held
 //! with the plan's place, `crate::run::Place`.)
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::keys::KeyPolicy;
+use crate::planner::TokenBudget;
 
 /// The length of a `requests_per_minute` window.
 const WINDOW: Duration = Duration::from_secs(60);
+/// The length of an `llm_tokens_per_day` window.
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Why a key must wait, and for how many whole seconds (a retry after them is admitted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +28,8 @@ pub struct Wait {
 #[derive(Debug, Default)]
 pub struct Limits {
     windows: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Tokens spent per key in its day, a fixed 24 h window from its first spend.
+    spent: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
 /// Whole seconds until `at`, at least 1.
@@ -57,6 +64,80 @@ impl Limits {
         window.1 += 1;
         Ok(())
     }
+
+    /// Whether `key` may still spend LLM tokens today.
+    ///
+    /// # Errors
+    /// Its `llm_tokens_per_day` is spent: the seconds until its day ends.
+    pub fn budget(&self, key: &KeyPolicy) -> Result<(), Wait> {
+        let Some(limit) = key.llm_tokens_per_day else {
+            return Ok(());
+        };
+        match self.day(&key.name) {
+            Some((start, spent)) if spent >= limit => Err(Wait {
+                seconds: seconds_until(start + DAY),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The day of `key` that has not ended: when it started and what was spent.
+    fn day(&self, key: &str) -> Option<(Instant, u64)> {
+        let spent = self
+            .spent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        spent
+            .get(key)
+            .copied()
+            .filter(|(start, _)| start.elapsed() < DAY)
+    }
+
+    /// Counts `tokens` spent by `key`.
+    pub fn spend(&self, key: &str, tokens: u64) {
+        let mut spent = self
+            .spent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let day = spent.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(day.0) >= DAY {
+            *day = (now, 0);
+        }
+        day.1 = day.1.saturating_add(tokens);
+    }
+}
+
+/// A key's `llm_tokens_per_day` as a plan sees it.
+#[derive(Debug)]
+pub struct KeyBudget {
+    limits: Arc<Limits>,
+    key: String,
+    limit: u64,
+}
+
+impl KeyBudget {
+    /// The budget of `key`, when it has one.
+    #[must_use]
+    pub fn of(limits: &Arc<Limits>, key: &KeyPolicy) -> Option<Self> {
+        Some(Self {
+            limits: Arc::clone(limits),
+            key: key.name.clone(),
+            limit: key.llm_tokens_per_day?,
+        })
+    }
+}
+
+impl TokenBudget for KeyBudget {
+    fn exhausted(&self) -> bool {
+        self.limits
+            .day(&self.key)
+            .is_some_and(|(_, spent)| spent >= self.limit)
+    }
+
+    fn spend(&self, tokens: u64) {
+        self.limits.spend(&self.key, tokens);
+    }
 }
 
 #[cfg(test)]
@@ -75,6 +156,21 @@ mod tests {
             llm_tokens_per_day: None,
             expires_at: None,
         }
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_until_its_day_ends() {
+        let limits = Arc::new(Limits::default());
+        let mut k = key(None, None);
+        k.llm_tokens_per_day = Some(20);
+        let budget = KeyBudget::of(&limits, &k).unwrap();
+        assert!(limits.budget(&k).is_ok() && !budget.exhausted());
+        budget.spend(15);
+        assert!(limits.budget(&k).is_ok());
+        budget.spend(15);
+        assert!(budget.exhausted());
+        let wait = limits.budget(&k).unwrap_err();
+        assert!((86_399..=86_400).contains(&wait.seconds), "{wait:?}");
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl Authenticator {
 
     /// The counters of the keys' limits.
     #[must_use]
-    pub fn limits(&self) -> &limits::Limits {
+    pub fn limits(&self) -> &Arc<limits::Limits> {
         &self.limits
     }
 

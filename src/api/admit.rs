@@ -21,10 +21,14 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use std::sync::Arc;
+
 use crate::access::Identity;
 use crate::access::keys::Door;
+use crate::access::limits::KeyBudget;
 use crate::api::http::caller::{Caller, Permissions};
 use crate::api::http::error::{ApiError, PlanRefused, refused};
+use crate::planner::TokenBudget;
 use crate::state::AppState;
 use crate::telemetry::metrics::PlanOutcome;
 
@@ -92,13 +96,25 @@ impl Gate {
                 ),
                 seconds: wait.seconds,
             })?;
+        let limits = self.state.auth().limits();
+        limits
+            .budget(&key)
+            .map_err(|wait| ApiError::BudgetExhausted {
+                why: format!(
+                    "key {:?} has spent its llm_tokens_per_day ({})",
+                    key.name,
+                    key.llm_tokens_per_day.unwrap_or_default()
+                ),
+                seconds: wait.seconds,
+            })?;
+        let budget = KeyBudget::of(limits, &key).map(|b| Arc::new(b) as Arc<dyn TokenBudget>);
         let permissions = Permissions {
             key: Some(key.name.clone()),
             catalogs: key.catalogs.as_ref().map(|c| c.clone().into()),
             ad_hoc_agents: key.ad_hoc_agents,
             max_concurrent_plans: key.max_concurrent_plans,
         };
-        Ok(Caller::with(identity.owner, identity.label, permissions))
+        Ok(Caller::with(identity.owner, identity.label, permissions).spending(budget))
     }
 }
 

@@ -64,6 +64,16 @@ pub struct PlannerDeps {
     pub metrics: Arc<Metrics>,
 }
 
+/// What a plan may still spend on its LLM: its caller's `llm_tokens_per_day` (a key of the
+/// keys file). Checked before each LLM step; every step's tokens (input + output, as the
+/// provider reports them) are counted.
+pub trait TokenBudget: Send + Sync + std::fmt::Debug {
+    /// Whether the budget is spent.
+    fn exhausted(&self) -> bool;
+    /// Counts the tokens of one LLM step.
+    fn spend(&self, tokens: u64);
+}
+
 /// Counters of one plan for its `plan finished` log line.
 #[derive(Debug, Default)]
 pub struct PlanStats {
@@ -196,6 +206,8 @@ pub struct Plan {
     pub request_id: String,
     /// The caller's name in logs.
     pub caller: String,
+    /// The caller's LLM token budget, when its key has one.
+    pub budget: Option<Arc<dyn TokenBudget>>,
     /// What the `plan finished` line reports.
     pub stats: PlanStats,
     pub request: PlanRequest,
@@ -220,6 +232,8 @@ pub struct Plan {
 enum PlanFailure {
     Llm(LlmError),
     Aborted,
+    /// The caller's `llm_tokens_per_day` ran out between two steps.
+    Budget,
     Internal(String),
 }
 
@@ -274,6 +288,8 @@ pub struct PlanStart {
     pub request_id: String,
     /// The caller's name (its key's; never a token or its hash), for the `plan finished` line.
     pub caller: String,
+    /// The caller's LLM token budget, when its key has one.
+    pub budget: Option<Arc<dyn TokenBudget>>,
 }
 
 impl Plan {
@@ -295,6 +311,7 @@ impl Plan {
             max_concurrent_calls,
             request_id,
             caller,
+            budget,
         } = start;
         let stats = PlanStats::default();
         let _ = stats.plan_id.set(plan_id);
@@ -302,6 +319,7 @@ impl Plan {
             session_id,
             request_id,
             caller,
+            budget,
             stats,
             tools: ToolSet::from_request(&request, deps.llm.is_some()),
             threads: std::sync::Mutex::new(request.threads.clone()),
@@ -423,6 +441,18 @@ impl Plan {
                             .await;
                     }
                 },
+                Err(PlanFailure::Budget) => {
+                    tracing::warn!(session_id = %self.session_id, key = %self.caller, "plan stopped: the key's llm_tokens_per_day is spent");
+                    self.events
+                        .emit(PlanEvent::Error {
+                            message: format!(
+                                "key {:?} has spent its llm_tokens_per_day; the plan stopped before its next LLM step",
+                                self.caller
+                            ),
+                            code: "budget_exhausted",
+                        })
+                        .await;
+                }
                 Err(PlanFailure::Internal(detail)) => {
                     tracing::error!(session_id = %self.session_id, %detail, "plan failed: internal error");
                     self.events
@@ -592,6 +622,9 @@ impl Plan {
             |(s, c)| (s, c),
         );
         for step in 0..max_steps {
+            if self.budget.as_ref().is_some_and(|b| b.exhausted()) {
+                return Err(PlanFailure::Budget);
+            }
             let closing = max_steps >= 2 && step == max_steps - 1;
             let part_id = uuid::Uuid::new_v4().to_string();
             let request = ChatRequest {
@@ -613,6 +646,9 @@ impl Plan {
                 .map_err(PlanFailure::Llm)?;
             self.stats.steps.fetch_add(1, Ordering::Relaxed);
             if let Some(u) = out.usage {
+                if let Some(budget) = &self.budget {
+                    budget.spend(u.input_tokens.saturating_add(u.output_tokens));
+                }
                 usage.add(&u);
                 self.stats
                     .input_tokens

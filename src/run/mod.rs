@@ -88,6 +88,8 @@ pub struct StartInfo {
     pub observer: Option<Arc<dyn crate::planner::event::PlanObserver>>,
     /// The caller's name in logs (its key's name; never a token or its hash).
     pub caller: String,
+    /// The caller's LLM token budget (a key with `llm_tokens_per_day`).
+    pub budget: Option<Arc<dyn crate::planner::TokenBudget>>,
 }
 
 impl StartInfo {
@@ -103,6 +105,7 @@ impl StartInfo {
             first: None,
             observer: None,
             caller: caller.to_owned(),
+            budget: None,
         }
     }
 }

@@ -171,6 +171,7 @@ impl Runs {
                 max_concurrent_calls: self.limits.max_concurrent_calls,
                 request_id: info.request_id,
                 caller: info.caller,
+                budget: info.budget,
             },
             &self.deps,
             Emitter::observed(tx, info.observer),

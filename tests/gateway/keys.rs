@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use plangate::config::{AuthMode, Config};
+use plangate_testkit::llm::{FakeLlm, Turn};
 use plangate_testkit::peer::{FakePeer, Script};
 use serde_json::{Value, json};
 
@@ -19,6 +20,11 @@ fn digest(token: &str) -> String {
 
 /// A gateway with a catalog file (`ops` and `default` over `peer`) and a keys file.
 async fn gateway(peer: &FakePeer, keys: &str) -> TestGateway {
+    gateway_with(config(), peer, keys).await
+}
+
+/// Like [`gateway`], from configuration `c`.
+async fn gateway_with(mut c: Config, peer: &FakePeer, keys: &str) -> TestGateway {
     let dir = std::env::temp_dir();
     let catalogs = dir.join(format!(
         "plangate-keys-catalogs-{}.json",
@@ -34,7 +40,6 @@ async fn gateway(peer: &FakePeer, keys: &str) -> TestGateway {
     .unwrap();
     let keys_file = dir.join(format!("plangate-keys-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(&keys_file, keys).unwrap();
-    let mut c: Config = config();
     c.auth.mode = AuthMode::Bearer;
     c.auth.tokens = vec!["legacy-token".to_owned().into()];
     c.auth.keys_file = Some(keys_file);
@@ -316,4 +321,68 @@ async fn the_plan_finished_line_names_the_key_never_its_token_or_hash() {
     ] {
         assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
     }
+}
+
+#[tokio::test]
+async fn a_spent_budget_stops_the_plan_before_its_next_step_and_refuses_the_next_request() {
+    let peer = FakePeer::start(Script::Instant).await;
+    // Every step of the scripted LLM reports 10 input + 5 output tokens.
+    let llm = FakeLlm::start(vec![
+        Turn::call("c1", "call_o_s", json!({"input": "hi"})),
+        Turn::text("never sent"),
+    ])
+    .await;
+    let keys = format!(
+        "[keys.thrifty]\nsha256 = \"{}\"\nllm_tokens_per_day = 10\n",
+        digest("thrifty-token")
+    );
+    let gw = gateway_with(llm_config(&llm.url), &peer, &keys).await;
+    let resp = post_plan(
+        &gw.url,
+        "thrifty-token",
+        &json!({"question": "q", "catalog": "ops"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let frames = collect(resp).await;
+    let names = events(&frames);
+    assert!(names.contains(&"task.finished"), "{names:?}");
+    assert!(!names.contains(&"final"), "{names:?}");
+    assert_eq!(find(&frames, "error")[0]["code"], "budget_exhausted");
+    assert_eq!(names.last(), Some(&"done"));
+    assert_eq!(llm.requests().len(), 1, "no step after the budget ran out");
+    // The next request, on /plan and on the OpenAI door, is refused until the key's day ends.
+    let next = post_plan(
+        &gw.url,
+        "thrifty-token",
+        &json!({"question": "q", "catalog": "ops"}),
+    )
+    .await;
+    assert_eq!(next.status(), 429);
+    let seconds: u64 = next.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((86_390..=86_400).contains(&seconds), "{seconds}");
+    let body: Value = next.json().await.unwrap();
+    assert_eq!(body["error"], "budget_exhausted");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("llm_tokens_per_day (10)"),
+        "{body}"
+    );
+    let openai = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth("thrifty-token")
+        .json(&json!({"model": "plangate/ops", "messages": [{"role": "user", "content": "q"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openai.status(), 429);
+    let body: Value = openai.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "budget_exhausted", "{body}");
+    gw.stop().await;
 }

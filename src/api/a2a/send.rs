@@ -183,7 +183,10 @@ async fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Dr
     };
     tracing::info!(task_id = %task.id, catalog = %catalog.name, "a2a task started");
     let runs = state.runs();
-    let info = StartInfo::fresh(runs, request_id(call.headers), call.caller.label());
+    let info = StartInfo {
+        budget: call.caller.budget(),
+        ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
+    };
     let launched = runs.start(place, request, info);
     task.data().abort = Some(launched.guard.abort_handle());
     let driver = Driver {

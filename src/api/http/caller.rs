@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use super::error::ApiError;
+use crate::planner::TokenBudget;
 
 /// Who is calling: everything the request starts belongs to its owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     owner: String,
     label: String,
     permissions: Permissions,
+    /// Its key's `llm_tokens_per_day`, which its plans spend.
+    budget: Option<Arc<dyn TokenBudget>>,
 }
 
 /// What a caller's key lets it use beyond the door it came through.
@@ -45,7 +48,21 @@ impl Caller {
             owner,
             label,
             permissions,
+            budget: None,
         }
+    }
+
+    /// The same caller, its plans spending `budget`.
+    #[must_use]
+    pub fn spending(mut self, budget: Option<Arc<dyn TokenBudget>>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The budget the caller's plans spend, when its key has one.
+    #[must_use]
+    pub fn budget(&self) -> Option<Arc<dyn TokenBudget>> {
+        self.budget.clone()
     }
 
     /// The owner id (the idempotency scope, the owner of tasks, sessions and resumable plans).

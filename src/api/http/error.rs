@@ -65,6 +65,9 @@ pub enum ApiError {
     /// The caller's key is over `requests_per_minute` or `max_concurrent_plans`.
     #[error("{why}; retry in {seconds} s")]
     RateLimited { why: String, seconds: u64 },
+    /// The caller's key has spent its `llm_tokens_per_day`.
+    #[error("{why}; its day ends in {seconds} s")]
+    BudgetExhausted { why: String, seconds: u64 },
     #[error("{0}")]
     Internal(String),
 }
@@ -88,7 +91,9 @@ impl ApiError {
             Self::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::BudgetExhausted { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,7 +107,9 @@ impl ApiError {
             // Another instance takes over, or the store comes back.
             Self::ShuttingDown | Self::StoreUnavailable(_) => Some("5".to_owned()),
             // When the key's window ends, or a slot frees up: a retry after it is admitted.
-            Self::RateLimited { seconds, .. } => Some(seconds.to_string()),
+            Self::RateLimited { seconds, .. } | Self::BudgetExhausted { seconds, .. } => {
+                Some(seconds.to_string())
+            }
             Self::Unauthorized
             | Self::SessionBusy(_)
             | Self::TooManySessions(_)
@@ -137,6 +144,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::Forbidden(_) => "forbidden",
             Self::RateLimited { .. } => "rate_limited",
+            Self::BudgetExhausted { .. } => "budget_exhausted",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -204,7 +212,8 @@ impl IntoResponse for ApiError {
             | Self::SessionsFull(_)
             | Self::NotFound(_)
             | Self::Forbidden(_)
-            | Self::RateLimited { .. } => {
+            | Self::RateLimited { .. }
+            | Self::BudgetExhausted { .. } => {
                 json!({"error": self.code(), "detail": self.to_string()})
             }
         };

@@ -66,6 +66,7 @@ impl RpcError {
             | ApiError::NotFound(_)
             | ApiError::Forbidden(_)
             | ApiError::RateLimited { .. }
+            | ApiError::BudgetExhausted { .. }
             | ApiError::PayloadTooLarge { .. }
             | ApiError::BodyTimeout { .. }
             | ApiError::Invalid { .. }

@@ -126,7 +126,10 @@ async fn ask(call: &ToolCall<'_>) -> Response {
     let launched = runs.start(
         place,
         request,
-        StartInfo::fresh(runs, request_id(call.headers), call.caller.label()),
+        StartInfo {
+            budget: call.caller.budget(),
+            ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
+        },
     );
     let request_key = call
         .id

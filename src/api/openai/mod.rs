@@ -145,7 +145,10 @@ async fn open(
     let launched = runs.start(
         place,
         request,
-        StartInfo::fresh(runs, request_id(headers), caller.label()),
+        StartInfo {
+            budget: caller.budget(),
+            ..StartInfo::fresh(runs, request_id(headers), caller.label())
+        },
     );
     let relay = Relay {
         events: launched.events,

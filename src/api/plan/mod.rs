@@ -212,6 +212,7 @@ async fn open(
         card_deadline,
         observer,
         caller: caller.label().to_owned(),
+        budget: caller.budget(),
     };
     if resume {
         // A resumable plan outlives its first reader: it runs on the tracker.
