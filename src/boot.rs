@@ -268,11 +268,18 @@ pub fn build_with(
             )),
         None => runs,
     };
+    let auth = Authenticator::with_keys(config.auth.mode, &config.auth.tokens, keys);
+    let auth = match &redis {
+        Some(store) => {
+            auth.with_shared_counters(crate::store::counters::SharedCounters::new(store.clone()))
+        }
+        None => auth,
+    };
     Ok(AppState::from_inner(Inner {
         catalogs: Arc::new(catalogs),
         redis,
         runs,
-        auth: Authenticator::with_keys(config.auth.mode, &config.auth.tokens, keys),
+        auth,
         idempotency: Idempotency::new(config.plan.idempotency_ttl),
         config,
         identity,

@@ -1,4 +1,5 @@
-//! The counters of the keys' limits, in this instance's memory: `requests_per_minute` in a fixed
+//! The counters of the keys' limits, in this instance's memory or, with `GATEWAY_REDIS_URL`, on
+//! Redis for every instance (`crate::store::counters`): `requests_per_minute` in a fixed
 //! 60 s window that starts at the key's first request (never one aligned to the wall clock,
 //! which would admit twice the rate across a minute boundary). Check and count are one step
 //! under one lock, so concurrent requests are counted exactly. `llm_tokens_per_day` in a fixed
@@ -10,8 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+
 use super::keys::KeyPolicy;
 use crate::planner::TokenBudget;
+use crate::store::counters::SharedCounters;
 
 /// The length of a `requests_per_minute` window.
 const WINDOW: Duration = Duration::from_secs(60);
@@ -24,29 +28,66 @@ pub struct Wait {
     pub seconds: u64,
 }
 
+/// Why a request is not admitted under its key's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Over {
+    /// The limit is reached: retry after this wait.
+    Wait(Wait),
+    /// The shared store does not answer.
+    Store(String),
+}
+
 /// The keys' counters.
 #[derive(Debug, Default)]
 pub struct Limits {
     windows: Mutex<HashMap<String, (Instant, u32)>>,
     /// Tokens spent per key in its day, a fixed 24 h window from its first spend.
     spent: Mutex<HashMap<String, (Instant, u64)>>,
+    /// The counters on Redis, shared by every instance (instead of the two above).
+    shared: Option<SharedCounters>,
+}
+
+/// Whole seconds of `d`, at least 1.
+fn whole_seconds(d: Duration) -> u64 {
+    (d.as_millis().div_ceil(1000) as u64).max(1)
 }
 
 /// Whole seconds until `at`, at least 1.
 fn seconds_until(at: Instant) -> u64 {
-    let left = at.saturating_duration_since(Instant::now());
-    (left.as_millis().div_ceil(1000) as u64).max(1)
+    whole_seconds(at.saturating_duration_since(Instant::now()))
 }
 
 impl Limits {
+    /// Counters on the shared store.
+    #[must_use]
+    pub fn shared(counters: SharedCounters) -> Self {
+        Self {
+            shared: Some(counters),
+            ..Self::default()
+        }
+    }
+
     /// Counts one request of `key` against its `requests_per_minute`.
     ///
     /// # Errors
-    /// The window is full: the seconds until it ends.
-    pub fn request(&self, key: &KeyPolicy) -> Result<(), Wait> {
+    /// The window is full (the seconds until it ends), or the shared store failed.
+    pub async fn request(&self, key: &KeyPolicy) -> Result<(), Over> {
         let Some(rpm) = key.requests_per_minute else {
             return Ok(());
         };
+        if let Some(shared) = &self.shared {
+            return match shared.hit(&key.name, rpm, WINDOW).await {
+                Ok(None) => Ok(()),
+                Ok(Some(left)) => Err(Over::Wait(Wait {
+                    seconds: whole_seconds(left),
+                })),
+                Err(e) => Err(Over::Store(e.to_string())),
+            };
+        }
+        self.request_here(key, rpm).map_err(Over::Wait)
+    }
+
+    fn request_here(&self, key: &KeyPolicy, rpm: u32) -> Result<(), Wait> {
         let mut windows = self
             .windows
             .lock()
@@ -68,16 +109,53 @@ impl Limits {
     /// Whether `key` may still spend LLM tokens today.
     ///
     /// # Errors
-    /// Its `llm_tokens_per_day` is spent: the seconds until its day ends.
-    pub fn budget(&self, key: &KeyPolicy) -> Result<(), Wait> {
+    /// Its `llm_tokens_per_day` is spent (the seconds until its day ends), or the shared store
+    /// failed.
+    pub async fn budget(&self, key: &KeyPolicy) -> Result<(), Over> {
         let Some(limit) = key.llm_tokens_per_day else {
             return Ok(());
         };
+        if let Some(shared) = &self.shared {
+            return match shared.spent(&key.name).await {
+                Ok((spent, left)) if spent >= limit => Err(Over::Wait(Wait {
+                    seconds: whole_seconds(left),
+                })),
+                Ok(_) => Ok(()),
+                Err(e) => Err(Over::Store(e.to_string())),
+            };
+        }
         match self.day(&key.name) {
-            Some((start, spent)) if spent >= limit => Err(Wait {
+            Some((start, spent)) if spent >= limit => Err(Over::Wait(Wait {
                 seconds: seconds_until(start + DAY),
-            }),
+            })),
             _ => Ok(()),
+        }
+    }
+
+    /// Whether key `name` has spent `limit` tokens today (a store that fails says no: the
+    /// plan goes on, and admission refuses while the store is away).
+    async fn exhausted(&self, name: &str, limit: u64) -> bool {
+        if let Some(shared) = &self.shared {
+            return match shared.spent(name).await {
+                Ok((spent, _)) => spent >= limit,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a key's llm_tokens_per_day from the store");
+                    false
+                }
+            };
+        }
+        self.day(name).is_some_and(|(_, spent)| spent >= limit)
+    }
+
+    /// Counts `tokens` spent by key `name`, here or on the shared store.
+    async fn spend_tokens(&self, name: &str, tokens: u64) {
+        match &self.shared {
+            Some(shared) => {
+                if let Err(e) = shared.spend(name, tokens, DAY).await {
+                    tracing::warn!(error = %e, "cannot count a key's LLM tokens in the store");
+                }
+            }
+            None => self.spend(name, tokens),
         }
     }
 
@@ -129,14 +207,12 @@ impl KeyBudget {
 }
 
 impl TokenBudget for KeyBudget {
-    fn exhausted(&self) -> bool {
-        self.limits
-            .day(&self.key)
-            .is_some_and(|(_, spent)| spent >= self.limit)
+    fn exhausted(&self) -> BoxFuture<'_, bool> {
+        Box::pin(self.limits.exhausted(&self.key, self.limit))
     }
 
-    fn spend(&self, tokens: u64) {
-        self.limits.spend(&self.key, tokens);
+    fn spend(&self, tokens: u64) -> BoxFuture<'_, ()> {
+        Box::pin(self.limits.spend_tokens(&self.key, tokens))
     }
 }
 
@@ -158,29 +234,33 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_spent_budget_refuses_until_its_day_ends() {
+    #[tokio::test]
+    async fn a_spent_budget_refuses_until_its_day_ends() {
         let limits = Arc::new(Limits::default());
         let mut k = key(None, None);
         k.llm_tokens_per_day = Some(20);
         let budget = KeyBudget::of(&limits, &k).unwrap();
-        assert!(limits.budget(&k).is_ok() && !budget.exhausted());
-        budget.spend(15);
-        assert!(limits.budget(&k).is_ok());
-        budget.spend(15);
-        assert!(budget.exhausted());
-        let wait = limits.budget(&k).unwrap_err();
+        assert!(limits.budget(&k).await.is_ok() && !budget.exhausted().await);
+        budget.spend(15).await;
+        assert!(limits.budget(&k).await.is_ok());
+        budget.spend(15).await;
+        assert!(budget.exhausted().await);
+        let Err(Over::Wait(wait)) = limits.budget(&k).await else {
+            panic!("not refused");
+        };
         assert!((86_399..=86_400).contains(&wait.seconds), "{wait:?}");
     }
 
-    #[test]
-    fn a_window_admits_its_rate_then_says_when_it_ends() {
+    #[tokio::test]
+    async fn a_window_admits_its_rate_then_says_when_it_ends() {
         let limits = Limits::default();
         let k = key(Some(3), None);
         for _ in 0..3 {
-            limits.request(&k).unwrap();
+            limits.request(&k).await.unwrap();
         }
-        let wait = limits.request(&k).unwrap_err();
+        let Err(Over::Wait(wait)) = limits.request(&k).await else {
+            panic!("not refused");
+        };
         assert!((59..=60).contains(&wait.seconds), "{wait:?}");
     }
 }

@@ -65,6 +65,16 @@ impl Authenticator {
         }
     }
 
+    /// Keeps the keys' counters on the shared store, for every instance.
+    #[must_use]
+    pub fn with_shared_counters(
+        mut self,
+        counters: crate::store::counters::SharedCounters,
+    ) -> Self {
+        self.limits = Arc::new(limits::Limits::shared(counters));
+        self
+    }
+
     /// The counters of the keys' limits.
     #[must_use]
     pub fn limits(&self) -> &Arc<limits::Limits> {

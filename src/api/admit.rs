@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::access::Identity;
 use crate::access::keys::Door;
-use crate::access::limits::KeyBudget;
+use crate::access::limits::{KeyBudget, Over};
 use crate::api::http::caller::{Caller, Permissions};
 use crate::api::http::error::{ApiError, PlanRefused, refused};
 use crate::planner::TokenBudget;
@@ -66,7 +66,7 @@ impl Gate {
     }
 
     /// Who calls, and whether its key lets it in through this door now.
-    fn admit(&self, identity: Option<Identity>) -> Result<Caller, ApiError> {
+    async fn admit(&self, identity: Option<Identity>) -> Result<Caller, ApiError> {
         let identity = identity.ok_or(ApiError::Unauthorized)?;
         let Some(key) = identity.policy else {
             return Ok(Caller::with(
@@ -84,29 +84,29 @@ impl Gate {
                 doors.join(", ")
             )));
         }
-        self.state
-            .auth()
-            .limits()
-            .request(&key)
-            .map_err(|wait| ApiError::RateLimited {
+        let limits = self.state.auth().limits();
+        limits.request(&key).await.map_err(|over| match over {
+            Over::Wait(wait) => ApiError::RateLimited {
                 why: format!(
                     "key {:?} is over requests_per_minute ({})",
                     key.name,
                     key.requests_per_minute.unwrap_or_default()
                 ),
                 seconds: wait.seconds,
-            })?;
-        let limits = self.state.auth().limits();
-        limits
-            .budget(&key)
-            .map_err(|wait| ApiError::BudgetExhausted {
+            },
+            Over::Store(e) => ApiError::StoreUnavailable(e),
+        })?;
+        limits.budget(&key).await.map_err(|over| match over {
+            Over::Wait(wait) => ApiError::BudgetExhausted {
                 why: format!(
                     "key {:?} has spent its llm_tokens_per_day ({})",
                     key.name,
                     key.llm_tokens_per_day.unwrap_or_default()
                 ),
                 seconds: wait.seconds,
-            })?;
+            },
+            Over::Store(e) => ApiError::StoreUnavailable(e),
+        })?;
         let budget = KeyBudget::of(limits, &key).map(|b| Arc::new(b) as Arc<dyn TokenBudget>);
         let permissions = Permissions {
             key: Some(key.name.clone()),
@@ -121,7 +121,7 @@ impl Gate {
 /// The admission middleware: authenticates, hands the door its [`Caller`], counts refusals.
 pub(crate) async fn admission(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
     let identity = gate.state.auth().authenticate(req.headers());
-    let response = match gate.admit(identity) {
+    let response = match gate.admit(identity).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await

@@ -69,9 +69,9 @@ pub struct PlannerDeps {
 /// provider reports them) are counted.
 pub trait TokenBudget: Send + Sync + std::fmt::Debug {
     /// Whether the budget is spent.
-    fn exhausted(&self) -> bool;
+    fn exhausted(&self) -> futures::future::BoxFuture<'_, bool>;
     /// Counts the tokens of one LLM step.
-    fn spend(&self, tokens: u64);
+    fn spend(&self, tokens: u64) -> futures::future::BoxFuture<'_, ()>;
 }
 
 /// Counters of one plan for its `plan finished` log line.
@@ -622,7 +622,9 @@ impl Plan {
             |(s, c)| (s, c),
         );
         for step in 0..max_steps {
-            if self.budget.as_ref().is_some_and(|b| b.exhausted()) {
+            if let Some(budget) = &self.budget
+                && budget.exhausted().await
+            {
                 return Err(PlanFailure::Budget);
             }
             let closing = max_steps >= 2 && step == max_steps - 1;
@@ -647,7 +649,9 @@ impl Plan {
             self.stats.steps.fetch_add(1, Ordering::Relaxed);
             if let Some(u) = out.usage {
                 if let Some(budget) = &self.budget {
-                    budget.spend(u.input_tokens.saturating_add(u.output_tokens));
+                    budget
+                        .spend(u.input_tokens.saturating_add(u.output_tokens))
+                        .await;
                 }
                 usage.add(&u);
                 self.stats

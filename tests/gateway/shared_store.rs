@@ -509,6 +509,16 @@ async fn two_turns_at_once_on_two_instances_one_is_refused() {
 /// An in-process gateway on the shared Redis, with `llm`, a default catalog over `peer`, and
 /// bearer `TOKEN`.
 async fn in_process_on(redis: &Redis, llm: &str, peer: &FakePeer) -> TestGateway {
+    on_redis(redis, llm, peer, |_| {}).await
+}
+
+/// An in-process gateway as [`in_process_on`] makes it, changed by `adjust`.
+async fn on_redis(
+    redis: &Redis,
+    llm: &str,
+    peer: &FakePeer,
+    adjust: impl FnOnce(&mut plangate::config::Config),
+) -> TestGateway {
     let path = std::env::temp_dir().join(format!("plangate-shared-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(
         &path,
@@ -521,6 +531,7 @@ async fn in_process_on(redis: &Redis, llm: &str, peer: &FakePeer) -> TestGateway
     c.auth.mode = plangate::config::AuthMode::Bearer;
     c.auth.tokens = vec![TOKEN.to_owned().into(), "other-token".to_owned().into()];
     c.store.redis_url = Some(redis.url().into());
+    adjust(&mut c);
     TestGateway::spawn(c).await
 }
 
@@ -591,6 +602,97 @@ async fn an_a2a_context_and_an_mcp_session_continue_on_the_other_instance() {
         .unwrap();
     assert_eq!(ended.status(), 204);
     assert_eq!(list(a.url.clone(), TOKEN, session).await, 404);
+    a.stop().await;
+    b.stop().await;
+    redis.stop().await;
+}
+
+/// Like [`in_process_on`], with the keys file `keys` instead of `TOKEN`.
+async fn keyed_on(redis: &Redis, llm: &str, peer: &FakePeer, keys: &str) -> TestGateway {
+    let path = std::env::temp_dir().join(format!("plangate-keys-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, keys).unwrap();
+    on_redis(redis, llm, peer, |c| {
+        c.auth.tokens.clear();
+        c.auth.keys_file = Some(path);
+    })
+    .await
+}
+
+fn sha256_hex(token: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+#[tokio::test]
+async fn two_instances_share_a_keys_request_count_and_token_budget() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::Instant).await;
+    // Every step of the scripted LLM reports 10 + 5 tokens.
+    let llm = plangate_testkit::llm::FakeLlm::start(vec![plangate_testkit::llm::Turn::call(
+        "c1",
+        "call_p_s",
+        json!({"input": "hi"}),
+    )])
+    .await;
+    let keys = format!(
+        "[keys.metered]\nsha256 = \"{}\"\nrequests_per_minute = 5\n\n[keys.thrifty]\nsha256 = \"{}\"\nllm_tokens_per_day = 10\n",
+        sha256_hex("metered-token"),
+        sha256_hex("thrifty-token")
+    );
+    let a = keyed_on(&redis, &llm.url, &peer, &keys).await;
+    let b = keyed_on(&redis, &llm.url, &peer, &keys).await;
+    // 20 requests at once, half on each instance, against 5 per minute: exactly 5 pass.
+    let statuses = futures::future::join_all((0..20).map(|i| {
+        let url = if i % 2 == 0 {
+            a.url.clone()
+        } else {
+            b.url.clone()
+        };
+        async move {
+            // A malformed body: admission counts it, and the door answers 400 at once.
+            let resp = http()
+                .post(format!("{url}/plan"))
+                .bearer_auth("metered-token")
+                .json(&json!({"question": 1}))
+                .send()
+                .await
+                .unwrap();
+            (
+                resp.status().as_u16(),
+                resp.headers().get("retry-after").cloned(),
+            )
+        }
+    }))
+    .await;
+    let admitted = statuses.iter().filter(|(s, _)| *s == 400).count();
+    let limited: Vec<_> = statuses.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!((admitted, limited.len()), (5, 15), "{statuses:?}");
+    for (_, retry) in limited {
+        let seconds: u64 = retry.as_ref().unwrap().to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&seconds));
+    }
+    // The token budget: a plan on A spends it; B refuses the next request.
+    let resp = http()
+        .post(format!("{}/plan", a.url))
+        .bearer_auth("thrifty-token")
+        .json(&json!({"question": "q", "catalog": "default"}))
+        .send()
+        .await
+        .unwrap();
+    let text = read_all(resp, Duration::from_secs(10)).await;
+    assert!(text.contains("\"code\":\"budget_exhausted\""), "{text}");
+    let refused = http()
+        .post(format!("{}/plan", b.url))
+        .bearer_auth("thrifty-token")
+        .json(&json!({"question": "q", "catalog": "default"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "budget_exhausted");
     a.stop().await;
     b.stop().await;
     redis.stop().await;
