@@ -155,7 +155,7 @@ impl Limits {
                     tracing::warn!(error = %e, "cannot count a key's LLM tokens in the store");
                 }
             }
-            None => self.spend(name, tokens),
+            None => self.spend_here(name, tokens),
         }
     }
 
@@ -171,8 +171,8 @@ impl Limits {
             .filter(|(start, _)| start.elapsed() < DAY)
     }
 
-    /// Counts `tokens` spent by `key`.
-    pub fn spend(&self, key: &str, tokens: u64) {
+    /// Counts `tokens` spent by `key` in this instance's memory.
+    fn spend_here(&self, key: &str, tokens: u64) {
         let mut spent = self
             .spent
             .lock()

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::redis::{RedisStore, StoreError};
+use super::{hashed_key, millis};
 
 /// One entry of a context: who spoke, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,11 +29,7 @@ pub struct SharedContexts {
 }
 
 fn key(owner: &str, context_id: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(owner.as_bytes());
-    h.update([0]);
-    h.update(context_id.as_bytes());
-    format!("plangate:a2a-context:{}", hex::encode(h.finalize()))
+    hashed_key("a2a-context", &[owner, context_id])
 }
 
 impl SharedContexts {
@@ -105,11 +101,7 @@ impl SharedContexts {
             .ignore()
             .cmd("PEXPIRE")
             .arg(&key)
-            .arg(
-                u64::try_from(self.ttl.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-            )
+            .arg(millis(self.ttl))
             .ignore()
             .query_async(&mut conn)
             .await?;

@@ -9,9 +9,8 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::redis::{RedisStore, StoreError};
+use super::{hashed_key, millis as ms};
 
 /// Counts a request; answers 0, or the window's remaining milliseconds when it is full.
 const HIT_SCRIPT: &str = r"
@@ -42,14 +41,7 @@ pub struct SharedCounters {
 }
 
 fn key(kind: &str, name: &str) -> String {
-    format!(
-        "plangate:{kind}:{}",
-        hex::encode(Sha256::digest(name.as_bytes()))
-    )
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    hashed_key(kind, &[name])
 }
 
 impl SharedCounters {

@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::redis::{RedisStore, StoreError};
+use super::{hashed_key, millis};
 
 /// Records of one kind on the shared store.
 #[derive(Debug, Clone)]
@@ -25,17 +24,11 @@ impl SharedRecords {
     }
 
     fn key(&self, id: &str) -> String {
-        format!(
-            "plangate:{}:{}",
-            self.kind,
-            hex::encode(Sha256::digest(id.as_bytes()))
-        )
+        hashed_key(self.kind, &[id])
     }
 
     fn ttl_ms(&self) -> u64 {
-        u64::try_from(self.ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1)
+        millis(self.ttl)
     }
 
     /// Writes the record `id`.

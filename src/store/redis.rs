@@ -41,9 +41,7 @@ fn lease_key(plan: &str) -> String {
     format!("plangate:lease:{plan}")
 }
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
+use super::millis as ms;
 
 /// The connection to Redis and this instance's name.
 #[derive(Clone)]

@@ -21,9 +21,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::redis::{RedisStore, StoreError};
+use super::{hashed_key, millis as ms};
 
 /// Characters of the first question a listing shows.
 pub const FIRST_QUESTION_CHARS: usize = 200;
@@ -210,29 +210,16 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-fn hashed(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
-}
-
 fn conv_key(owner: &str, session_id: &str) -> String {
-    format!("plangate:conv:{}", hashed(&[owner, session_id]))
+    hashed_key("conv", &[owner, session_id])
 }
 
 fn lease_key(owner: &str, session_id: &str) -> String {
-    format!("plangate:conv-lease:{}", hashed(&[owner, session_id]))
+    hashed_key("conv-lease", &[owner, session_id])
 }
 
 fn index_key(owner: &str) -> String {
-    format!("plangate:convs:{}", hashed(&[owner]))
+    hashed_key("convs", &[owner])
 }
 
 /// Saves a conversation and gives its lease back, only while the saving plan holds the lease (a
