@@ -218,7 +218,15 @@ pub fn build_with(
     let keys = match &config.auth.keys_file {
         Some(path) => {
             let names: Vec<String> = catalogs.iter().map(|c| c.name.clone()).collect();
-            crate::access::keys::KeyBook::load(path, &names)?
+            let keys = crate::access::keys::KeyBook::load(path, &names)?;
+            if keys.has_jwt_block() && config.auth.jwt.is_none() {
+                return Err(crate::access::keys::KeysError::Invalid {
+                    path: path.clone(),
+                    message: "jwt: JWT callers are off; set GATEWAY_JWT_JWKS_URL, GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE, or remove the [jwt] block".to_owned(),
+                }
+                .into());
+            }
+            keys
         }
         None => crate::access::keys::KeyBook::default(),
     };
@@ -265,10 +273,17 @@ pub fn build_with(
                 store.clone(),
                 "mcp-session",
                 config.mcp.session_ttl,
-            )),
+            ))
+            .with_shared_key_plans(crate::store::counters::SharedCounters::new(store.clone())),
         None => runs,
     };
     let auth = Authenticator::with_keys(config.auth.mode, &config.auth.tokens, keys);
+    let auth = match &config.auth.jwt {
+        Some(jwt) => auth.with_jwt(
+            crate::access::jwt::JwtVerifier::new(jwt.clone()).map_err(BootError::Internal)?,
+        ),
+        None => auth,
+    };
     let auth = match &redis {
         Some(store) => {
             auth.with_shared_counters(crate::store::counters::SharedCounters::new(store.clone()))

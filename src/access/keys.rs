@@ -70,10 +70,12 @@ impl KeyPolicy {
     }
 }
 
-/// The keys of the file, each with the digest of its token.
+/// The keys of the file, each with the digest of its token, and the `[jwt]` block.
 #[derive(Debug, Clone, Default)]
 pub struct KeyBook {
     pub(crate) keys: Vec<([u8; 32], Arc<KeyPolicy>)>,
+    /// What every JWT caller may do (its catalogs come from its token; counters per `sub`).
+    pub(crate) jwt: Option<KeyPolicy>,
 }
 
 /// Why the keys file was refused.
@@ -93,6 +95,19 @@ pub enum KeysError {
 struct FileShape {
     #[serde(default)]
     keys: BTreeMap<String, Entry>,
+    jwt: Option<JwtEntry>,
+}
+
+/// The `[jwt]` block: a key's fields without its token, catalogs (the token's claims say
+/// those) and expiry (the token's `exp`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwtEntry {
+    ad_hoc_agents: Option<bool>,
+    doors: Option<Vec<String>>,
+    requests_per_minute: Option<u32>,
+    max_concurrent_plans: Option<u32>,
+    llm_tokens_per_day: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,38 +198,13 @@ impl KeyBook {
                     Some(list)
                 }
             };
-            let doors = match entry.doors {
-                None => Door::ALL.to_vec(),
-                Some(list) => list
-                    .iter()
-                    .map(|d| {
-                        Door::parse(d).ok_or_else(|| {
-                            format!(
-                                "{}: unknown door {d:?} (known: plan, a2a, openai, mcp)",
-                                field("doors")
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            };
-            for (f, v) in [
-                (
-                    "requests_per_minute",
-                    entry.requests_per_minute.map(u64::from),
-                ),
-                (
-                    "max_concurrent_plans",
-                    entry.max_concurrent_plans.map(u64::from),
-                ),
-                ("llm_tokens_per_day", entry.llm_tokens_per_day),
-            ] {
-                if v == Some(0) {
-                    return Err(format!(
-                        "{}: must be at least 1 (leave it out for no limit)",
-                        field(f)
-                    ));
-                }
-            }
+            let doors = doors_of(entry.doors, &field)?;
+            at_least_one(
+                entry.requests_per_minute,
+                entry.max_concurrent_plans,
+                entry.llm_tokens_per_day,
+                &field,
+            )?;
             let expires_at = match entry.expires_at {
                 None => None,
                 Some(raw) => Some(humantime::parse_rfc3339_weak(&raw).map_err(|_| {
@@ -238,7 +228,30 @@ impl KeyBook {
                 }),
             ));
         }
-        Ok(Self { keys })
+        let jwt = match shape.jwt {
+            None => None,
+            Some(entry) => {
+                let field = |f: &str| format!("jwt.{f}");
+                let doors = doors_of(entry.doors, &field)?;
+                at_least_one(
+                    entry.requests_per_minute,
+                    entry.max_concurrent_plans,
+                    entry.llm_tokens_per_day,
+                    &field,
+                )?;
+                Some(KeyPolicy {
+                    name: "jwt".to_owned(),
+                    catalogs: Some(Vec::new()),
+                    ad_hoc_agents: entry.ad_hoc_agents.unwrap_or(true),
+                    doors,
+                    requests_per_minute: entry.requests_per_minute,
+                    max_concurrent_plans: entry.max_concurrent_plans,
+                    llm_tokens_per_day: entry.llm_tokens_per_day,
+                    expires_at: None,
+                })
+            }
+        };
+        Ok(Self { keys, jwt })
     }
 
     /// Whether the file holds no key.
@@ -246,6 +259,76 @@ impl KeyBook {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// Whether the file has a `[jwt]` block.
+    #[must_use]
+    pub fn has_jwt_block(&self) -> bool {
+        self.jwt.is_some()
+    }
+
+    /// What a JWT caller `sub` may do: the `[jwt]` block (no limits without one), with the
+    /// catalogs of its token (`None` = every one); its counters are its own.
+    #[must_use]
+    pub fn jwt_policy(&self, sub: &str, catalogs: Option<Vec<String>>) -> KeyPolicy {
+        let template = self.jwt.clone().unwrap_or_else(|| KeyPolicy {
+            name: String::new(),
+            catalogs: None,
+            ad_hoc_agents: true,
+            doors: Door::ALL.to_vec(),
+            requests_per_minute: None,
+            max_concurrent_plans: None,
+            llm_tokens_per_day: None,
+            expires_at: None,
+        });
+        KeyPolicy {
+            name: format!("jwt:{sub}"),
+            catalogs,
+            ..template
+        }
+    }
+}
+
+/// The `doors` of a key (default: all), each known.
+fn doors_of(
+    doors: Option<Vec<String>>,
+    field: &dyn Fn(&str) -> String,
+) -> Result<Vec<Door>, String> {
+    match doors {
+        None => Ok(Door::ALL.to_vec()),
+        Some(list) => list
+            .iter()
+            .map(|d| {
+                Door::parse(d).ok_or_else(|| {
+                    format!(
+                        "{}: unknown door {d:?} (known: plan, a2a, openai, mcp)",
+                        field("doors")
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+/// A limit that is written is at least 1 (leaving it out means no limit).
+fn at_least_one(
+    requests_per_minute: Option<u32>,
+    max_concurrent_plans: Option<u32>,
+    llm_tokens_per_day: Option<u64>,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    for (f, v) in [
+        ("requests_per_minute", requests_per_minute.map(u64::from)),
+        ("max_concurrent_plans", max_concurrent_plans.map(u64::from)),
+        ("llm_tokens_per_day", llm_tokens_per_day),
+    ] {
+        if v == Some(0) {
+            return Err(format!(
+                "{}: must be at least 1 (leave it out for no limit)",
+                field(f)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_digest(hex_text: &str) -> Option<[u8; 32]> {
@@ -330,6 +413,33 @@ mod tests {
             err(json!({"keys": {"a": {"sha256": digest("t")}, "b": {"sha256": digest("t")}}}))
                 .contains("the same token as keys.a")
         );
+    }
+
+    #[test]
+    fn the_jwt_block_takes_limits_but_no_token_or_catalogs() {
+        let err = |v: serde_json::Value| KeyBook::from_value(&v, &[]).unwrap_err();
+        let with_token = err(json!({"jwt": {"sha256": digest("t")}}));
+        assert!(
+            with_token.starts_with("jwt") && with_token.contains("unknown field `sha256`"),
+            "{with_token}"
+        );
+        assert!(err(json!({"jwt": {"catalogs": ["*"]}})).contains("unknown field `catalogs`"));
+        assert!(
+            err(json!({"jwt": {"llm_tokens_per_day": 0}}))
+                .starts_with("jwt.llm_tokens_per_day: must be at least 1")
+        );
+        let book = KeyBook::from_value(
+            &json!({"jwt": {"doors": ["plan"], "requests_per_minute": 5}}),
+            &[],
+        )
+        .unwrap();
+        let alice = book.jwt_policy("alice", Some(vec!["ops".into()]));
+        assert_eq!(alice.name, "jwt:alice");
+        assert_eq!(alice.catalogs, Some(vec!["ops".to_owned()]));
+        assert_eq!(alice.doors, vec![Door::Plan]);
+        assert_eq!(alice.requests_per_minute, Some(5));
+        let open = KeyBook::default().jwt_policy("bob", None);
+        assert_eq!((open.doors.len(), open.requests_per_minute), (4, None));
     }
 
     #[test]

@@ -9,7 +9,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock: the same as std's in a running gateway, and one a test can move.
+use tokio::time::Instant;
 
 use futures::future::BoxFuture;
 
@@ -40,11 +43,40 @@ pub enum Over {
 /// The keys' counters.
 #[derive(Debug, Default)]
 pub struct Limits {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    windows: Mutex<Counts<u32>>,
     /// Tokens spent per key in its day, a fixed 24 h window from its first spend.
-    spent: Mutex<HashMap<String, (Instant, u64)>>,
+    spent: Mutex<Counts<u64>>,
     /// The counters on Redis, shared by every instance (instead of the two above).
     shared: Option<SharedCounters>,
+}
+
+/// Counters per key, each with the start of its window. JWT callers add one per `sub`, so
+/// windows that have ended are swept out whenever the map has doubled since the last sweep:
+/// memory stays proportional to the callers seen within one window.
+#[derive(Debug, Default)]
+struct Counts<N> {
+    by_key: HashMap<String, (Instant, N)>,
+    sweep_at: usize,
+}
+
+impl<N: Default> Counts<N> {
+    /// The counter of `key` in a window of length `window` that has not ended (a fresh one when
+    /// it has).
+    fn current(&mut self, key: &str, window: Duration, now: Instant) -> &mut (Instant, N) {
+        if self.by_key.len() >= self.sweep_at.max(64) && !self.by_key.contains_key(key) {
+            self.by_key
+                .retain(|_, (start, _)| now.duration_since(*start) < window);
+            self.sweep_at = self.by_key.len() * 2;
+        }
+        let entry = self
+            .by_key
+            .entry(key.to_owned())
+            .or_insert_with(|| (now, N::default()));
+        if now.duration_since(entry.0) >= window {
+            *entry = (now, N::default());
+        }
+        entry
+    }
 }
 
 /// Whole seconds of `d`, at least 1.
@@ -92,11 +124,7 @@ impl Limits {
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        let window = windows.entry(key.name.clone()).or_insert((now, 0));
-        if now.duration_since(window.0) >= WINDOW {
-            *window = (now, 0);
-        }
+        let window = windows.current(&key.name, WINDOW, Instant::now());
         if window.1 >= rpm {
             return Err(Wait {
                 seconds: seconds_until(window.0 + WINDOW),
@@ -166,6 +194,7 @@ impl Limits {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         spent
+            .by_key
             .get(key)
             .copied()
             .filter(|(start, _)| start.elapsed() < DAY)
@@ -177,11 +206,7 @@ impl Limits {
             .spent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        let day = spent.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(day.0) >= DAY {
-            *day = (now, 0);
-        }
+        let day = spent.current(key, DAY, Instant::now());
         day.1 = day.1.saturating_add(tokens);
     }
 }
@@ -251,16 +276,67 @@ mod tests {
         assert!((86_399..=86_400).contains(&wait.seconds), "{wait:?}");
     }
 
-    #[tokio::test]
-    async fn a_window_admits_its_rate_then_says_when_it_ends() {
+    #[tokio::test(start_paused = true)]
+    async fn a_window_admits_its_rate_then_says_when_it_ends_and_a_retry_then_is_admitted() {
         let limits = Limits::default();
         let k = key(Some(3), None);
-        for _ in 0..3 {
+        limits.request(&k).await.unwrap();
+        tokio::time::advance(Duration::from_millis(20_500)).await;
+        for _ in 0..2 {
             limits.request(&k).await.unwrap();
         }
         let Err(Over::Wait(wait)) = limits.request(&k).await else {
             panic!("not refused");
         };
-        assert!((59..=60).contains(&wait.seconds), "{wait:?}");
+        // The window started at the first request: 39.5 s are left, said as 40.
+        assert_eq!(wait.seconds, 40);
+        tokio::time::advance(Duration::from_secs(39)).await;
+        assert_eq!(
+            limits.request(&k).await,
+            Err(Over::Wait(Wait { seconds: 1 })),
+            "a second early"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        limits.request(&k).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_day_admits_again_after_its_retry_after() {
+        let limits = Arc::new(Limits::default());
+        let mut k = key(None, None);
+        k.llm_tokens_per_day = Some(10);
+        let budget = KeyBudget::of(&limits, &k).unwrap();
+        budget.spend(10).await;
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let Err(Over::Wait(wait)) = limits.budget(&k).await else {
+            panic!("not refused");
+        };
+        assert_eq!(wait.seconds, 23 * 3600);
+        tokio::time::advance(Duration::from_secs(wait.seconds)).await;
+        assert!(limits.budget(&k).await.is_ok());
+        assert!(!budget.exhausted().await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn windows_of_callers_gone_quiet_are_swept() {
+        let limits = Limits::default();
+        for i in 0..1000 {
+            let mut k = key(Some(5), None);
+            k.name = format!("jwt:user-{i}");
+            limits.request(&k).await.unwrap();
+        }
+        tokio::time::advance(WINDOW).await;
+        for i in 0..1000 {
+            let mut k = key(Some(5), None);
+            k.name = format!("jwt:other-{i}");
+            limits.request(&k).await.unwrap();
+        }
+        let held = limits
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .by_key
+            .len();
+        assert!(held <= 1100, "{held} windows held");
     }
 }

@@ -23,9 +23,9 @@ use axum::response::Response;
 
 use std::sync::Arc;
 
-use crate::access::Identity;
 use crate::access::keys::Door;
 use crate::access::limits::{KeyBudget, Over};
+use crate::access::{Identity, Refusal};
 use crate::api::http::caller::{Caller, Permissions};
 use crate::api::http::error::{ApiError, PlanRefused, refused};
 use crate::planner::TokenBudget;
@@ -66,8 +66,11 @@ impl Gate {
     }
 
     /// Who calls, and whether its key lets it in through this door now.
-    async fn admit(&self, identity: Option<Identity>) -> Result<Caller, ApiError> {
-        let identity = identity.ok_or(ApiError::Unauthorized)?;
+    async fn admit(&self, identity: Result<Identity, Refusal>) -> Result<Caller, ApiError> {
+        let identity = identity.map_err(|refusal| match refusal {
+            Refusal::Unknown => ApiError::Unauthorized,
+            Refusal::Unavailable(why) => ApiError::AuthUnavailable(why),
+        })?;
         let Some(key) = identity.policy else {
             return Ok(Caller::with(
                 identity.owner,
@@ -120,7 +123,10 @@ impl Gate {
 
 /// The admission middleware: authenticates, hands the door its [`Caller`], counts refusals.
 pub(crate) async fn admission(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
-    let identity = gate.state.auth().authenticate(req.headers());
+    let identity = gate.state.auth().authenticate(req.headers()).await;
+    let label = identity
+        .as_ref()
+        .map_or_else(|_| "unknown".to_owned(), |i| i.label.clone());
     let response = match gate.admit(identity).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
@@ -138,7 +144,9 @@ pub(crate) async fn admission(State(gate): State<Gate>, mut req: Request, next: 
     };
     if let Some(PlanRefused(why)) = response.extensions().get::<PlanRefused>() {
         tracing::warn!(status = %response.status(), error = %why, "plan request rejected");
-        gate.state.metrics().plan_counted(PlanOutcome::Rejected);
+        gate.state
+            .metrics()
+            .plan_counted(PlanOutcome::Rejected, &label);
     }
     response
 }

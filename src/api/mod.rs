@@ -290,6 +290,16 @@ mod tests {
             ApiError::ShuttingDown,
             ApiError::Overloaded,
             ApiError::StoreUnavailable("down".to_owned()),
+            ApiError::AuthUnavailable("no JWKS".to_owned()),
+            ApiError::Forbidden("x".to_owned()),
+            ApiError::RateLimited {
+                why: "x".to_owned(),
+                seconds: 7,
+            },
+            ApiError::BudgetExhausted {
+                why: "x".to_owned(),
+                seconds: 9,
+            },
             ApiError::Internal("x".to_owned()),
         ]
     }

@@ -29,7 +29,19 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "cors_origins",
         ],
     ),
-    ("auth", &["mode", "tokens", "keys_file"]),
+    (
+        "auth",
+        &[
+            "mode",
+            "tokens",
+            "keys_file",
+            "jwt_jwks_url",
+            "jwt_issuer",
+            "jwt_audience",
+            "jwt_jwks_cache_secs",
+            "jwt_jwks_refetch_secs",
+        ],
+    ),
     (
         "llm",
         &[
@@ -165,6 +177,11 @@ pub struct AuthSection {
     pub mode: Option<String>,
     pub tokens: Option<Vec<String>>,
     pub keys_file: Option<String>,
+    pub jwt_jwks_url: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub jwt_jwks_cache_secs: Option<i64>,
+    pub jwt_jwks_refetch_secs: Option<i64>,
 }
 
 impl std::fmt::Debug for AuthSection {

@@ -26,6 +26,14 @@ pub const ENV_PORT: &str = "GATEWAY_PORT";
 pub const ENV_AUTH_MODE: &str = "GATEWAY_AUTH_MODE";
 pub const ENV_API_KEY: &str = "GATEWAY_API_KEY";
 pub const ENV_KEYS_FILE: &str = "GATEWAY_KEYS_FILE";
+/// The JWKS that verifies JWT callers (with the issuer and audience below).
+pub const ENV_JWT_JWKS_URL: &str = "GATEWAY_JWT_JWKS_URL";
+pub const ENV_JWT_ISSUER: &str = "GATEWAY_JWT_ISSUER";
+pub const ENV_JWT_AUDIENCE: &str = "GATEWAY_JWT_AUDIENCE";
+/// How long a fetched JWKS is used before it is fetched again.
+pub const DEFAULT_JWT_JWKS_CACHE_SECS: u64 = 300;
+/// The least time between two fetches of the JWKS for a `kid` it does not hold.
+pub const DEFAULT_JWT_JWKS_REFETCH_SECS: u64 = 30;
 pub const ENV_LLM_BASE_URL: &str = "GATEWAY_LLM_BASE_URL";
 pub const ENV_LLM_API_KEY: &str = "GATEWAY_LLM_API_KEY";
 pub const ENV_OPENROUTER_API_KEY: &str = "OPENROUTER_API_KEY";
@@ -253,6 +261,20 @@ pub struct AuthConfig {
     pub tokens: Vec<SecretString>,
     /// The keys file (`GATEWAY_KEYS_FILE`, `auth.keys_file`): callers with scopes and limits.
     pub keys_file: Option<PathBuf>,
+    /// JWT callers (`GATEWAY_JWT_JWKS_URL`, `auth.jwt_jwks_url`).
+    pub jwt: Option<JwtConfig>,
+}
+
+/// How bearer JWTs are verified: against the issuer's JWKS, for this issuer and audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    pub jwks_url: url::Url,
+    pub issuer: String,
+    pub audience: String,
+    /// How long a fetched JWKS is used (`auth.jwt_jwks_cache_secs`).
+    pub jwks_cache: Duration,
+    /// The least time between two fetches for an unknown `kid` (`auth.jwt_jwks_refetch_secs`).
+    pub jwks_refetch: Duration,
 }
 
 /// The OpenAI-compatible planner LLM.
@@ -739,6 +761,13 @@ impl Sources<'_> {
                     .to_owned(),
             ));
         }
+        let jwt = self.jwt()?;
+        if jwt.is_some() && mode == AuthMode::None {
+            return Err(ConfigError::env(
+                ENV_JWT_JWKS_URL,
+                "JWT callers need bearer auth: unset GATEWAY_AUTH_MODE=none (auth.mode)".to_owned(),
+            ));
+        }
         Ok(AuthConfig {
             mode,
             tokens: self
@@ -747,7 +776,67 @@ impl Sources<'_> {
                 .map(SecretString::from)
                 .collect(),
             keys_file,
+            jwt,
         })
+    }
+
+    /// The JWT settings: all three of the JWKS url, the issuer and the audience, or none. The
+    /// JWKS is fetched over https (http only on a loopback host, for a local identity provider).
+    fn jwt(&self) -> Result<Option<JwtConfig>, ConfigError> {
+        let a = &self.file.auth;
+        let url = self.pick(ENV_JWT_JWKS_URL, a.jwt_jwks_url.as_ref());
+        let issuer = self.pick(ENV_JWT_ISSUER, a.jwt_issuer.as_ref());
+        let audience = self.pick(ENV_JWT_AUDIENCE, a.jwt_audience.as_ref());
+        let (url, issuer, audience) = match (url, issuer, audience) {
+            (None, None, None) => return Ok(None),
+            (Some(url), Some(issuer), Some(audience)) => (url, issuer, audience),
+            (url, issuer, _) => {
+                let missing = if url.is_none() {
+                    ENV_JWT_JWKS_URL
+                } else if issuer.is_none() {
+                    ENV_JWT_ISSUER
+                } else {
+                    ENV_JWT_AUDIENCE
+                };
+                return Err(ConfigError::env(
+                    missing,
+                    "JWT callers need all of GATEWAY_JWT_JWKS_URL, GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE (auth.jwt_jwks_url, auth.jwt_issuer, auth.jwt_audience); a token is only accepted from that issuer for that audience".to_owned(),
+                ));
+            }
+        };
+        let jwks_url = url::Url::parse(&url)
+            .ok()
+            .filter(|u| match u.scheme() {
+                "https" => true,
+                "http" => match u.host() {
+                    Some(url::Host::Domain(d)) => d == "localhost",
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                },
+                _ => false,
+            })
+            .ok_or_else(|| {
+                ConfigError::env(
+                    ENV_JWT_JWKS_URL,
+                    format!(
+                        "must be an https URL of the issuer's JWKS (http only on a loopback host) (got \"{url}\")"
+                    ),
+                )
+            })?;
+        Ok(Some(JwtConfig {
+            jwks_url,
+            issuer,
+            audience,
+            jwks_cache: Duration::from_secs(
+                self.positive(a.jwt_jwks_cache_secs, "auth.jwt_jwks_cache_secs")?
+                    .unwrap_or(DEFAULT_JWT_JWKS_CACHE_SECS),
+            ),
+            jwks_refetch: Duration::from_secs(
+                self.non_negative(a.jwt_jwks_refetch_secs, "auth.jwt_jwks_refetch_secs")?
+                    .unwrap_or(DEFAULT_JWT_JWKS_REFETCH_SECS),
+            ),
+        }))
     }
 
     fn llm(&self) -> Result<LlmConfig, ConfigError> {
@@ -1240,6 +1329,42 @@ mod tests {
         assert_eq!(c.planner.temperature, Some(0.3));
         assert!(c.planner.prompt.is_none());
         let _ = Config::test_default();
+    }
+
+    #[test]
+    fn jwt_callers_need_all_three_settings_and_an_https_jwks() {
+        let full = [
+            (
+                "GATEWAY_JWT_JWKS_URL",
+                "https://id.example.com/.well-known/jwks.json",
+            ),
+            ("GATEWAY_JWT_ISSUER", "https://id.example.com/"),
+            ("GATEWAY_JWT_AUDIENCE", "plangate"),
+        ];
+        let jwt = Config::load(&env(&full), None).unwrap().auth.jwt.unwrap();
+        assert_eq!(jwt.audience, "plangate");
+        assert_eq!(
+            jwt.jwks_cache,
+            Duration::from_secs(DEFAULT_JWT_JWKS_CACHE_SECS)
+        );
+        let err = Config::load(&env(&full[..2]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GATEWAY_JWT_AUDIENCE"), "{err}");
+        let err = Config::load(&env(&full[1..]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GATEWAY_JWT_JWKS_URL"), "{err}");
+        let mut plain = full;
+        plain[0].1 = "http://id.example.com/jwks.json";
+        let err = Config::load(&env(&plain), None).unwrap_err().to_string();
+        assert!(err.contains("must be an https URL"), "{err}");
+        plain[0].1 = "http://127.0.0.1:9000/jwks.json";
+        assert!(Config::load(&env(&plain), None).is_ok());
+        let mut none = full.to_vec();
+        none.push(("GATEWAY_AUTH_MODE", "none"));
+        let err = Config::load(&env(&none), None).unwrap_err().to_string();
+        assert!(err.contains("need bearer auth"), "{err}");
     }
 
     #[test]

@@ -476,7 +476,7 @@ impl Plan {
 
     /// The plan's metrics and its one `plan finished` log line.
     fn finished(&self, metrics: &Metrics, outcome: PlanOutcome, took: Duration) {
-        metrics.plan_ended(outcome, took);
+        metrics.plan_ended(outcome, took, &self.caller);
         let s = &self.stats;
         tracing::info!(
             request_id = %self.request_id,

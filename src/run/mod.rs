@@ -69,6 +69,8 @@ pub struct Runs {
     shared_contexts: Option<Arc<crate::store::contexts::SharedContexts>>,
     /// The MCP door's sessions on the shared store.
     mcp_sessions: Option<Arc<SharedRecords>>,
+    /// Keys' running plans counted on the shared store, for every instance.
+    key_plans: Option<crate::store::counters::SharedCounters>,
 }
 
 /// What a plan starts with, besides its request.
@@ -131,6 +133,7 @@ impl Runs {
             max_turns,
             shared_contexts: None,
             mcp_sessions: None,
+            key_plans: None,
             deps,
             limits,
             tracker,
@@ -160,6 +163,44 @@ impl Runs {
             return Err(Refused::ShuttingDown);
         }
         self.places.take(key)
+    }
+
+    /// Like [`Runs::place_for`], with the key's plans counted on the shared store when there
+    /// is one (a hold that ends by itself `lease` from now: the plan's deadline and some grace,
+    /// should this instance die holding it).
+    ///
+    /// # Errors
+    /// As [`Runs::place_for`], and [`Refused::StoreUnavailable`].
+    pub async fn place_for_caller(
+        &self,
+        key: Option<(&str, u32)>,
+        lease: Duration,
+    ) -> Result<Place, Refused> {
+        let (Some(counters), Some((name, most))) = (&self.key_plans, key) else {
+            return self.place_for(key);
+        };
+        let place = self.place_for(None)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        match counters.hold(name, most, lease, &id).await {
+            Ok(true) => Ok(place.holding(place::SharedSlot {
+                counters: counters.clone(),
+                tracker: self.tracker.clone(),
+                name: name.to_owned(),
+                id,
+            })),
+            Ok(false) => Err(Refused::KeyBusy),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count a key's plans in the store");
+                Err(Refused::StoreUnavailable)
+            }
+        }
+    }
+
+    /// The lease of a key's plan hold for a plan of `deadline`: the deadline, the time its
+    /// last frames may take, and a margin.
+    #[must_use]
+    pub fn hold_lease(deadline: Duration) -> Duration {
+        deadline + Duration::from_secs(30)
     }
 
     /// Whether a new plan would get a place now.
@@ -229,6 +270,17 @@ impl Runs {
         contexts: crate::store::contexts::SharedContexts,
     ) -> Self {
         self.shared_contexts = Some(Arc::new(contexts));
+        self
+    }
+
+    /// Counts keys' running plans (`max_concurrent_plans`) on the shared store, so the limit
+    /// holds across instances.
+    #[must_use]
+    pub fn with_shared_key_plans(
+        mut self,
+        counters: crate::store::counters::SharedCounters,
+    ) -> Self {
+        self.key_plans = Some(counters);
         self
     }
 

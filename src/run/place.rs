@@ -17,6 +17,9 @@ pub enum Refused {
     /// The caller's key runs its `max_concurrent_plans` already.
     #[error("this key runs its max_concurrent_plans plans already")]
     KeyBusy,
+    /// The key's plans are counted on the shared store, and it does not answer.
+    #[error("the key's running plans cannot be counted: the store does not answer")]
+    StoreUnavailable,
 }
 
 /// Plans running per key (`max_concurrent_plans`).
@@ -70,6 +73,7 @@ impl Places {
         Ok(Place {
             taken: Arc::clone(&self.taken),
             _key: key,
+            _shared: None,
         })
     }
 
@@ -88,6 +92,44 @@ pub struct Place {
     taken: Arc<AtomicUsize>,
     /// The key's slot, given back with the place.
     _key: Option<KeySlot>,
+    /// The key's hold on the shared store, given back with the place.
+    _shared: Option<Box<SharedSlot>>,
+}
+
+impl Place {
+    /// The same place, also holding `slot`.
+    pub(crate) fn holding(mut self, slot: SharedSlot) -> Self {
+        self._shared = Some(Box::new(slot));
+        self
+    }
+}
+
+/// One of a key's `max_concurrent_plans` held on the shared store (for every instance); given
+/// back by a task of the gateway's tracker when dropped, else it ends with its lease.
+#[derive(Debug)]
+pub(crate) struct SharedSlot {
+    pub(crate) counters: crate::store::counters::SharedCounters,
+    pub(crate) tracker: tokio_util::task::TaskTracker,
+    pub(crate) name: String,
+    pub(crate) id: String,
+}
+
+impl Drop for SharedSlot {
+    fn drop(&mut self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let counters = self.counters.clone();
+        let (name, id) = (std::mem::take(&mut self.name), std::mem::take(&mut self.id));
+        self.tracker.spawn_on(
+            async move {
+                if let Err(e) = counters.release(&name, &id).await {
+                    tracing::warn!(error = %e, "cannot give back a key's plan hold; it ends with its lease");
+                }
+            },
+            &handle,
+        );
+    }
 }
 
 /// One of a key's `max_concurrent_plans`.

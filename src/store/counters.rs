@@ -5,7 +5,11 @@
 //!   window still lasts once it is full, so concurrent requests on any instance are counted
 //!   exactly;
 //! - `plangate:llm-day:<sha256 of the key's name>` — LLM tokens spent in the key's day, expiring
-//!   a day after its first spend.
+//!   a day after its first spend;
+//! - `plangate:plans:<sha256 of the key's name>` — the key's running plans (`max_concurrent_plans`)
+//!   on every instance: a sorted set of plan holds scored by when each lease ends, so the hold
+//!   of an instance that died without giving it back ends by itself. Holds are checked and
+//!   added by one script, on Redis's clock.
 
 use std::time::Duration;
 
@@ -32,6 +36,19 @@ const SPEND_SCRIPT: &str = r"
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n
+";
+
+/// Drops ended holds, then adds hold `ARGV[3]` for `ARGV[2]` ms unless `ARGV[1]` are held;
+/// answers 1 when added.
+const HOLD_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+local left = redis.call('PTTL', KEYS[1])
+if left < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
 ";
 
 /// The counters of the keys on the shared store.
@@ -104,6 +121,45 @@ impl SharedCounters {
             .arg(key("llm-day", name))
             .arg(tokens)
             .arg(ms(day))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Holds one of key `name`'s `limit` plans for at most `lease` as `id`; `false` when all
+    /// are held (on any instance).
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn hold(
+        &self,
+        name: &str,
+        limit: u32,
+        lease: Duration,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.store.connection();
+        let added: i64 = redis::cmd("EVAL")
+            .arg(HOLD_SCRIPT)
+            .arg(1)
+            .arg(key("plans", name))
+            .arg(limit)
+            .arg(ms(lease))
+            .arg(id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(added == 1)
+    }
+
+    /// Gives back hold `id` of key `name`.
+    ///
+    /// # Errors
+    /// Redis failed (the hold then ends with its lease).
+    pub async fn release(&self, name: &str, id: &str) -> Result<(), StoreError> {
+        let mut conn = self.store.connection();
+        let _: i64 = redis::cmd("ZREM")
+            .arg(key("plans", name))
+            .arg(id)
             .query_async(&mut conn)
             .await?;
         Ok(())

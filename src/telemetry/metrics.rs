@@ -27,8 +27,6 @@ pub enum PlanOutcome {
 }
 
 impl PlanOutcome {
-    const ALL: [Self; 4] = [Self::Final, Self::Error, Self::Disconnected, Self::Rejected];
-
     /// The label value (and the `outcome` field of the `plan finished` log line).
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -106,7 +104,6 @@ pub const ROUTES: [&str; 20] = [
 #[derive(Debug)]
 pub struct Metrics {
     recorder: Option<PrometheusRecorder>,
-    plans: [Counter; 4],
     plans_in_flight: Gauge,
     plan_duration: Histogram,
     peer_calls: [Counter; 4],
@@ -195,14 +192,11 @@ impl Metrics {
                 "HTTP responses by route template and status",
             );
         }
-        let plans = PlanOutcome::ALL
-            .map(|o| counter(labeled("plangate_plans_total", "outcome", o.as_str())));
         let peer_calls = PeerOutcome::ALL
             .map(|o| counter(labeled("plangate_peer_calls_total", "outcome", o.as_str())));
         let tokens = ["input", "output", "cached_input"]
             .map(|k| counter(labeled("plangate_llm_tokens_total", "kind", k)));
         Self {
-            plans,
             plans_in_flight: gauge(Key::from_static_name("plangate_plans_in_flight")),
             plan_duration: histogram(Key::from_static_name("plangate_plan_duration_seconds")),
             peer_calls,
@@ -250,20 +244,29 @@ impl Metrics {
         self.plans_in_flight.increment(1.0);
     }
 
-    /// A plan that was started has ended.
-    pub fn plan_ended(&self, outcome: PlanOutcome, took: Duration) {
+    /// A plan of caller `key` (its label: a key's name, `jwt`, `default`, `anonymous`) that
+    /// was started has ended.
+    pub fn plan_ended(&self, outcome: PlanOutcome, took: Duration, key: &str) {
         self.plans_in_flight.decrement(1.0);
         self.plan_duration.record(took.as_secs_f64());
-        self.plan_counted(outcome);
+        self.plan_counted(outcome, key);
     }
 
-    /// Counts a plan outcome (alone for rejected plans, which never started).
-    pub fn plan_counted(&self, outcome: PlanOutcome) {
-        let i = PlanOutcome::ALL
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or(0);
-        self.plans[i].increment(1);
+    /// Counts a plan outcome of caller `key` (alone for rejected plans, which never started;
+    /// `unknown` for a request refused before its caller was known). The label's values are
+    /// the keys file's names and a few fixed words, never taken from a request.
+    pub fn plan_counted(&self, outcome: PlanOutcome, key: &str) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let series = Key::from_parts(
+            "plangate_plans_total",
+            vec![
+                Label::new("outcome", outcome.as_str()),
+                Label::new("key", key.to_owned()),
+            ],
+        );
+        recorder.register_counter(&series, &METADATA).increment(1);
     }
 
     /// A peer call ended.

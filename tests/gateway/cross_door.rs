@@ -166,7 +166,7 @@ async fn every_door_gives_the_same_answer_and_refuses_alike() {
 
 /// `plangate_plans_total{outcome="rejected"}` now.
 async fn rejected(gw: &TestGateway) -> f64 {
-    sample(
+    total(
         &scrape(&gw.url).await,
         "plangate_plans_total",
         &[("outcome", "rejected")],

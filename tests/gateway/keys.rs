@@ -24,7 +24,7 @@ async fn gateway(peer: &FakePeer, keys: &str) -> TestGateway {
 }
 
 /// Like [`gateway`], from configuration `c`.
-async fn gateway_with(mut c: Config, peer: &FakePeer, keys: &str) -> TestGateway {
+pub(crate) async fn gateway_with(mut c: Config, peer: &FakePeer, keys: &str) -> TestGateway {
     let dir = std::env::temp_dir();
     let catalogs = dir.join(format!(
         "plangate-keys-catalogs-{}.json",

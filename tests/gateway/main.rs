@@ -21,6 +21,7 @@ mod hostile;
 mod http_surface;
 mod identity;
 mod js_sdk;
+mod jwt;
 mod keys;
 mod lifecycle;
 mod operators;

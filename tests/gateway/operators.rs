@@ -52,7 +52,7 @@ async fn metrics_count_plans_peer_calls_llm_steps_and_routes_by_outcome() {
     wait_for_idle(&gw.state).await;
 
     let m = scrape(&gw.url).await;
-    let plans = |o| sample(&m, "plangate_plans_total", &[("outcome", o)]);
+    let plans = |o| total(&m, "plangate_plans_total", &[("outcome", o)]);
     assert_eq!(
         (
             plans("final"),
@@ -61,6 +61,15 @@ async fn metrics_count_plans_peer_calls_llm_steps_and_routes_by_outcome() {
             plans("disconnected")
         ),
         (2.0, 1.0, 1.0, 1.0)
+    );
+    // The caller's label: `anonymous` without auth.
+    assert_eq!(
+        sample(
+            &m,
+            "plangate_plans_total",
+            &[("key", "anonymous"), ("outcome", "final")]
+        ),
+        2.0
     );
     assert_eq!(sample(&m, "plangate_plans_in_flight", &[]), 0.0);
     assert_eq!(sample(&m, "plangate_plan_duration_seconds_count", &[]), 4.0);

@@ -673,6 +673,40 @@ async fn two_instances_share_a_keys_request_count_and_token_budget() {
         let seconds: u64 = retry.as_ref().unwrap().to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&seconds));
     }
+    // `Retry-After` is right: with 1.5 s left in the window (moved on Redis instead of waiting
+    // a minute), it says 2, and a retry after 2 s is admitted.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let counter =
+        |kind: &str, name: &str| format!("plangate:{kind}:{}", sha256_hex(&format!("{name}\0")));
+    let moved: bool = redis::cmd("PEXPIRE")
+        .arg(counter("rpm", "metered"))
+        .arg(1500)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(moved, "the window's counter is where the store module says");
+    let metered = |url: String| async move {
+        http()
+            .post(format!("{url}/plan"))
+            .bearer_auth("metered-token")
+            .json(&json!({"question": 1}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let resp = metered(b.url.clone()).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        metered(a.url.clone()).await.status(),
+        400,
+        "admitted after Retry-After"
+    );
     // The token budget: a plan on A spends it; B refuses the next request.
     let resp = http()
         .post(format!("{}/plan", a.url))
@@ -691,8 +725,104 @@ async fn two_instances_share_a_keys_request_count_and_token_budget() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 429);
+    let day: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((86_399..=86_400).contains(&day), "{day}");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "budget_exhausted");
+    // The same for the day: 1.5 s left says 2, and after it the key may spend again.
+    let moved: bool = redis::cmd("PEXPIRE")
+        .arg(counter("llm-day", "thrifty"))
+        .arg(1500)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(moved);
+    let thrifty = |url: String| async move {
+        http()
+            .post(format!("{url}/plan"))
+            .bearer_auth("thrifty-token")
+            .json(&json!({"question": 1}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let resp = thrifty(a.url.clone()).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        thrifty(b.url.clone()).await.status(),
+        400,
+        "admitted after Retry-After"
+    );
+    a.stop().await;
+    b.stop().await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn a_keys_max_concurrent_plans_holds_across_instances() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::CompleteAfter(Duration::from_millis(800))).await;
+    let llm = plangate_testkit::llm::FakeLlm::start(vec![
+        plangate_testkit::llm::Turn::call("c1", "call_p_s", json!({"input": "hi"})),
+        plangate_testkit::llm::Turn::text("first done"),
+        plangate_testkit::llm::Turn::call("c2", "call_p_s", json!({"input": "hi"})),
+        plangate_testkit::llm::Turn::text("second done"),
+    ])
+    .await;
+    let keys = format!(
+        "[keys.single]\nsha256 = \"{}\"\nmax_concurrent_plans = 1\n",
+        sha256_hex("single-token")
+    );
+    let a = keyed_on(&redis, &llm.url, &peer, &keys).await;
+    let b = keyed_on(&redis, &llm.url, &peer, &keys).await;
+    // Each question its own: an identical body in flight would be answered as a duplicate.
+    let plan = |url: String, question: &'static str| async move {
+        http()
+            .post(format!("{url}/plan"))
+            .bearer_auth("single-token")
+            .json(&json!({"question": question, "catalog": "default"}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let mut running = plan(a.url.clone(), "first").await;
+    assert_eq!(running.status(), 200);
+    read_until(&mut running, "event: task.started").await;
+    // B sees A's plan: /plan and the OpenAI door refuse, each in its own shape.
+    let refused = plan(b.url.clone(), "second").await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited", "{body}");
+    let chat = http()
+        .post(format!("{}/v1/chat/completions", b.url))
+        .bearer_auth("single-token")
+        .json(&json!({"model": "plangate", "messages": [{"role": "user", "content": "q"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), 429);
+    let body: Value = chat.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // A's plan ends and gives its hold back: B admits the next one.
+    let text = read_all(running, Duration::from_secs(10)).await;
+    assert!(text.contains("event: done"), "{text}");
+    wait_for_idle(&a.state).await;
+    let next = plan(b.url.clone(), "third").await;
+    assert_eq!(next.status(), 200);
+    let text = read_all(next, Duration::from_secs(10)).await;
+    assert!(
+        text.contains("\"task_id\":\"c2\"") && text.contains("event: final"),
+        "{text}"
+    );
     a.stop().await;
     b.stop().await;
     redis.stop().await;

@@ -134,9 +134,13 @@ async fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Dr
         check_task_id(call.tasks, call.owner, task_id)?;
     }
     call.caller.may_use_catalog(&catalog.name)?;
-    let place = state
-        .runs()
-        .place_for(call.caller.plan_limit())
+    let runs = state.runs();
+    let place = runs
+        .place_for_caller(
+            call.caller.plan_limit(),
+            crate::run::Runs::hold_lease(runs.limits().default_timeout),
+        )
+        .await
         .map_err(ApiError::from)?;
     let context_id = message
         .context_id

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// The shared store (Redis) does not answer.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// A JWT cannot be checked: the identity provider's keys cannot be fetched.
+    #[error("{0}")]
+    AuthUnavailable(String),
     /// Another plan of the conversation is running (server-side sessions).
     #[error("session {0:?} has a plan running; send the next turn after its `done` frame")]
     SessionBusy(String),
@@ -86,6 +89,7 @@ impl ApiError {
             Self::ShuttingDown
             | Self::Overloaded
             | Self::StoreUnavailable(_)
+            | Self::AuthUnavailable(_)
             | Self::SessionsFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::SessionBusy(_) => StatusCode::CONFLICT,
             Self::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -105,7 +109,9 @@ impl ApiError {
             // Places free up as plans end: try again soon (spec §1.1).
             Self::Overloaded => Some("1".to_owned()),
             // Another instance takes over, or the store comes back.
-            Self::ShuttingDown | Self::StoreUnavailable(_) => Some("5".to_owned()),
+            Self::ShuttingDown | Self::StoreUnavailable(_) | Self::AuthUnavailable(_) => {
+                Some("5".to_owned())
+            }
             // When the key's window ends, or a slot frees up: a retry after it is admitted.
             Self::RateLimited { seconds, .. } | Self::BudgetExhausted { seconds, .. } => {
                 Some(seconds.to_string())
@@ -138,6 +144,7 @@ impl ApiError {
             Self::ShuttingDown => "shutting_down",
             Self::Overloaded => "overloaded",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::AuthUnavailable(_) => "auth_unavailable",
             Self::SessionBusy(_) => "session_busy",
             Self::TooManySessions(_) => "too_many_sessions",
             Self::SessionsFull(_) => "sessions_full",
@@ -186,6 +193,7 @@ impl From<Refused> for ApiError {
                 why: "this key runs its max_concurrent_plans plans already".to_owned(),
                 seconds: 1,
             },
+            Refused::StoreUnavailable => Self::StoreUnavailable(refused.to_string()),
         }
     }
 }
@@ -207,6 +215,7 @@ impl IntoResponse for ApiError {
             | Self::ShuttingDown
             | Self::Overloaded
             | Self::StoreUnavailable(_)
+            | Self::AuthUnavailable(_)
             | Self::SessionBusy(_)
             | Self::TooManySessions(_)
             | Self::SessionsFull(_)

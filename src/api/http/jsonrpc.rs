@@ -58,6 +58,7 @@ impl RpcError {
             ApiError::ShuttingDown
             | ApiError::Overloaded
             | ApiError::StoreUnavailable(_)
+            | ApiError::AuthUnavailable(_)
             | ApiError::SessionsFull(_)
             | ApiError::Internal(_) => code::INTERNAL_ERROR,
             ApiError::Unauthorized

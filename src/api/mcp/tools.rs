@@ -115,7 +115,8 @@ async fn ask(call: &ToolCall<'_>) -> Response {
         return refused(call.answer(&why, true), why);
     }
     let runs = call.state.runs();
-    let place = match runs.place_for(call.caller.plan_limit()) {
+    let lease = crate::run::Runs::hold_lease(runs.limits().default_timeout);
+    let place = match runs.place_for_caller(call.caller.plan_limit(), lease).await {
         Ok(place) => place,
         Err(e) => {
             let e = McpError::Api(ApiError::from(e));

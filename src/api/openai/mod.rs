@@ -135,7 +135,11 @@ async fn open(
     caller.may_use_catalog(&catalog.name)?;
     let runs = state.runs();
     let place = runs
-        .place_for(caller.plan_limit())
+        .place_for_caller(
+            caller.plan_limit(),
+            crate::run::Runs::hold_lease(runs.limits().default_timeout),
+        )
+        .await
         .map_err(ApiError::from)?;
     let request = PlanRequest {
         history: chat.history,

@@ -99,6 +99,7 @@ pub(crate) async fn admit(
     headers: &HeaderMap,
     raw: &[u8],
     session_id: &str,
+    lease: std::time::Duration,
 ) -> Result<Admitted, ApiError> {
     let owner = caller.owner();
     let place = || state.runs().place_for(caller.plan_limit());
@@ -125,7 +126,12 @@ pub(crate) async fn admit(
                     in_flight: duplicate.in_flight,
                 });
             }
-            Ok(None) => match place() {
+            // With a shared store, the key's plans are counted there, for every instance.
+            Ok(None) => match state
+                .runs()
+                .place_for_caller(caller.plan_limit(), lease)
+                .await
+            {
                 Ok(place) => (
                     Entry::Shared {
                         key,

@@ -28,7 +28,7 @@ use crate::planner::event::{PlanEvent, PlanObserver};
 use crate::planner::request::PlanRequest;
 use crate::planner::tools::check_collisions;
 use crate::planner::validate::{self, Issue, PLAN_FIELDS};
-use crate::run::StartInfo;
+use crate::run::{Runs, StartInfo};
 use crate::state::AppState;
 use crate::store::sessions::BeginError;
 
@@ -186,14 +186,15 @@ async fn open(
         ),
         None => (uuid::Uuid::new_v4().to_string(), true, None),
     };
-    let (entry, place) = match idempotency::admit(state, caller, headers, &raw, &session_id).await?
-    {
-        Admitted::Duplicate {
-            session_id,
-            in_flight,
-        } => return Ok(duplicate(session_id, in_flight, &request)),
-        Admitted::New { entry, place } => (entry, place),
-    };
+    let lease = Runs::hold_lease(state.runs().deadline_of(&request));
+    let (entry, place) =
+        match idempotency::admit(state, caller, headers, &raw, &session_id, lease).await? {
+            Admitted::Duplicate {
+                session_id,
+                in_flight,
+            } => return Ok(duplicate(session_id, in_flight, &request)),
+            Admitted::New { entry, place } => (entry, place),
+        };
     drop(raw);
     let resume = state.config().resume.enabled;
     // Dropping the entry guard on an error ends the idempotency entry; the place goes back.

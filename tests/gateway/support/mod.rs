@@ -626,6 +626,23 @@ pub(crate) fn sample(
     m.get(&(name.to_owned(), labels)).copied().unwrap_or(0.0)
 }
 
+/// The sum of every series of `name` that has all of `labels` (whatever its other labels).
+pub(crate) fn total(
+    m: &std::collections::HashMap<Series, f64>,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    m.iter()
+        .filter(|((n, have), _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| have.iter().any(|(hk, hv)| hk == k && hv == v))
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
 pub(crate) async fn scrape(url: &str) -> std::collections::HashMap<Series, f64> {
     let resp = http().get(format!("{url}/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
