@@ -256,6 +256,8 @@ pub fn build_with(
             default_timeout: config.plan.default_timeout,
             card_budget: config.a2a.card_budget,
             max_concurrent_calls: config.plan.max_concurrent_calls,
+            confirm_timeout: config.plan.confirm_timeout,
+            ask_retention: config.resume.retention,
         },
         tracker,
         Arc::clone(&metrics),
@@ -274,7 +276,8 @@ pub fn build_with(
                 "mcp-session",
                 config.mcp.session_ttl,
             ))
-            .with_shared_key_plans(crate::store::counters::SharedCounters::new(store.clone())),
+            .with_shared_key_plans(crate::store::counters::SharedCounters::new(store.clone()))
+            .with_shared_asks(crate::store::asks::SharedAsks::new(store.clone())),
         None => runs,
     };
     let auth = Authenticator::with_keys(config.auth.mode, &config.auth.tokens, keys);

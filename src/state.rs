@@ -161,7 +161,13 @@ impl AppState {
         Stats {
             open_plans: self.0.runs.open_plans(),
             idempotency_entries: self.0.idempotency.len(),
-            live_tasks: self.0.runs.tracker().len(),
+            // The store listeners live as long as the gateway; they are not requests' tasks.
+            live_tasks: self
+                .0
+                .runs
+                .tracker()
+                .len()
+                .saturating_sub(self.0.runs.listeners()),
         }
     }
 }

@@ -91,6 +91,19 @@ fn plan_routes(state: &AppState) -> Router<AppState> {
                     .fallback(not_found),
             );
     }
+    router = router
+        .route(
+            "/plan/{plan_id}/tasks/{task_id}/confirm",
+            post(plan::tasks::confirm)
+                .layer(middleware::from_fn_with_state(gate.clone(), admission))
+                .fallback(not_found),
+        )
+        .route(
+            "/plan/{plan_id}/tasks/{task_id}/input",
+            post(plan::tasks::input)
+                .layer(middleware::from_fn_with_state(gate.clone(), admission))
+                .fallback(not_found),
+        );
     if state.config().sessions.enabled {
         router = router
             .route(

@@ -64,6 +64,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_agents",
             "max_skills",
             "max_concurrent_calls",
+            "confirm_timeout_ms",
         ],
     ),
     (
@@ -246,6 +247,7 @@ pub struct PlanSection {
     pub max_agents: Option<i64>,
     pub max_skills: Option<i64>,
     pub max_concurrent_calls: Option<i64>,
+    pub confirm_timeout_ms: Option<i64>,
 }
 
 /// `[catalog]`.

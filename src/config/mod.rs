@@ -123,6 +123,8 @@ pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 32;
 pub const DEFAULT_PLAN_TIMEOUT_MS: u64 = 1_800_000;
 /// The request schema's upper bound for `timeout_ms` (6 hours).
 pub const MAX_PLAN_TIMEOUT_MS: u64 = 21_600_000;
+/// How long a question of a plan waits for its client by default (`plan.confirm_timeout_ms`).
+pub const DEFAULT_CONFIRM_TIMEOUT_MS: u64 = 120_000;
 /// The request schema's lower bound for `timeout_ms`.
 pub const MIN_PLAN_TIMEOUT_MS: u64 = 1_000;
 pub const DEFAULT_SSE_KEEPALIVE_SECS: u64 = 15;
@@ -395,6 +397,10 @@ pub struct PlanConfig {
     pub max_skills: usize,
     /// Peer calls one plan runs at the same time (the rest wait their turn).
     pub max_concurrent_calls: usize,
+    /// How long a call marked `confirm` waits for the client's yes (never past the plan's
+    /// deadline); then it is declined with reason `no answer`. The same for a peer's question in
+    /// an interactive plan.
+    pub confirm_timeout: Duration,
 }
 
 /// A2A client settings (spec §5).
@@ -1084,6 +1090,11 @@ impl Sources<'_> {
                 p.max_concurrent_calls,
                 "plan.max_concurrent_calls",
                 DEFAULT_MAX_CONCURRENT_CALLS,
+            )?,
+            confirm_timeout: self.millis(
+                p.confirm_timeout_ms,
+                "plan.confirm_timeout_ms",
+                DEFAULT_CONFIRM_TIMEOUT_MS,
             )?,
         })
     }

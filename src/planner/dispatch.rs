@@ -10,6 +10,7 @@ use crate::a2a::wire::{self, Part, Reply};
 use crate::a2a::{A2aError, CallOutcome, PeerCall, StatusUpdate, TaskState};
 use crate::identity::verify::{SIGNATURE_KEY, Signatures, SignedText, check_texts};
 use crate::llm::ToolCall;
+use crate::planner::ask::{AskKind, Reply as Answer};
 use crate::planner::event::{CallSubject, PlanEvent, ToolOutcome};
 use crate::planner::guard::DoomLoopGuard;
 use crate::planner::render::{cap_output, envelope, recipe_content, scrub};
@@ -27,6 +28,10 @@ pub struct PreparedCall {
     pub args: Option<Value>,
     /// The doom-loop bail text when the call must not run.
     pub bail: Option<String>,
+    /// The input shown in its frames.
+    pub input: Value,
+    /// The call waits for the client's yes (`task.confirm` was emitted, not `task.started`).
+    pub confirm: bool,
 }
 
 impl Plan {
@@ -133,12 +138,17 @@ impl Plan {
             let input = args
                 .clone()
                 .unwrap_or_else(|| Value::String(call.arguments.clone()));
-            self.events
-                .emit(PlanEvent::TaskStarted {
-                    subject: subject.clone(),
-                    skill: skill.clone(),
-                    input,
-                })
+            self.asker.task(&subject.task_id).await;
+            let confirm = bail.is_none()
+                && match target {
+                    ToolTarget::Peer(i) => {
+                        let tool = &self.tools.peers[i];
+                        let agent = &self.request.agents[tool.agent];
+                        agent.confirm || agent.skills[tool.skill].confirm
+                    }
+                    ToolTarget::LoadRecipe | ToolTarget::Unknown => false,
+                };
+            self.announce(subject.clone(), skill.clone(), input.clone(), confirm)
                 .await;
             prepared.push(PreparedCall {
                 subject,
@@ -146,6 +156,8 @@ impl Plan {
                 target,
                 args,
                 bail,
+                input,
+                confirm,
             });
         }
         prepared
@@ -153,6 +165,15 @@ impl Plan {
 
     /// Runs one prepared call to its end frames.
     pub(super) async fn execute(&self, deps: &PlannerDeps, call: PreparedCall) -> ToolOutcome {
+        if call.confirm
+            && let Err(reason) = self
+                .confirmed(&call.subject, &call.skill, call.input.clone())
+                .await
+        {
+            return self
+                .end_call(call.subject, ToolOutcome::rejected(reason))
+                .await;
+        }
         let outcome = match (&call.bail, call.target) {
             (Some(bail), _) => ToolOutcome::content(bail.clone()),
             (None, ToolTarget::Peer(i)) => {
@@ -220,8 +241,122 @@ impl Plan {
             return ToolOutcome::failed(e, None, None);
         }
         let input = tool.peer_input(args);
-        self.call_agent(deps, task_id, tool.agent, &skill.id, &input)
+        self.call_agent_asking(deps, task_id, tool.agent, &skill.id, &input)
             .await
+    }
+
+    /// How long a question may wait now: `plan.confirm_timeout_ms`, never past the deadline.
+    fn ask_timeout(&self) -> std::time::Duration {
+        self.confirm_timeout
+            .min(self.deadline.saturating_sub(self.born.elapsed()))
+    }
+
+    /// The first frame of a call: `task.started`, or `task.confirm` for a call that waits for
+    /// the client's yes (registered first, so an answer sent at once is taken).
+    pub(super) async fn announce(
+        &self,
+        subject: CallSubject,
+        skill: String,
+        input: Value,
+        confirm: bool,
+    ) {
+        if !confirm {
+            self.events
+                .emit(PlanEvent::TaskStarted {
+                    subject,
+                    skill,
+                    input,
+                })
+                .await;
+            return;
+        }
+        self.asker.expect(&subject.task_id, AskKind::Confirm).await;
+        self.events
+            .emit(PlanEvent::TaskConfirm {
+                subject,
+                skill,
+                input,
+                timeout_ms: millis(self.ask_timeout()),
+            })
+            .await;
+    }
+
+    /// Waits for the client's answer to a `task.confirm`: approved, the call starts
+    /// (`task.started` with the same task id); else the reason it was declined.
+    pub(super) async fn confirmed(
+        &self,
+        subject: &CallSubject,
+        skill: &str,
+        input: Value,
+    ) -> Result<(), String> {
+        match self.answer_of(&subject.task_id).await {
+            Some(Answer::Approve) => {
+                self.events
+                    .emit(PlanEvent::TaskStarted {
+                        subject: subject.clone(),
+                        skill: skill.to_owned(),
+                        input,
+                    })
+                    .await;
+                Ok(())
+            }
+            Some(Answer::Decline(reason)) => Err(reason),
+            Some(Answer::Text(_)) | None => {
+                Err(self.asker.cannot_ask().unwrap_or("no answer").to_owned())
+            }
+        }
+    }
+
+    /// The client's answer to the question task `task_id` expects, within the question's
+    /// timeout and the plan's life; the question is closed either way.
+    async fn answer_of(&self, task_id: &str) -> Option<Answer> {
+        if self.asker.cannot_ask().is_some() {
+            return None;
+        }
+        let reply = tokio::select! {
+            r = tokio::time::timeout(self.ask_timeout(), self.asker.wait(task_id)) => r.ok().flatten(),
+            () = self.abort.token.cancelled() => None,
+        };
+        self.asker.close(task_id).await;
+        reply
+    }
+
+    /// [`Plan::call_agent`], and in an interactive plan each question the peer asks
+    /// (`input-required`) goes to the client, whose answer is sent on the same task, until the
+    /// peer stops asking or no answer comes.
+    pub(super) async fn call_agent_asking(
+        &self,
+        deps: &PlannerDeps,
+        task_id: &str,
+        agent_index: usize,
+        skill_id: &str,
+        input: &str,
+    ) -> ToolOutcome {
+        let mut outcome = self
+            .call_agent(deps, task_id, agent_index, skill_id, input)
+            .await;
+        while self.request.preferences.interactive
+            && self.asker.cannot_ask().is_none()
+            && outcome.remote_state == Some(TaskState::InputRequired)
+            && !self.abort.token.is_cancelled()
+        {
+            self.asker.expect(task_id, AskKind::Input).await;
+            self.events
+                .emit(PlanEvent::TaskInputRequired {
+                    task_id: task_id.to_owned(),
+                    agent: self.request.agents[agent_index].name.clone(),
+                    prompt: outcome.remote_text.clone().unwrap_or_default(),
+                    timeout_ms: millis(self.ask_timeout()),
+                })
+                .await;
+            let Some(Answer::Text(answer)) = self.answer_of(task_id).await else {
+                break;
+            };
+            outcome = self
+                .call_agent(deps, task_id, agent_index, skill_id, &answer)
+                .await;
+        }
+        outcome
     }
 
     /// Calls one agent skill with a peer input and maps the outcome (spec §5.11); counts it
@@ -458,6 +593,7 @@ impl Plan {
                     remote_state: Some(state),
                     remote_text: Some(scrub(&text)),
                     remote_context_id: None,
+                    rejected: None,
                 }
             }
         }
@@ -526,6 +662,11 @@ fn signed_texts(artifacts: &[wire::Artifact]) -> impl Iterator<Item = SignedText
             }),
             Part::Data(_) | Part::File { .. } => None,
         })
+}
+
+/// Whole milliseconds of `d` for frames.
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub struct ToolOutcome {
     /// The `contextId` the peer answered with (else the one it was sent); not framed, kept
     /// by server-side sessions.
     pub remote_context_id: Option<String>,
+    /// The user declined the call (`task.finished` state `rejected`), with this reason.
+    pub rejected: Option<String>,
 }
 
 impl ToolOutcome {
@@ -50,6 +52,22 @@ impl ToolOutcome {
             remote_state: None,
             remote_text: None,
             remote_context_id: None,
+            rejected: None,
+        }
+    }
+
+    /// A call the user declined (it was never made).
+    #[must_use]
+    pub fn rejected(reason: String) -> Self {
+        Self {
+            content: None,
+            error: None,
+            signatures: None,
+            remote_task_id: None,
+            remote_state: None,
+            remote_text: None,
+            remote_context_id: None,
+            rejected: Some(reason),
         }
     }
 
@@ -68,12 +86,23 @@ impl ToolOutcome {
             remote_state,
             remote_text: None,
             remote_context_id: None,
+            rejected: None,
         }
     }
 
     /// The `tool` message the model reads.
     #[must_use]
     pub fn tool_message(&self) -> String {
+        if let Some(reason) = &self.rejected {
+            return format!(
+                "The user declined this call, so it was not made. Reason: {}",
+                if reason.is_empty() {
+                    "none given"
+                } else {
+                    reason
+                }
+            );
+        }
         match (&self.content, &self.error) {
             (Some(content), _) => content.clone(),
             (None, error) => format!("Tool call failed: {}", error.as_deref().unwrap_or("")),
@@ -91,7 +120,9 @@ impl ToolOutcome {
     /// The call's state for clients: `failed` when it has an error, else `completed`.
     #[must_use]
     pub fn finished_state(&self) -> &'static str {
-        if self.error.is_some() {
+        if self.rejected.is_some() {
+            "rejected"
+        } else if self.error.is_some() {
             "failed"
         } else {
             "completed"
@@ -148,6 +179,20 @@ pub enum PlanEvent {
         agent: String,
         state: TaskState,
         message: Option<String>,
+    },
+    /// A call marked `confirm` waits for the client's yes (it has not started).
+    TaskConfirm {
+        subject: CallSubject,
+        skill: String,
+        input: Value,
+        timeout_ms: u64,
+    },
+    /// A peer asked a question; the interactive plan waits for the client's answer.
+    TaskInputRequired {
+        task_id: String,
+        agent: String,
+        prompt: String,
+        timeout_ms: u64,
     },
     /// The end of a tool call (on `/plan`: `task.artifact` then `task.finished`).
     TaskEnded {

@@ -4,6 +4,7 @@
 //! plan's single ordered [`Emitter`]; every abort (deadline, disconnect, shutdown) goes through
 //! [`PlanAbort`], so running calls unwind with their frames instead of being dropped.
 
+pub mod ask;
 pub mod compaction;
 pub mod dispatch;
 pub mod event;
@@ -29,7 +30,7 @@ use crate::llm::{ChatRequest, LlmClient, LlmError, Message, SystemPrompt};
 use crate::planner::request::{Agent, PlanRequest, Protocol, Role};
 use crate::recipe::RecipeBook;
 use crate::telemetry::metrics::{Metrics, PlanOutcome};
-use event::{PlanEvent, Usage};
+use event::{PlanEvent, ToolOutcome, Usage};
 use guard::DoomLoopGuard;
 use tools::ToolSet;
 
@@ -225,6 +226,12 @@ pub struct Plan {
     pub call_slots: tokio::sync::Semaphore,
     /// Each agent's conversation as this plan goes on (seeded from the request's `threads`).
     pub threads: std::sync::Mutex<std::collections::HashMap<String, request::AgentThread>>,
+    /// How the plan asks its client (confirmations, peers' questions).
+    pub asker: Arc<dyn ask::Asker>,
+    /// `plan.confirm_timeout_ms`.
+    pub confirm_timeout: Duration,
+    /// When the plan was made (its deadline counts from here).
+    pub born: Instant,
 }
 
 /// Why a plan ended without `final`.
@@ -290,6 +297,10 @@ pub struct PlanStart {
     pub caller: String,
     /// The caller's LLM token budget, when its key has one.
     pub budget: Option<Arc<dyn TokenBudget>>,
+    /// How the plan asks its client.
+    pub asker: Arc<dyn ask::Asker>,
+    /// `plan.confirm_timeout_ms`.
+    pub confirm_timeout: Duration,
 }
 
 impl Plan {
@@ -312,6 +323,8 @@ impl Plan {
             request_id,
             caller,
             budget,
+            asker,
+            confirm_timeout,
         } = start;
         let stats = PlanStats::default();
         let _ = stats.plan_id.set(plan_id);
@@ -330,6 +343,9 @@ impl Plan {
             abort,
             events,
             call_slots: tokio::sync::Semaphore::new(max_concurrent_calls),
+            asker,
+            confirm_timeout,
+            born: Instant::now(),
         }
     }
 
@@ -705,22 +721,37 @@ impl Plan {
             for skill in &agent.skills {
                 self.wait_for_agent_card(deps, a).await;
                 let subject = self.agent_subject(deps, uuid::Uuid::new_v4().to_string(), a);
-                self.events
-                    .emit(PlanEvent::TaskStarted {
-                        subject: subject.clone(),
-                        skill: skill.id.clone(),
-                        input: json!({"input": question}),
-                    })
-                    .await;
-                started.push((a, skill.id.as_str(), subject));
+                self.asker.task(&subject.task_id).await;
+                let confirm = agent.confirm || skill.confirm;
+                self.announce(
+                    subject.clone(),
+                    skill.id.clone(),
+                    json!({"input": question}),
+                    confirm,
+                )
+                .await;
+                started.push((a, skill.id.as_str(), subject, confirm));
             }
         }
-        let reports = join_all(started.iter().map(|(a, skill_id, subject)| async move {
-            let outcome = self
-                .call_agent(deps, &subject.task_id, *a, skill_id, question)
-                .await;
-            self.end_call(subject.clone(), outcome).await
-        }))
+        let reports = join_all(
+            started
+                .iter()
+                .map(|(a, skill_id, subject, confirm)| async move {
+                    if *confirm
+                        && let Err(reason) = self
+                            .confirmed(subject, skill_id, json!({"input": question}))
+                            .await
+                    {
+                        return self
+                            .end_call(subject.clone(), ToolOutcome::rejected(reason))
+                            .await;
+                    }
+                    let outcome = self
+                        .call_agent_asking(deps, &subject.task_id, *a, skill_id, question)
+                        .await;
+                    self.end_call(subject.clone(), outcome).await
+                }),
+        )
         .await;
         if self.abort.token.is_cancelled() {
             return Err(PlanFailure::Aborted);
@@ -735,8 +766,12 @@ impl Plan {
                 })
                 .await;
         }
-        for (k, ((a, skill_id, _), report)) in started.iter().zip(reports).enumerate() {
+        for (k, ((a, skill_id, _, _), report)) in started.iter().zip(reports).enumerate() {
             let text = match (&report.remote_text, &report.remote_state) {
+                _ if report.rejected.is_some() => format!(
+                    "(declined) {}",
+                    report.rejected.as_deref().unwrap_or_default()
+                ),
                 (Some(body), Some(TaskState::Completed)) => body.clone(),
                 (Some(body), Some(state)) => format!("({state}) {body}"),
                 _ => format!("(error) {}", report.error.unwrap_or_default()),

@@ -68,6 +68,8 @@ pub struct Agent {
     pub auth: PeerAuth,
     pub trust: Trust,
     pub skills: Vec<Skill>,
+    /// Every skill of the agent needs the user's yes before it is called (`"confirm": true`).
+    pub confirm: bool,
 }
 
 /// The A2A dialect requested for a peer (spec §5.1).
@@ -104,6 +106,8 @@ pub struct Skill {
     pub input_schema: Option<InputSchema>,
     pub output_modes: Vec<String>,
     pub tags: Vec<String>,
+    /// The skill needs the user's yes before it is called (`"confirm": true`).
+    pub confirm: bool,
 }
 
 /// Per-request preferences.
@@ -111,6 +115,9 @@ pub struct Skill {
 pub struct Preferences {
     pub timeout_ms: Option<u64>,
     pub max_steps: Option<u32>,
+    /// A peer's question (`input-required`) is passed to the client, whose answer goes back to
+    /// the peer on the same task (`"interactive": true`).
+    pub interactive: bool,
 }
 
 /// One earlier conversation turn.

@@ -411,9 +411,17 @@ impl Validator {
                 None
             }
         };
+        let interactive = match self.boolean(p, "interactive", "preferences.interactive") {
+            Ok(v) => v.unwrap_or(false),
+            Err(()) => {
+                ok = false;
+                false
+            }
+        };
         ok.then_some(Preferences {
             timeout_ms,
             max_steps,
+            interactive,
         })
     }
 
@@ -477,7 +485,9 @@ impl Validator {
                 None
             }
         };
+        let confirm = self.boolean(a, "confirm", &format!("{path}.confirm"));
         Some(Agent {
+            confirm: confirm.ok()?.unwrap_or(false),
             name: name.ok()??,
             endpoint: endpoint.ok()?,
             protocol: protocol.ok()?.unwrap_or(Protocol::Auto),
@@ -569,7 +579,9 @@ impl Validator {
             .map(crate::planner::request::InputSchema::new);
         let output_modes = self.string_list(s, "outputModes", &format!("{path}.outputModes"));
         let tags = self.string_list(s, "tags", &format!("{path}.tags"));
+        let confirm = self.boolean(s, "confirm", &format!("{path}.confirm"));
         Some(Skill {
+            confirm: confirm.ok()?.unwrap_or(false),
             id: id.ok()??,
             description: description.ok()?,
             input_schema,

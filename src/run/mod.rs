@@ -16,7 +16,8 @@
 //! maps the [`crate::planner::event::PlanEvent`]s to its own frames.
 
 pub mod answer;
-pub mod place;
+pub mod ask;
+mod place;
 pub mod pump;
 pub mod registry;
 pub mod session;
@@ -48,6 +49,10 @@ pub struct RunLimits {
     pub card_budget: Duration,
     /// `plan.max_concurrent_calls`: peer calls one plan runs at once.
     pub max_concurrent_calls: usize,
+    /// `plan.confirm_timeout_ms`: how long a plan's question waits for its client.
+    pub confirm_timeout: Duration,
+    /// How long the tasks of an ended plan answer 409 rather than 404 (`resume.retention_secs`).
+    pub ask_retention: Duration,
 }
 
 /// Starts and owns the gateway's plans; cheap to share (`Arc` fields).
@@ -71,6 +76,10 @@ pub struct Runs {
     mcp_sessions: Option<Arc<SharedRecords>>,
     /// Keys' running plans counted on the shared store, for every instance.
     key_plans: Option<crate::store::counters::SharedCounters>,
+    /// The questions of running plans and the answers to them.
+    asks: Arc<ask::Asks>,
+    /// Store listeners running on the tracker for the gateway's life.
+    listeners: std::sync::atomic::AtomicUsize,
 }
 
 /// What a plan starts with, besides its request.
@@ -92,6 +101,17 @@ pub struct StartInfo {
     pub caller: String,
     /// The caller's LLM token budget (a key with `llm_tokens_per_day`).
     pub budget: Option<Arc<dyn crate::planner::TokenBudget>>,
+    /// Whether the plan's client can be asked (confirmations, peers' questions).
+    pub asking: Asking,
+}
+
+/// Whether a plan's client can answer its questions.
+#[derive(Debug, Clone)]
+pub enum Asking {
+    /// Through the plan's task routes, by this owner (on any instance).
+    Owner(String),
+    /// Not through this door: confirmations are declined with this reason.
+    CannotAsk(&'static str),
 }
 
 impl StartInfo {
@@ -108,6 +128,7 @@ impl StartInfo {
             observer: None,
             caller: caller.to_owned(),
             budget: None,
+            asking: Asking::CannotAsk("this door cannot ask"),
         }
     }
 }
@@ -134,6 +155,8 @@ impl Runs {
             shared_contexts: None,
             mcp_sessions: None,
             key_plans: None,
+            asks: Arc::new(ask::Asks::new(limits.ask_retention, None)),
+            listeners: std::sync::atomic::AtomicUsize::new(0),
             deps,
             limits,
             tracker,
@@ -254,12 +277,23 @@ impl Runs {
         &self.hard_stop
     }
 
-    /// Starts this instance's listener for cancels sent through the shared store (`DELETE` on
-    /// any instance), when plans are resumable.
+    /// Starts this instance's listeners on the shared store: cancels (`DELETE` on any instance,
+    /// when plans are resumable) and answers to plans' questions.
     pub fn listen_for_cancels(&self, store: crate::store::redis::RedisStore) {
+        use std::sync::atomic::Ordering;
         if let Some(registry) = &self.resumable {
             registry.listen_for_cancels(store, &self.tracker, self.hard_stop.clone());
+            self.listeners.fetch_add(1, Ordering::SeqCst);
         }
+        if self.asks.listen(&self.tracker, self.hard_stop.clone()) {
+            self.listeners.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Store listeners running for the gateway's life (not counted as requests' tasks).
+    #[must_use]
+    pub fn listeners(&self) -> usize {
+        self.listeners.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Keeps the A2A door's `contextId` conversations on the shared store, so any instance
@@ -271,6 +305,19 @@ impl Runs {
     ) -> Self {
         self.shared_contexts = Some(Arc::new(contexts));
         self
+    }
+
+    /// Keeps plans' questions on the shared store, so an answer may arrive at any instance.
+    #[must_use]
+    pub fn with_shared_asks(mut self, shared: crate::store::asks::SharedAsks) -> Self {
+        self.asks = Arc::new(ask::Asks::new(self.limits.ask_retention, Some(shared)));
+        self
+    }
+
+    /// The questions of running plans (answers come through [`ask::Asks::answer`]).
+    #[must_use]
+    pub fn asks(&self) -> &Arc<ask::Asks> {
+        &self.asks
     }
 
     /// Counts keys' running plans (`max_concurrent_plans`) on the shared store, so the limit

@@ -161,6 +161,12 @@ impl Runs {
         }
         let abort = Arc::new(PlanAbort::default());
         let deadline = self.deadline_of(&request);
+        let asker: Arc<dyn crate::planner::ask::Asker> = match info.asking {
+            super::Asking::Owner(owner) => {
+                Arc::new(self.asks.plan(&info.plan_id, &owner, deadline))
+            }
+            super::Asking::CannotAsk(why) => Arc::new(crate::planner::ask::CannotAsk(why)),
+        };
         let plan = Plan::new(
             PlanStart {
                 session_id: info.session_id,
@@ -172,6 +178,8 @@ impl Runs {
                 request_id: info.request_id,
                 caller: info.caller,
                 budget: info.budget,
+                asker,
+                confirm_timeout: self.limits.confirm_timeout,
             },
             &self.deps,
             Emitter::observed(tx, info.observer),

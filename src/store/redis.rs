@@ -362,15 +362,26 @@ impl RedisStore {
         stop: tokio_util::sync::CancellationToken,
         on_cancel: impl Fn(&str) + Send,
     ) {
+        self.listen(CANCEL_CHANNEL, stop, on_cancel).await;
+    }
+
+    /// Listens on `channel`, calling `on_message` with each payload, until `stop` fires;
+    /// reconnects after an outage.
+    pub async fn listen(
+        &self,
+        channel: &str,
+        stop: tokio_util::sync::CancellationToken,
+        on_message: impl Fn(&str) + Send,
+    ) {
         use futures::StreamExt as _;
         loop {
             let attempt = async {
                 let mut pubsub = self.client.get_async_pubsub().await?;
-                pubsub.subscribe(CANCEL_CHANNEL).await?;
+                pubsub.subscribe(channel).await?;
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
-                    if let Ok(plan) = message.get_payload::<String>() {
-                        on_cancel(&plan);
+                    if let Ok(payload) = message.get_payload::<String>() {
+                        on_message(&payload);
                     }
                 }
                 Ok::<(), redis::RedisError>(())
@@ -378,7 +389,7 @@ impl RedisStore {
             tokio::select! {
                 result = attempt => {
                     if let Err(e) = result {
-                        tracing::warn!(error = %e, "redis cancel subscription lost; retrying");
+                        tracing::warn!(error = %e, channel, "redis subscription lost; retrying");
                     }
                 }
                 () = stop.cancelled() => return,

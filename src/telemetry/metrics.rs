@@ -77,7 +77,7 @@ pub enum TokenKind {
 }
 
 /// The routes `plangate_http_requests_total` knows; anything else is `unmatched`.
-pub const ROUTES: [&str; 20] = [
+pub const ROUTES: [&str; 22] = [
     "/plan",
     "/health",
     "/ready",
@@ -96,6 +96,8 @@ pub const ROUTES: [&str; 20] = [
     "/mcp",
     "/plan/{plan_id}/events",
     "/plan/{plan_id}",
+    "/plan/{plan_id}/tasks/{task_id}/confirm",
+    "/plan/{plan_id}/tasks/{task_id}/input",
     "/sessions",
     "/sessions/{session_id}",
 ];

@@ -41,6 +41,9 @@ pub enum Script {
     PollsUnavailable,
     /// `completed` on the first poll with one artifact holding these parts.
     Artifact(Value),
+    /// The send answers `input-required` at once with this question; a later send on that task
+    /// (its `taskId`) answers `completed` with `echo: <the answer>`.
+    AskOnce(String),
     /// Streaming methods answer these SSE events (`{id}` in strings is replaced by the task id),
     /// 30 ms apart, then close; polls of the task answer `completed` with `echo: <input>`.
     Stream(Vec<Value>),
@@ -125,6 +128,8 @@ struct PeerState {
     counts: Mutex<HashMap<String, usize>>,
     tasks: Mutex<HashMap<String, TaskRecord>>,
     delays: Arc<crate::DelayLog>,
+    /// Tasks left `input-required` by `AskOnce`.
+    asked: Mutex<std::collections::HashSet<String>>,
 }
 
 pub struct FakePeer {
@@ -289,6 +294,22 @@ async fn rpc_v03(state: &Arc<PeerState>, method: &str, req: &Value, id: Value) -
                     StatusCode::GATEWAY_TIMEOUT.into_response()
                 }
                 Script::Instant => ok(&id, task(&task_id, "completed", echo_artifacts(&input))),
+                Script::AskOnce(question) => {
+                    if state.asked.lock().unwrap().remove(&task_id) {
+                        ok(&id, task(&task_id, "completed", echo_artifacts(&input)))
+                    } else {
+                        state.asked.lock().unwrap().insert(task_id.clone());
+                        ok(
+                            &id,
+                            task(
+                                &task_id,
+                                "input-required",
+                                json!({"status": {"state": "input-required",
+                                "message": {"role": "agent", "parts": [{"kind": "text", "text": question}]}}}),
+                            ),
+                        )
+                    }
+                }
                 _ => {
                     state.tasks.lock().unwrap().insert(
                         task_id.clone(),
@@ -454,6 +475,7 @@ impl FakePeer {
             counts: Mutex::new(HashMap::new()),
             tasks: Mutex::new(HashMap::new()),
             delays,
+            asked: Mutex::default(),
         });
         let card_state = Arc::clone(&state);
         let serve_card = move |headers: HeaderMap| {

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use crate::keys::gateway_with;
 use crate::support::*;
 
-const ISSUER: &str = "https://id.example.test/";
-const AUDIENCE: &str = "plangate-tests";
+pub(crate) const ISSUER: &str = "https://id.example.test/";
+pub(crate) const AUDIENCE: &str = "plangate-tests";
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -40,7 +40,7 @@ enum Signer {
 }
 
 /// A signing key made for the test, with its `kid`.
-struct TestKey {
+pub(crate) struct TestKey {
     kid: &'static str,
     signer: Signer,
 }
@@ -63,7 +63,7 @@ impl TestKey {
         }
     }
 
-    fn ed(kid: &'static str) -> Self {
+    pub(crate) fn ed(kid: &'static str) -> Self {
         Self {
             kid,
             signer: Signer::Ed(signature::Ed25519KeyPair::generate().unwrap()),
@@ -79,7 +79,7 @@ impl TestKey {
     }
 
     /// The public key as a JWKS entry.
-    fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         match &self.signer {
             Signer::Rsa(k) => {
                 let public = k.public_key();
@@ -109,7 +109,7 @@ impl TestKey {
         }
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         self.sign_with(
             &json!({"alg": self.alg(), "typ": "JWT", "kid": self.kid}),
             claims,
@@ -143,7 +143,7 @@ impl TestKey {
 }
 
 /// Claims for `sub` that pass, with `extra` merged in.
-fn claims(sub: &str, extra: &Value) -> Value {
+pub(crate) fn claims(sub: &str, extra: &Value) -> Value {
     let mut c = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub,
         "iat": now(), "exp": now() + 600});
     for (k, v) in extra.as_object().unwrap() {
@@ -153,15 +153,15 @@ fn claims(sub: &str, extra: &Value) -> Value {
 }
 
 /// A JWKS served on loopback; counts its fetches.
-struct Jwks {
-    url: String,
+pub(crate) struct Jwks {
+    pub(crate) url: String,
     keys: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<AtomicUsize>,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Jwks {
-    async fn serve(keys: Vec<Value>) -> Self {
+    pub(crate) async fn serve(keys: Vec<Value>) -> Self {
         let keys = Arc::new(Mutex::new(keys));
         let fetches = Arc::new(AtomicUsize::new(0));
         let app = axum::Router::new().route(

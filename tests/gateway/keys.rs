@@ -277,12 +277,18 @@ async fn the_plan_finished_line_names_the_key_never_its_token_or_hash() {
         ),
     )
     .unwrap();
+    // JWT callers too, against a JWKS on loopback.
+    let signer = crate::jwt::TestKey::ed("ed-1");
+    let jwks = crate::jwt::Jwks::serve(vec![signer.jwk()]).await;
     let port = plangate_testkit::free_port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plangate"))
         .arg("serve")
         .env("GATEWAY_HOSTNAME", "127.0.0.1")
         .env("GATEWAY_PORT", port.to_string())
         .env("GATEWAY_KEYS_FILE", &keys)
+        .env("GATEWAY_JWT_JWKS_URL", &jwks.url)
+        .env("GATEWAY_JWT_ISSUER", crate::jwt::ISSUER)
+        .env("GATEWAY_JWT_AUDIENCE", crate::jwt::AUDIENCE)
         .env("GATEWAY_RECIPES_DIR", "")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
@@ -302,6 +308,25 @@ async fn the_plan_finished_line_names_the_key_never_its_token_or_hash() {
     collect(resp).await;
     let refused = post_plan(&url, "wrong-token", &json!({"question": "q"})).await;
     assert_eq!(refused.status(), 401);
+    let jwt = signer.sign(&crate::jwt::claims("reporter-sub", &json!({})));
+    let resp = post_plan(
+        &url,
+        &jwt,
+        &json!({"question": "q2", "agents": [peer.agent("p", "s")]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    collect(resp).await;
+    let expired = signer.sign(&crate::jwt::claims(
+        "reporter-sub",
+        &json!({"exp": 1_000_000_000, "iat": 999_999_000}),
+    ));
+    assert_eq!(
+        post_plan(&url, &expired, &json!({"question": "q"}))
+            .await
+            .status(),
+        401
+    );
     let out = terminate(child).await;
     let logs = format!(
         "{}{}",
@@ -313,11 +338,22 @@ async fn the_plan_finished_line_names_the_key_never_its_token_or_hash() {
         .find(|l| l.contains("plan finished"))
         .unwrap_or_else(|| panic!("no plan finished line: {logs}"));
     assert!(finished.contains("key=reporting-app"), "{finished}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("plan finished") && l.contains("key=jwt")),
+        "{logs}"
+    );
+    // A JWT's signature part is what makes it a credential.
+    let signature = |t: &str| t.rsplit('.').next().unwrap_or_default().to_owned();
     for secret in [
         "secret-token-123",
         &digest("secret-token-123"),
         "wrong-token",
         &digest("wrong-token"),
+        &jwt,
+        &signature(&jwt),
+        &signature(&expired),
+        "reporter-sub",
     ] {
         assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
     }

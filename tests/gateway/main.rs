@@ -19,6 +19,7 @@ mod cross_door;
 mod doors;
 mod hostile;
 mod http_surface;
+mod humans;
 mod identity;
 mod js_sdk;
 mod jwt;

@@ -827,3 +827,69 @@ async fn a_keys_max_concurrent_plans_holds_across_instances() {
     b.stop().await;
     redis.stop().await;
 }
+
+#[tokio::test]
+async fn an_answer_sent_to_b_reaches_the_plan_waiting_on_a() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let peer = FakePeer::start(Script::Instant).await;
+    let llm = plangate_testkit::llm::FakeLlm::start(vec![
+        plangate_testkit::llm::Turn::call("c1", "call_pay_charge", json!({"input": "10"})),
+        plangate_testkit::llm::Turn::text("paid"),
+    ])
+    .await;
+    let catalog =
+        std::env::temp_dir().join(format!("plangate-confirm-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &catalog,
+        json!({"catalogs": {"default": {"agents": [{"name": "pay", "endpoint": peer.url,
+            "skills": [{"id": "charge", "description": "Charges", "confirm": true}]}]}}})
+        .to_string(),
+    )
+    .unwrap();
+    let a = on_redis(&redis, &llm.url, &peer, |c| {
+        c.catalog_file = Some(catalog.clone())
+    })
+    .await;
+    let b = on_redis(&redis, &llm.url, &peer, |c| {
+        c.catalog_file = Some(catalog.clone())
+    })
+    .await;
+    let mut running = post(
+        &a.url,
+        &json!({"question": "pay", "catalog": "default"}),
+        None,
+    )
+    .await;
+    assert_eq!(running.status(), 200);
+    let head = read_until(&mut running, "event: task.confirm").await;
+    let plan = plan_id_of(&head);
+    let answer = |url: String, token: &'static str| {
+        let plan = plan.clone();
+        async move {
+            http()
+                .post(format!("{url}/plan/{plan}/tasks/c1/confirm"))
+                .bearer_auth(token)
+                .json(&json!({"approve": true}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Another caller's answer on B is 404; the owner's is taken and reaches A.
+    assert_eq!(answer(b.url.clone(), "other-token").await, 404);
+    assert_eq!(answer(b.url.clone(), TOKEN).await, 202);
+    let text = head + &read_all(running, Duration::from_secs(10)).await;
+    assert!(text.contains("event: task.started"), "{text}");
+    assert!(text.contains("\"state\":\"completed\""), "{text}");
+    assert_eq!(peer.requests().len(), 1);
+    // Answered: a second answer on either instance is 409.
+    assert_eq!(answer(b.url.clone(), TOKEN).await, 409);
+    assert_eq!(answer(a.url.clone(), TOKEN).await, 409);
+    a.stop().await;
+    b.stop().await;
+    redis.stop().await;
+}

@@ -189,6 +189,7 @@ async fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Dr
     let runs = state.runs();
     let info = StartInfo {
         budget: call.caller.budget(),
+        asking: crate::run::Asking::CannotAsk("this client cannot be asked"),
         ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
     };
     let launched = runs.start(place, request, info);

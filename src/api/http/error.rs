@@ -62,6 +62,9 @@ pub enum ApiError {
     /// No such thing for this caller.
     #[error("{0}")]
     NotFound(String),
+    /// A plan's task that does not wait for this answer.
+    #[error("{0}")]
+    NotWaiting(String),
     /// The caller's key may not use this catalog, door or ad-hoc `agents`.
     #[error("{0}")]
     Forbidden(String),
@@ -91,7 +94,7 @@ impl ApiError {
             | Self::StoreUnavailable(_)
             | Self::AuthUnavailable(_)
             | Self::SessionsFull(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::SessionBusy(_) => StatusCode::CONFLICT,
+            Self::SessionBusy(_) | Self::NotWaiting(_) => StatusCode::CONFLICT,
             Self::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -121,6 +124,7 @@ impl ApiError {
             | Self::TooManySessions(_)
             | Self::SessionsFull(_)
             | Self::NotFound(_)
+            | Self::NotWaiting(_)
             | Self::Forbidden(_)
             | Self::PayloadTooLarge { .. }
             | Self::BodyTimeout { .. }
@@ -149,6 +153,7 @@ impl ApiError {
             Self::TooManySessions(_) => "too_many_sessions",
             Self::SessionsFull(_) => "sessions_full",
             Self::NotFound(_) => "not_found",
+            Self::NotWaiting(_) => "not_waiting",
             Self::Forbidden(_) => "forbidden",
             Self::RateLimited { .. } => "rate_limited",
             Self::BudgetExhausted { .. } => "budget_exhausted",
@@ -220,6 +225,7 @@ impl IntoResponse for ApiError {
             | Self::TooManySessions(_)
             | Self::SessionsFull(_)
             | Self::NotFound(_)
+            | Self::NotWaiting(_)
             | Self::Forbidden(_)
             | Self::RateLimited { .. }
             | Self::BudgetExhausted { .. } => {

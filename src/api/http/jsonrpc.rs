@@ -65,6 +65,7 @@ impl RpcError {
             | ApiError::SessionBusy(_)
             | ApiError::TooManySessions(_)
             | ApiError::NotFound(_)
+            | ApiError::NotWaiting(_)
             | ApiError::Forbidden(_)
             | ApiError::RateLimited { .. }
             | ApiError::BudgetExhausted { .. }

@@ -129,6 +129,7 @@ async fn ask(call: &ToolCall<'_>) -> Response {
         request,
         StartInfo {
             budget: call.caller.budget(),
+            asking: crate::run::Asking::CannotAsk("this client cannot be asked"),
             ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
         },
     );

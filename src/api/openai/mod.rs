@@ -151,6 +151,8 @@ async fn open(
         request,
         StartInfo {
             budget: caller.budget(),
+            // Chat completions have no way to ask the user mid-answer.
+            asking: crate::run::Asking::CannotAsk("this door cannot ask for approval"),
             ..StartInfo::fresh(runs, request_id(headers), caller.label())
         },
     );

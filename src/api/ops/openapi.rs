@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 const DOCUMENT: &str = include_str!("../../../openapi.json");
 
 /// Every schema file the document may refer to, by its path relative to the repository root.
-const SCHEMA_FILES: [(&str, &str); 15] = [
+const SCHEMA_FILES: [(&str, &str); 17] = [
     (
         "schemas/plan-request.schema.json",
         include_str!("../../../schemas/plan-request.schema.json"),
@@ -40,6 +40,14 @@ const SCHEMA_FILES: [(&str, &str); 15] = [
     (
         "schemas/events/task.started.schema.json",
         include_str!("../../../schemas/events/task.started.schema.json"),
+    ),
+    (
+        "schemas/events/task.confirm.schema.json",
+        include_str!("../../../schemas/events/task.confirm.schema.json"),
+    ),
+    (
+        "schemas/events/task.input_required.schema.json",
+        include_str!("../../../schemas/events/task.input_required.schema.json"),
     ),
     (
         "schemas/events/task.status.schema.json",

@@ -36,8 +36,16 @@ fn signatures(s: Option<&Signatures>) -> Value {
 }
 
 /// A peer call's end: `task.artifact` (what the peer said), then `task.finished` (how it
-/// ended).
+/// ended); a call the user declined has only `task.finished` (state `rejected`, its `reason`).
 fn task_ended(subject: &CallSubject, outcome: &ToolOutcome) -> Vec<(&'static str, Value)> {
+    if let Some(reason) = &outcome.rejected {
+        return vec![(
+            "task.finished",
+            json!({"task_id": subject.task_id, "agent": subject.agent,
+                   "agent_did": subject.agent_did, "agent_did_source": subject.agent_did_source,
+                   "state": "rejected", "reason": reason}),
+        )];
+    }
     let mut artifact = json!({"task_id": subject.task_id, "agent": subject.agent,
         "agent_did": subject.agent_did, "agent_did_source": subject.agent_did_source});
     let mut finished = artifact.clone();
@@ -134,6 +142,26 @@ pub fn frames(event: &PlanEvent) -> Vec<(&'static str, Value)> {
             }
             vec![("task.status", v)]
         }
+        PlanEvent::TaskConfirm {
+            subject,
+            skill,
+            input,
+            timeout_ms,
+        } => vec![(
+            "task.confirm",
+            json!({"task_id": subject.task_id, "agent": subject.agent, "agent_did": subject.agent_did,
+                   "agent_did_source": subject.agent_did_source, "skill": skill, "input": input,
+                   "timeout_ms": timeout_ms}),
+        )],
+        PlanEvent::TaskInputRequired {
+            task_id,
+            agent,
+            prompt,
+            timeout_ms,
+        } => vec![(
+            "task.input_required",
+            json!({"task_id": task_id, "agent": agent, "prompt": prompt, "timeout_ms": timeout_ms}),
+        )],
         PlanEvent::TaskEnded { subject, outcome } => task_ended(subject, outcome),
         PlanEvent::Final {
             session_id,

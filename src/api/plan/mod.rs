@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod resume;
 pub mod sessions;
 pub mod stream;
+pub mod tasks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -214,6 +215,7 @@ async fn open(
         observer,
         caller: caller.label().to_owned(),
         budget: caller.budget(),
+        asking: crate::run::Asking::Owner(caller.owner().to_owned()),
     };
     if resume {
         // A resumable plan outlives its first reader: it runs on the tracker.
