@@ -71,6 +71,7 @@ pub async fn run(
             session: None,
             json: false,
             live,
+            answering: crate::cli::ask::Answering::CannotAsk,
         };
         let http = reqwest::Client::builder()
             .build()

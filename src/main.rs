@@ -70,6 +70,13 @@ enum Command {
         /// GATEWAY_SESSIONS=on).
         #[arg(long, value_name = "ID")]
         session: Option<String>,
+        /// Approve every call that waits for a yes (`task.confirm`) without asking.
+        #[arg(long, conflicts_with = "decline_all")]
+        approve_all: bool,
+        /// Decline every call that waits for a yes without asking. Without either flag a
+        /// terminal is asked `[y/N]`; without a terminal the call is declined.
+        #[arg(long)]
+        decline_all: bool,
         /// The question.
         question: String,
     },
@@ -336,7 +343,13 @@ async fn agents_of(
     Ok(agents)
 }
 
-async fn ask(target: Target, json: bool, session: Option<String>, question: String) -> ExitCode {
+async fn ask(
+    target: Target,
+    json: bool,
+    session: Option<String>,
+    answering: plangate::cli::ask::Answering,
+    question: String,
+) -> ExitCode {
     use plangate::cli::ask;
     let (http, agents) = match client_and_agents("ask", &target).await {
         Ok(x) => x,
@@ -350,15 +363,31 @@ async fn ask(target: Target, json: bool, session: Option<String>, question: Stri
         session,
         json,
         live: !json && stdout_is_live_terminal(),
+        answering,
     };
-    let code = ask::run(
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let input: Option<&mut (dyn tokio::io::AsyncBufRead + Unpin + Send)> =
+        (answering == ask::Answering::Prompt).then_some(&mut stdin);
+    let code = ask::run_answering(
         &request,
         &http,
         &mut std::io::stdout(),
         &mut std::io::stderr(),
+        input,
     )
     .await;
     ExitCode::from(code)
+}
+
+/// How `plangate ask` answers a plan's questions: the flags, else the terminal, else declines.
+fn answering(approve_all: bool, decline_all: bool) -> plangate::cli::ask::Answering {
+    use plangate::cli::ask::Answering;
+    match (approve_all, decline_all) {
+        (true, _) => Answering::ApproveAll,
+        (_, true) => Answering::DeclineAll,
+        _ if std::io::IsTerminal::is_terminal(&std::io::stdin()) => Answering::Prompt,
+        _ => Answering::CannotAsk,
+    }
 }
 
 async fn chat(target: Target, session: Option<String>) -> ExitCode {
@@ -368,6 +397,7 @@ async fn chat(target: Target, session: Option<String>) -> ExitCode {
         Err(code) => return code,
     };
     let live = stdout_is_live_terminal();
+    let prompt = live && std::io::IsTerminal::is_terminal(&std::io::stdin());
     let template = ask::Ask {
         gateway: target.gateway,
         token: target.token,
@@ -376,8 +406,13 @@ async fn chat(target: Target, session: Option<String>) -> ExitCode {
         session,
         json: false,
         live,
+        // Chat reads its questions from the same input: a terminal is asked there too.
+        answering: if prompt {
+            ask::Answering::Prompt
+        } else {
+            ask::Answering::CannotAsk
+        },
     };
-    let prompt = live && std::io::IsTerminal::is_terminal(&std::io::stdin());
     let mut input = tokio::io::BufReader::new(tokio::io::stdin());
     let code = chat::run(
         &template,
@@ -487,6 +522,8 @@ async fn run() -> ExitCode {
             agents_file,
             json,
             session,
+            approve_all,
+            decline_all,
             question,
         } => {
             let target = Target {
@@ -495,7 +532,8 @@ async fn run() -> ExitCode {
                 agent,
                 agents_file,
             };
-            ask(target, json, session, question).await
+            let answering = answering(approve_all, decline_all);
+            ask(target, json, session, answering, question).await
         }
         Command::Chat {
             gateway,

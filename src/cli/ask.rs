@@ -3,6 +3,11 @@
 //! every frame as one JSON object per line instead. The stream is decoded with a real SSE decoder
 //! (multi-line `data:`, CRLF, comments).
 //!
+//! A call that waits for a yes (`task.confirm`) is asked `[y/N]` on a terminal (or approved or
+//! declined by `--approve-all` / `--decline-all`; without a terminal or a flag it is declined);
+//! on a terminal the plan is interactive, and a peer's question (`task.input_required`) is asked
+//! too, its answer sent back.
+//!
 //! Exit codes: 0 the plan ended with `final`; 1 it ended with `error`; 2 a usage error or a 4xx
 //! answer; 3 the gateway could not be reached, answered 5xx, or the stream ended without `done`.
 
@@ -39,6 +44,21 @@ pub struct Ask {
     /// Keep a live status line (spinner, elapsed time, running tasks) under the output: for a
     /// terminal, never for pipes or `--json`.
     pub live: bool,
+    /// How a plan's questions are answered.
+    pub answering: Answering,
+}
+
+/// How `plangate ask` answers a plan's questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answering {
+    /// Asks at the terminal (`[y/N]`, or the peer's question); the plan is interactive.
+    Prompt,
+    /// `--approve-all`.
+    ApproveAll,
+    /// `--decline-all`.
+    DeclineAll,
+    /// It cannot ask (no terminal, no flag): every confirmation is declined.
+    CannotAsk,
 }
 
 /// A usage problem: the message names the flag.
@@ -135,11 +155,28 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
+    run_answering(ask, http, out, err, None).await
+}
+
+/// Like [`run`], reading the answers to the plan's questions from `input` when
+/// `ask.answering` is [`Answering::Prompt`].
+pub async fn run_answering(
+    ask: &Ask,
+    http: &reqwest::Client,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    mut input: Option<&mut (dyn tokio::io::AsyncBufRead + Unpin + Send)>,
+) -> u8 {
     let started = Instant::now();
     let mut body = json!({"question": ask.question, "agents": ask.agents});
     if let Some(session) = &ask.session {
         body["session_id"] = json!(session);
     }
+    let prompting = ask.answering == Answering::Prompt && input.is_some();
+    if prompting {
+        body["preferences"] = json!({"interactive": true});
+    }
+    let mut plan_id = String::new();
     let mut request = http
         .post(format!("{}/plan", ask.gateway.trim_end_matches('/')))
         .json(&body);
@@ -196,10 +233,124 @@ pub async fn run(
         if let Some(code) = view.frame(&event.event, &data, out, err) {
             return code;
         }
+        match event.event.as_str() {
+            "plan" => data["plan_id"]
+                .as_str()
+                .unwrap_or_default()
+                .clone_into(&mut plan_id),
+            "task.confirm" | "task.input_required" => {
+                let reply = match input.as_deref_mut() {
+                    Some(input) if prompting => prompt_for(&event.event, &data, input, err).await,
+                    _ => canned(&event.event, ask.answering),
+                };
+                if let Some((route, reply)) = reply {
+                    send_answer(ask, http, &plan_id, &data, route, &reply, err).await;
+                }
+            }
+            _ => {}
+        }
     }
     view.clear_status_line(out);
     let _ = writeln!(err, "plangate ask: the stream ended without `done`");
     EXIT_UNAVAILABLE
+}
+
+/// The answer `answering` gives without asking: `(route, body)`, or none (a question it
+/// cannot answer is left to time out).
+fn canned(event: &str, answering: Answering) -> Option<(&'static str, Value)> {
+    if event != "task.confirm" {
+        return None;
+    }
+    Some((
+        "confirm",
+        match answering {
+            Answering::ApproveAll => json!({"approve": true}),
+            Answering::DeclineAll => {
+                json!({"approve": false, "reason": "declined by --decline-all"})
+            }
+            Answering::Prompt | Answering::CannotAsk => json!({"approve": false,
+                "reason": "plangate ask cannot ask here (no terminal); use --approve-all or --decline-all"}),
+        },
+    ))
+}
+
+/// Asks at the terminal: `[y/N]` for a confirmation, the peer's question for input. End of
+/// input declines (or leaves a question unanswered).
+async fn prompt_for(
+    event: &str,
+    data: &Value,
+    input: &mut (dyn tokio::io::AsyncBufRead + Unpin + Send),
+    err: &mut dyn Write,
+) -> Option<(&'static str, Value)> {
+    use tokio::io::AsyncBufReadExt as _;
+    let agent = data["agent"].as_str().unwrap_or("");
+    if event == "task.confirm" {
+        let _ = write!(
+            err,
+            "? {agent}/{} wants to run with {} — approve? [y/N] ",
+            data["skill"].as_str().unwrap_or(""),
+            data["input"]
+        );
+    } else {
+        let _ = write!(
+            err,
+            "? {agent} asks: {}\n> ",
+            data["prompt"].as_str().unwrap_or("")
+        );
+    }
+    let _ = err.flush();
+    let mut line = String::new();
+    let read = input.read_line(&mut line).await.unwrap_or(0);
+    let line = line.trim();
+    if event == "task.confirm" {
+        let yes = matches!(line.to_ascii_lowercase().as_str(), "y" | "yes");
+        return Some((
+            "confirm",
+            if yes {
+                json!({"approve": true})
+            } else {
+                json!({"approve": false, "reason": "declined at the terminal"})
+            },
+        ));
+    }
+    (read > 0).then(|| ("input", json!({"text": line})))
+}
+
+/// Posts an answer to the plan's task route; a refusal is reported, and the plan goes on.
+async fn send_answer(
+    ask: &Ask,
+    http: &reqwest::Client,
+    plan_id: &str,
+    data: &Value,
+    route: &str,
+    reply: &Value,
+    err: &mut dyn Write,
+) {
+    let task = data["task_id"].as_str().unwrap_or("");
+    let mut request = http
+        .post(format!(
+            "{}/plan/{plan_id}/tasks/{task}/{route}",
+            ask.gateway.trim_end_matches('/')
+        ))
+        .json(reply);
+    if let Some(token) = &ask.token {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => {
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let _ = writeln!(
+                err,
+                "plangate ask: the answer was refused ({status}): {}",
+                body["detail"].as_str().unwrap_or("")
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(err, "plangate ask: cannot send the answer: {e}");
+        }
+    }
 }
 
 /// How often the live status line is redrawn.
@@ -356,6 +507,26 @@ impl Renderer {
                 self.running.push(id.clone());
                 self.tasks.insert(id, task);
             }
+            "task.confirm" => {
+                let task = Task {
+                    agent: data["agent"].as_str().unwrap_or("").to_owned(),
+                    skill: data["skill"].as_str().unwrap_or("").to_owned(),
+                    started: Instant::now(),
+                };
+                self.end_answer(out);
+                let _ = writeln!(out, "  ? {}/{} waits for a yes", task.agent, task.skill);
+                self.tasks
+                    .insert(data["task_id"].as_str().unwrap_or("").to_owned(), task);
+            }
+            "task.input_required" => {
+                self.end_answer(out);
+                let _ = writeln!(
+                    out,
+                    "  ? {} asks: {}",
+                    data["agent"].as_str().unwrap_or(""),
+                    data["prompt"].as_str().unwrap_or("")
+                );
+            }
             "task.status" => {
                 let message = data["message"]
                     .as_str()
@@ -385,6 +556,7 @@ impl Renderer {
                 let mark = if state == "completed" { "✓" } else { "✗" };
                 let error = data["error"]
                     .as_str()
+                    .or(data["reason"].as_str())
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default();
                 let _ = writeln!(

@@ -94,7 +94,7 @@ pub async fn run(
             continue;
         }
         question.clone_into(&mut turn.question);
-        let code = ask::run(&turn, http, out, err).await;
+        let code = ask::run_answering(&turn, http, out, err, Some(&mut *input)).await;
         let _ = writeln!(out);
         if code == EXIT_UNAVAILABLE {
             return code;

@@ -2,7 +2,8 @@
 // person would have seen as one JSON object. tests/gateway/playground.rs runs it and judges it.
 //
 //   node playground.mjs '{"url":…,"token":…,"question":…,"agents":[…]|null,"catalog":…|null,
-//                         "action":"run"|"stop"|"followup","followup":…,"screenshot":…}'
+//                         "action":"run"|"stop"|"followup"|"approve"|"answer","followup":…,
+//                         "answer":…,"screenshot":…}'
 import { chromium } from "playwright-core";
 
 const job = JSON.parse(process.argv[2]);
@@ -43,6 +44,17 @@ try {
     await page.click("#stop");
     await page.waitForFunction((s) => document.getElementById("status").textContent.startsWith("stopped"), null, { timeout: 20000 });
   } else {
+    if (job.action === "approve") {
+      // The call waits for a person: the card offers Approve / Decline; click Approve.
+      await page.waitForSelector(".card .ask button.approve", { timeout: 20000 });
+      if (job.waitingScreenshot) await page.screenshot({ path: job.waitingScreenshot, fullPage: true });
+      await page.click(".card .ask button.approve");
+    } else if (job.action === "answer") {
+      // The agent asked a question: type the answer in the card and send it.
+      await page.waitForSelector(".card .ask input", { timeout: 20000 });
+      await page.fill(".card .ask input", job.answer);
+      await page.click(".card .ask button.send");
+    }
     const settled = () => page.waitForFunction(
       () => /^(done|rejected|failed|the stream)/.test(document.getElementById("status").textContent),
       null,

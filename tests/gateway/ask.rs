@@ -361,3 +361,132 @@ async fn chat_on_a_terminal_holds_one_conversation_over_two_lines() {
     let _ = std::fs::remove_file(agents);
     gw.stop().await;
 }
+
+/// An `--agents` file with one agent whose skill waits for a yes.
+fn confirm_agents(peer: &FakePeer) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("plangate-agents-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        serde_json::json!([{"name": "pay", "endpoint": peer.url,
+            "skills": [{"id": "charge", "description": "Charges a card", "confirm": true}]}])
+        .to_string(),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn ask_without_a_terminal_declines_unless_a_flag_says_otherwise() {
+    let peer = FakePeer::start(Script::Instant).await;
+    let gw = TestGateway::spawn(config()).await;
+    let agents = confirm_agents(&peer);
+    let agents = agents.to_str().unwrap();
+    let out = ask(&["--gateway", &gw.url, "--agents", agents, "pay 10"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("? pay/charge waits for a yes"), "{stdout}");
+    assert!(stdout.contains("✗ pay/charge rejected"), "{stdout}");
+    assert!(stdout.contains("no terminal"), "{stdout}");
+    assert!(peer.requests().is_empty());
+    let out = ask(&[
+        "--gateway",
+        &gw.url,
+        "--agents",
+        agents,
+        "--approve-all",
+        "pay 20",
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("✓ pay/charge completed"), "{stdout}");
+    assert_eq!(peer.requests().len(), 1);
+    let out = ask(&[
+        "--gateway",
+        &gw.url,
+        "--agents",
+        agents,
+        "--decline-all",
+        "pay 30",
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("rejected") && stdout.contains("--decline-all"),
+        "{stdout}"
+    );
+    assert_eq!(peer.requests().len(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn ask_on_a_terminal_asks_y_n_and_a_yes_runs_the_call() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip(
+            "util-linux `script` is not installed",
+            "PLANGATE_REQUIRE_CLIENTS",
+        );
+        return;
+    }
+    let peer = FakePeer::start(Script::Instant).await;
+    let gw = TestGateway::spawn(config()).await;
+    let agents = confirm_agents(&peer);
+    let command = format!(
+        "{} ask --gateway {} --agents {} 'pay 10'",
+        env!("CARGO_BIN_EXE_plangate"),
+        gw.url,
+        agents.display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut screen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !screen.contains("[y/N]") {
+        let n = tokio::time::timeout_at(
+            deadline,
+            tokio::io::AsyncReadExt::read(&mut stdout, &mut buf),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no prompt in {screen:?}"))
+        .unwrap();
+        assert!(n > 0, "ask ended before asking: {screen:?}");
+        screen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        screen.contains("pay/charge wants to run with"),
+        "{screen:?}"
+    );
+    assert!(
+        peer.requests().is_empty(),
+        "nothing is called before the yes"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"y\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut rest),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    screen.push_str(&String::from_utf8_lossy(&rest));
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0), "{screen:?}");
+    assert!(screen.contains("✓ pay/charge completed"), "{screen:?}");
+    assert_eq!(peer.requests().len(), 1);
+    gw.stop().await;
+}

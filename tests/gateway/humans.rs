@@ -423,3 +423,58 @@ async fn the_openai_door_declines_what_needs_a_yes() {
     assert!(tool.contains("this door cannot ask for approval"), "{tool}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn the_real_a2a_sdk_agent_gets_its_answer_on_the_same_task() {
+    let Some(url) = peer_url("PLANGATE_A2A_URL", "PLANGATE_REQUIRE_A2A") else {
+        return;
+    };
+    let gw = gateway(config()).await;
+    for protocol in ["1.0", "0.3"] {
+        let agent = json!({"name": "sdk", "endpoint": url, "protocol": protocol,
+            "skills": [{"id": "echo", "description": "Echoes"}]});
+        // The SDK agent asks what follows `ask:`, and echoes the answer on the same task.
+        let mut resp = start(
+            &gw.url,
+            &json!({"question": "ask:Which city?", "agents": [agent],
+                "preferences": {"interactive": true}}),
+        )
+        .await;
+        let head = read_frame(&mut resp, "task.input_required").await;
+        let plan = plan_id_of(&head);
+        let asked = data_of(&head, "task.input_required");
+        assert_eq!(asked["prompt"], "Which city?", "{protocol}: {asked}");
+        let task = asked["task_id"].as_str().unwrap();
+        let (status, _) = post_answer(
+            &gw.url,
+            TOKEN,
+            &plan,
+            task,
+            "input",
+            &json!({"text": "Lisbon"}),
+        )
+        .await;
+        assert_eq!(status, 202);
+        let frames = rest(head, resp).await;
+        let done = finished(&frames);
+        assert_eq!(
+            (done["state"].as_str(), done["remote_state"].as_str()),
+            (Some("completed"), Some("completed")),
+            "{protocol}: {done}"
+        );
+        assert!(
+            answer(&frames).contains("echo: Lisbon"),
+            "{protocol}: {}",
+            answer(&frames)
+        );
+        // The SDK completed the task it had left waiting: it holds both turns.
+        let remote = done["remote_task_id"].as_str().unwrap();
+        let stored = peer_rpc(&url, "GetTask", json!({"id": remote}), Some("1.0")).await;
+        let history = stored["result"]["history"].to_string();
+        assert!(
+            history.contains("ask:Which city?") && history.contains("Lisbon"),
+            "{protocol}: {stored}"
+        );
+    }
+    gw.stop().await;
+}

@@ -293,3 +293,56 @@ async fn playground_follows_up_in_a_session_renders_markdown_and_picks_a_catalog
     let _ = std::fs::remove_file(catalogs);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn playground_approves_a_waiting_call_and_answers_an_agents_question() {
+    if !browser_ready() {
+        return;
+    }
+    // Approve clicked in the page: the call that waited for it runs.
+    let peer = FakePeer::start(Script::Instant).await;
+    let gw = TestGateway::spawn(bearer("pg-token")).await;
+    let agent = json!({"name": "pay", "endpoint": peer.url,
+        "skills": [{"id": "charge", "description": "Charges a card", "confirm": true}]});
+    let seen = run_json(
+        "node",
+        "tests/browser/playground.mjs",
+        &json!({
+            "url": gw.url, "token": "pg-token", "question": "pay 10", "agents": [agent],
+            "action": "approve", "screenshot": screenshot("playground-approve.png"),
+            "waitingScreenshot": screenshot("playground-waiting.png"),
+        }),
+    )
+    .await;
+    assert_clean(&seen);
+    assert!(
+        seen["status"].as_str().unwrap().starts_with("done"),
+        "{seen}"
+    );
+    assert_eq!(seen["cards"][0]["state"], "completed", "{seen}");
+    assert!(
+        seen["answer"].as_str().unwrap().contains("echo: pay 10"),
+        "{seen}"
+    );
+    assert_eq!(peer.requests().len(), 1);
+    // A question typed into the card goes to the agent, which answers with it.
+    let asking = FakePeer::start(Script::AskOnce("Which city?".into())).await;
+    let seen = run_json(
+        "node",
+        "tests/browser/playground.mjs",
+        &json!({
+            "url": gw.url, "token": "pg-token", "question": "book a trip",
+            "agents": [asking.agent("travel", "book")], "action": "answer", "answer": "Lisbon",
+            "screenshot": screenshot("playground-answer.png"),
+        }),
+    )
+    .await;
+    assert_clean(&seen);
+    assert_eq!(seen["cards"][0]["state"], "completed", "{seen}");
+    assert!(
+        seen["answer"].as_str().unwrap().contains("echo: Lisbon"),
+        "{seen}"
+    );
+    wait_for_idle(&gw.state).await;
+    gw.stop().await;
+}
