@@ -78,6 +78,7 @@ impl CallLabels {
         let error = outcome
             .error
             .as_deref()
+            .or(outcome.rejected.as_deref())
             .map(|e| format!(": {e}"))
             .unwrap_or_default();
         format!("{label} {}{error}", outcome.finished_state())

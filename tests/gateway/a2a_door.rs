@@ -613,3 +613,107 @@ async fn a_context_carries_its_earlier_turns_into_the_next_plan() {
     assert!(!first_messages.contains("Its population?"));
     gw.stop().await;
 }
+
+/// The data part of a task's status message.
+fn status_data(task: &Value) -> Value {
+    task["status"]["message"]["parts"]
+        .as_array()
+        .and_then(|parts| parts.iter().find_map(|p| p.get("data").cloned()))
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn the_a2a_sdk_client_approves_declines_and_answers_a_question_on_its_task() {
+    let Some(python) = a2a_python() else {
+        return;
+    };
+    let pay = FakePeer::start(Script::Instant).await;
+    let travel = FakePeer::start(Script::AskOnce("Which city?".into())).await;
+    let c = with_catalogs(
+        bearer(config()),
+        &json!({"catalogs": {
+            "default": {"agents": [{"name": "pay", "endpoint": pay.url,
+                "skills": [{"id": "charge", "description": "Charges a card", "confirm": true}]}]},
+            "travel": {"agents": [travel.agent("travel", "book")]}}}),
+    );
+    let gw = TestGateway::spawn(c).await;
+    for dialect in ["1.0", "0.3"] {
+        let before = pay.requests().len();
+        let seen = run_json(
+            &python,
+            "tests/peers/a2a_door_client.py",
+            &json!({"url": gw.url, "token": TOKEN, "dialect": dialect, "steps": [
+                {"op": "send", "text": "pay 10", "mode": "blocking"},
+                {"op": "answer", "data": {"approve": true}, "mode": "blocking"},
+                {"op": "send", "text": "pay 20", "mode": "stream"},
+                {"op": "answer", "data": {"approve": false, "reason": "too much"}, "mode": "stream"},
+                {"op": "send", "text": "book a trip", "skill": "travel", "mode": "blocking"},
+                {"op": "answer", "text": "Lisbon", "mode": "blocking"},
+            ]}),
+        )
+        .await;
+        let r = seen["results"].as_array().unwrap();
+        // The call waits for a yes: the task is input-required, saying what is asked.
+        let asked = &r[0]["events"][0]["task"];
+        assert_eq!(
+            asked["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
+            "{dialect}: {asked}"
+        );
+        let confirm = &status_data(asked)["confirm"];
+        assert_eq!(
+            (confirm["agent"].as_str(), confirm["skill"].as_str()),
+            (Some("pay"), Some("charge")),
+            "{dialect}: {asked}"
+        );
+        // Approved on the same task: the call is made and the task completes.
+        let done = &r[1]["events"][0]["task"];
+        assert_eq!(done["id"], asked["id"], "{dialect}");
+        assert_eq!(
+            done["status"]["state"], "TASK_STATE_COMPLETED",
+            "{dialect}: {done}"
+        );
+        assert!(
+            artifact_text(done).contains("echo: pay 10"),
+            "{dialect}: {done}"
+        );
+        assert_eq!(pay.requests().len(), before + 1, "{dialect}");
+        // Streamed: the stream ends at the question; the declined call is never made.
+        let streamed = r[2]["events"].to_string();
+        assert!(
+            streamed.contains("TASK_STATE_INPUT_REQUIRED"),
+            "{dialect}: {streamed}"
+        );
+        let declined = r[3]["events"].to_string();
+        assert!(
+            declined.contains("TASK_STATE_COMPLETED"),
+            "{dialect}: {declined}"
+        );
+        assert!(
+            declined.contains("(declined) too much"),
+            "{dialect}: {declined}"
+        );
+        assert_eq!(pay.requests().len(), before + 1, "{dialect}");
+        // A peer's question reaches the caller; its text answer goes back on the peer's task.
+        let question = &r[4]["events"][0]["task"];
+        assert_eq!(
+            question["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
+            "{dialect}: {question}"
+        );
+        assert_eq!(
+            status_data(question)["input"]["prompt"],
+            "Which city?",
+            "{dialect}"
+        );
+        let answered = &r[5]["events"][0]["task"];
+        assert_eq!(
+            answered["status"]["state"], "TASK_STATE_COMPLETED",
+            "{dialect}: {answered}"
+        );
+        assert!(
+            artifact_text(answered).contains("echo: Lisbon"),
+            "{dialect}: {answered}"
+        );
+    }
+    wait_for_idle(&gw.state).await;
+    gw.stop().await;
+}

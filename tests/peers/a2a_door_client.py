@@ -10,6 +10,9 @@ client raised) is appended to "results" in the JSON printed on stdout. Steps:
                                                  has that state (and a status message with text)
   {"op": "sleep", "seconds": …}
   {"op": "cancel"} / {"op": "get", "id"?: …}     on the started task (or the given id)
+  {"op": "answer", "text"?: …, "data"?: {…}, "mode": "blocking"|"stream"}
+                                                 a message on the task of the last send (its
+                                                 answer to the question the task waits for)
 tests/gateway/a2a_door.rs runs it and judges the output.
 """
 
@@ -20,8 +23,8 @@ import time
 import uuid
 
 import httpx
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.struct_pb2 import Struct, Value
 
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.types.a2a_pb2 import (
@@ -34,17 +37,34 @@ from a2a.types.a2a_pb2 import (
 )
 
 
-def message(step):
+def message(step, task=None):
     metadata = Struct()
     if step.get("skill"):
         metadata.update({"skillId": step["skill"]})
+    parts = []
+    if step.get("text"):
+        parts.append(Part(text=step["text"]))
+    if step.get("data") is not None:
+        parts.append(Part(data=ParseDict(step["data"], Value())))
     return Message(
         message_id=str(uuid.uuid4()),
-        context_id=step.get("context", ""),
+        context_id=(task or {}).get("contextId", step.get("context", "")),
+        task_id=(task or {}).get("id", ""),
         role=Role.ROLE_USER,
-        parts=[Part(text=step["text"])],
+        parts=parts,
         metadata=metadata,
     )
+
+
+def task_of(events):
+    """The task a send's events are about (its id and contextId)."""
+    for event in events:
+        if "task" in event:
+            return {"id": event["task"]["id"], "contextId": event["task"]["contextId"]}
+        for key in ("statusUpdate", "artifactUpdate"):
+            if key in event:
+                return {"id": event[key]["taskId"], "contextId": event[key]["contextId"]}
+    return None
 
 
 async def main():
@@ -64,16 +84,19 @@ async def main():
             return clients[key]
 
         started = None
+        last = None
         for step in job["steps"]:
             op = step["op"]
             try:
-                if op == "send":
+                if op in ("send", "answer"):
                     mode = step.get("mode", "blocking")
                     c = client(mode == "stream", mode == "poll")
                     events = []
-                    async for event in c.send_message(SendMessageRequest(message=message(step))):
+                    sent = message(step, last if op == "answer" else None)
+                    async for event in c.send_message(SendMessageRequest(message=sent)):
                         events.append(MessageToDict(event))
                     result = {"events": events}
+                    last = task_of(events) or last
                     if mode == "poll":
                         task_id = events[0]["task"]["id"]
                         deadline = time.monotonic() + 30

@@ -22,6 +22,9 @@ pub struct DoorTask {
     /// The caller's scope (hash of its token).
     owner: String,
     data: Mutex<TaskData>,
+    /// Bumped after each change of the task by its plan (a caller that answered a question
+    /// follows the task this way).
+    pub changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// A task's changing part.
@@ -38,6 +41,11 @@ pub struct TaskData {
     pub ended: Option<Instant>,
     /// The running plan's abort switch (for `tasks/cancel`).
     pub abort: Option<Arc<PlanAbort>>,
+    /// The data part of the status message (a waiting question).
+    pub status_data: Option<serde_json::Value>,
+    /// The question the task waits for (state `input-required`): the plan's id and task id,
+    /// and what kind of answer it takes.
+    pub question: Option<(String, String, crate::planner::ask::AskKind)>,
 }
 
 impl TaskData {
@@ -50,6 +58,7 @@ impl TaskData {
             state: &self.state,
             timestamp: &self.timestamp,
             status_text: self.status_text.as_deref(),
+            status_data: self.status_data.as_ref(),
             artifact: self
                 .artifact
                 .as_ref()
@@ -64,7 +73,8 @@ impl TaskData {
 
     /// Moves the task to `state` now.
     pub fn set_state(&mut self, state: TaskState) {
-        if state.is_settled() && self.ended.is_none() {
+        // A task waiting for its caller (`input-required`) has not ended: its plan goes on.
+        if state.class() == crate::a2a::wire::StateClass::Terminal && self.ended.is_none() {
             self.ended = Some(Instant::now());
             self.abort = None;
         }
@@ -194,7 +204,10 @@ impl TaskStore {
                 history: vec![(Role::User, message_id, text)],
                 ended: None,
                 abort: None,
+                status_data: None,
+                question: None,
             }),
+            changes: tokio::sync::watch::Sender::new(0),
         });
         store.tasks.insert(id, Arc::clone(&task));
         Ok((task, history))

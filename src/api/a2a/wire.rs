@@ -43,6 +43,8 @@ pub struct IncomingMessage {
     pub task_id: Option<String>,
     /// `metadata.skillId`: which of the agent's skills the caller means.
     pub skill_id: Option<String>,
+    /// The first data part's value (an answer to a confirmation is one).
+    pub data: Option<Value>,
 }
 
 /// A task as the door shows it.
@@ -55,6 +57,8 @@ pub struct TaskView<'a> {
     pub timestamp: &'a str,
     /// The status message's text (progress, or why the task failed).
     pub status_text: Option<&'a str>,
+    /// A data part of the status message (what a waiting question is about).
+    pub status_data: Option<&'a Value>,
     /// The answer artifact, once completed.
     pub artifact: Option<ArtifactView<'a>>,
     /// The conversation of this task, oldest first.
@@ -194,6 +198,7 @@ impl Dialect {
                 .and_then(|m| m.get("skillId"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            data: parts.iter().find_map(|p| p.get("data").cloned()),
         })
     }
 
@@ -269,12 +274,26 @@ impl Dialect {
         Value::Object(message)
     }
 
+    fn data_part(self, data: &Value) -> Value {
+        match self {
+            Self::V03 => json!({"kind": "data", "data": data}),
+            Self::V10 => json!({"data": data}),
+        }
+    }
+
     fn status(self, task: &TaskView<'_>) -> Value {
         let mut status = Map::new();
         status.insert("state".into(), json!(self.state(task.state)));
         if let Some(text) = task.status_text {
             let id = format!("{}-status", task.id);
-            status.insert("message".into(), self.message(Role::Agent, &id, text, task));
+            let mut message = self.message(Role::Agent, &id, text, task);
+            if let (Some(data), Some(parts)) = (
+                task.status_data,
+                message.get_mut("parts").and_then(Value::as_array_mut),
+            ) {
+                parts.push(self.data_part(data));
+            }
+            status.insert("message".into(), message);
         }
         status.insert("timestamp".into(), json!(task.timestamp));
         Value::Object(status)
@@ -462,6 +481,7 @@ mod tests {
             state: &TaskState::InputRequired,
             timestamp: "2026-12-02T00:00:00.000Z",
             status_text: Some("why"),
+            status_data: None,
             artifact: Some(ArtifactView {
                 artifact_id: "a",
                 text: "answer",
