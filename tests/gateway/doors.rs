@@ -437,3 +437,95 @@ async fn mcp_sessions_are_required_and_kept_per_token() {
     assert_eq!(foreign.status(), 403);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn the_mcp_sdk_is_asked_through_elicitation_to_approve_decline_and_answer() {
+    let Some(py) = clients_python() else {
+        return;
+    };
+    let pay = FakePeer::start(Script::Instant).await;
+    let travel = FakePeer::start(Script::AskOnce("Which city?".into())).await;
+    let gw = TestGateway::spawn(gateway_config(
+        config(),
+        &json!({"catalogs": {
+            "default": {"agents": [{"name": "pay", "endpoint": pay.url,
+                "skills": [{"id": "charge", "description": "Charges a card", "confirm": true}]}]},
+            "travel": {"agents": [travel.agent("travel", "book")]}}}),
+    ))
+    .await;
+    let seen = run_json(
+        &py,
+        "tests/clients/mcp_elicit_client.py",
+        &json!({"url": gw.url, "token": TOKEN, "calls": [
+            {"question": "pay 10", "answer": {"action": "accept", "content": {"approve": true}}},
+            {"question": "pay 20", "answer": {"action": "accept",
+                "content": {"approve": false, "reason": "too much"}}},
+            {"question": "pay 30", "answer": {"action": "decline"}},
+            {"question": "book", "catalog": "travel",
+                "answer": {"action": "accept", "content": {"answer": "Lisbon"}}},
+        ]}),
+    )
+    .await;
+    let calls = seen["calls"].as_array().unwrap();
+    // Accepted with approve: the call was asked about, then made.
+    assert_eq!(calls[0]["asked"].as_array().unwrap().len(), 1, "{seen}");
+    let asked = &calls[0]["asked"][0];
+    assert!(
+        asked["message"].as_str().unwrap().contains("pay/charge"),
+        "{asked}"
+    );
+    assert_eq!(asked["schema"]["required"], json!(["approve"]));
+    assert!(
+        calls[0]["text"].as_str().unwrap().contains("echo: pay 10"),
+        "{seen}"
+    );
+    // Declined in the form, and declined by the client: never made.
+    assert!(
+        calls[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("(declined) too much"),
+        "{seen}"
+    );
+    assert!(
+        calls[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("(declined) the MCP client answered decline"),
+        "{seen}"
+    );
+    assert_eq!(pay.requests().len(), 1);
+    // A peer's question is asked too; the answer goes back on the peer's task.
+    assert!(
+        calls[3]["asked"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Which city?"),
+        "{seen}"
+    );
+    assert!(
+        calls[3]["text"].as_str().unwrap().contains("echo: Lisbon"),
+        "{seen}"
+    );
+
+    // A client without the capability is not asked: the call is declined with the reason.
+    let seen = run_json(
+        &py,
+        "tests/clients/mcp_elicit_client.py",
+        &json!({"url": gw.url, "token": TOKEN, "elicitation": false,
+            "calls": [{"question": "pay 40"}]}),
+    )
+    .await;
+    let call = &seen["calls"][0];
+    assert_eq!(call["asked"], json!([]), "{seen}");
+    assert!(
+        call["text"]
+            .as_str()
+            .unwrap()
+            .contains("this client cannot be asked"),
+        "{seen}"
+    );
+    assert_eq!(pay.requests().len(), 1);
+    wait_for_idle(&gw.state).await;
+    gw.stop().await;
+}

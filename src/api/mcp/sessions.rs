@@ -20,6 +20,18 @@ struct Session {
     last_used: Instant,
     /// Running `tools/call`s by request id (for `notifications/cancelled`).
     running: HashMap<String, Arc<PlanAbort>>,
+    /// The client declared the `elicitation` capability at `initialize`.
+    elicitation: bool,
+    /// `elicitation/create` requests sent and not answered yet, by request id.
+    elicits: HashMap<String, Elicit>,
+}
+
+/// What an `elicitation/create` request asked: a question of a running plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Elicit {
+    pub(crate) plan: String,
+    pub(crate) task: String,
+    pub(crate) kind: crate::planner::ask::AskKind,
 }
 
 /// The door's sessions, bounded in count and idle time.
@@ -58,7 +70,11 @@ impl McpSessions {
     ///
     /// # Errors
     /// The shared store does not answer.
-    pub(crate) async fn open(&self, owner: &str) -> Result<String, SessionProblem> {
+    pub(crate) async fn open(
+        &self,
+        owner: &str,
+        elicitation: bool,
+    ) -> Result<String, SessionProblem> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         if let Some(shared) = &self.shared {
             shared
@@ -66,12 +82,33 @@ impl McpSessions {
                 .await
                 .map_err(|e| SessionProblem::Store(e.to_string()))?;
         }
-        self.keep(&id, owner);
+        self.keep(&id, owner, elicitation);
         Ok(id)
     }
 
+    /// Whether session `id`'s client can be asked (`elicitation`). A session adopted from
+    /// another instance is not known to be able to.
+    pub(crate) fn can_elicit(&self, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|s| s.elicitation)
+    }
+
+    /// An `elicitation/create` request `request` was sent in session `id`.
+    pub(crate) fn elicit(&self, id: &str, request: &str, about: Elicit) {
+        if let Some(s) = self.lock().get_mut(id) {
+            s.elicits.insert(request.to_owned(), about);
+        }
+    }
+
+    /// The question the client's response `request` in `owner`'s session `id` answers.
+    pub(crate) fn answered(&self, owner: &str, id: &str, request: &str) -> Option<Elicit> {
+        self.lock()
+            .get_mut(id)
+            .filter(|s| s.owner == owner)
+            .and_then(|s| s.elicits.remove(request))
+    }
+
     /// Keeps session `id` of `owner` here.
-    fn keep(&self, id: &str, owner: &str) {
+    fn keep(&self, id: &str, owner: &str, elicitation: bool) {
         let mut sessions = self.lock();
         let now = Instant::now();
         let ttl = self.config.session_ttl;
@@ -91,6 +128,8 @@ impl McpSessions {
                 owner: owner.to_owned(),
                 last_used: now,
                 running: HashMap::new(),
+                elicitation,
+                elicits: HashMap::new(),
             },
         );
     }
@@ -118,7 +157,7 @@ impl McpSessions {
                 return Ok(id.to_owned());
             }
             drop(sessions);
-            self.keep(id, owner);
+            self.keep(id, owner, false);
             return Ok(id.to_owned());
         }
         let mut sessions = self.lock();

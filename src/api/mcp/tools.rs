@@ -11,13 +11,14 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::error::McpError;
-use super::sessions::McpSessions;
+use super::sessions::{Elicit, McpSessions};
 use crate::api::http::body;
 use crate::api::http::caller::Caller;
 use crate::api::http::error::{ApiError, refused};
 use crate::api::http::jsonrpc;
 use crate::api::http::request_id::request_id;
 use crate::api::http::sse::door_stream;
+use crate::planner::ask::{AskKind, Reply};
 use crate::planner::event::PlanEvent;
 use crate::planner::request::PlanRequest;
 use crate::run::answer::{Answer, CallLabels, NO_ANSWER};
@@ -123,16 +124,26 @@ async fn ask(call: &ToolCall<'_>) -> Response {
             return refused(e.respond(call.id), &e);
         }
     };
-    let request = PlanRequest::question(question.to_owned(), catalog.agents.clone());
-    let launched = runs.start(
-        place,
-        request,
-        StartInfo {
-            budget: call.caller.budget(),
-            asking: crate::run::Asking::CannotAsk("this client cannot be asked"),
-            ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
+    let accepts_sse = call
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    // A client that declared `elicitation` is asked on the call's stream.
+    let elicit = accepts_sse && call.sessions.can_elicit(call.session);
+    let mut request = PlanRequest::question(question.to_owned(), catalog.agents.clone());
+    request.preferences.interactive = elicit;
+    let info = StartInfo {
+        budget: call.caller.budget(),
+        asking: if elicit {
+            crate::run::Asking::Owner(call.caller.owner().to_owned())
+        } else {
+            crate::run::Asking::CannotAsk("this client cannot be asked")
         },
-    );
+        ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
+    };
+    let plan_id = info.plan_id.clone();
+    let launched = runs.start(place, request, info);
     let request_key = call
         .id
         .as_str()
@@ -158,12 +169,8 @@ async fn ask(call: &ToolCall<'_>) -> Response {
         progress: 0,
         answer: Answer::default(),
         labels: CallLabels::default(),
+        plan_id,
     };
-    let accepts_sse = call
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
     if accepts_sse {
         stream(call.state, running)
     } else {
@@ -188,11 +195,14 @@ struct Running {
     progress: u64,
     answer: Answer,
     labels: CallLabels,
+    /// The plan's id (its questions are answered under it).
+    plan_id: String,
 }
 
 /// What the client gets next.
 enum Step {
-    /// A `notifications/progress` message.
+    /// A message before the result: `notifications/progress`, or an `elicitation/create`
+    /// request.
     Progress(Value),
     /// The call's JSON-RPC response: nothing follows.
     Result(Value),
@@ -206,6 +216,25 @@ impl Running {
             json!({"jsonrpc": "2.0", "method": "notifications/progress",
             "params": {"progressToken": token, "progress": self.progress, "message": message}}),
         ))
+    }
+
+    /// An `elicitation/create` request for the plan's question on task `task`, remembered in
+    /// the session so the client's response finds it.
+    fn elicit(&mut self, task: String, kind: AskKind, message: &str, schema: &Value) -> Step {
+        let request = format!("elicit-{}", uuid::Uuid::new_v4().simple());
+        self.sessions.elicit(
+            &self.session,
+            &request,
+            Elicit {
+                plan: self.plan_id.clone(),
+                task,
+                kind,
+            },
+        );
+        Step::Progress(
+            json!({"jsonrpc": "2.0", "id": request, "method": "elicitation/create",
+            "params": {"mode": "form", "message": message, "requestedSchema": schema}}),
+        )
     }
 
     fn result(&self, text: &str, is_error: bool) -> Step {
@@ -234,6 +263,34 @@ impl Running {
                 }
                 PlanEvent::TextDelta { part_id, delta, .. } => {
                     self.answer.push(&part_id, &delta);
+                }
+                PlanEvent::TaskConfirm {
+                    subject,
+                    skill,
+                    input,
+                    ..
+                } => {
+                    let message = format!(
+                        "{}/{skill} wants to run with {input}. Approve?",
+                        subject.agent
+                    );
+                    let schema = json!({"type": "object", "properties": {
+                        "approve": {"type": "boolean", "title": "Approve", "description": "Let the call go ahead"},
+                        "reason": {"type": "string", "title": "Reason", "description": "Why not (when declining)"}},
+                        "required": ["approve"]});
+                    return self.elicit(subject.task_id, AskKind::Confirm, &message, &schema);
+                }
+                PlanEvent::TaskInputRequired {
+                    task_id,
+                    agent,
+                    prompt,
+                    ..
+                } => {
+                    let message = format!("{agent} asks: {prompt}");
+                    let schema = json!({"type": "object", "properties": {
+                        "answer": {"type": "string", "title": "Answer"}},
+                        "required": ["answer"]});
+                    return self.elicit(task_id, AskKind::Input, &message, &schema);
                 }
                 PlanEvent::Final { .. } => return self.result(self.answer.text(), false),
                 PlanEvent::Error { message, code } => {
@@ -271,4 +328,61 @@ fn stream(state: &AppState, running: Running) -> Response {
         body,
         state.config().server.sse_keepalive,
     )
+}
+
+/// The client's response to an `elicitation/create`: its answer goes to the plan's question.
+/// Accepted content answers it; a decline, a cancel or an error declines a confirmation and
+/// leaves a peer's question unanswered (its call ends `input-required`).
+pub(crate) async fn elicited(
+    state: &AppState,
+    owner: &str,
+    asked: Elicit,
+    response: &serde_json::Map<String, Value>,
+) {
+    let result = response.get("result");
+    let action = result
+        .and_then(|r| r.get("action"))
+        .and_then(Value::as_str)
+        .unwrap_or("cancel");
+    let content = result.and_then(|r| r.get("content"));
+    let reply = match (asked.kind, action) {
+        (AskKind::Confirm, "accept") => {
+            if content
+                .and_then(|c| c.get("approve"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            {
+                Reply::Approve
+            } else {
+                Reply::Decline(
+                    content
+                        .and_then(|c| c.get("reason"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            }
+        }
+        (AskKind::Confirm, other) => Reply::Decline(format!("the MCP client answered {other}")),
+        (AskKind::Input, "accept") => Reply::Text(
+            content
+                .and_then(|c| c.get("answer"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        // No text for the peer: the plan stops waiting, the call ends as the peer left it.
+        (AskKind::Input, other) => Reply::Decline(format!("the MCP client answered {other}")),
+    };
+    if let Err(refused) = state
+        .runs()
+        .asks()
+        .answer(owner, &asked.plan, &asked.task, asked.kind, reply)
+        .await
+    {
+        tracing::info!(
+            ?refused,
+            "an elicitation answer came too late for its question"
+        );
+    }
 }

@@ -17,7 +17,6 @@ use super::sessions::McpSessions;
 use super::tools;
 use crate::api::http::body;
 use crate::api::http::caller::Caller;
-use crate::api::http::json::JSON_RPC_FIELDS;
 use crate::api::http::jsonrpc;
 use crate::config::CorsOrigins;
 use crate::state::AppState;
@@ -25,6 +24,9 @@ use crate::state::AppState;
 /// Protocol revisions served, newest first (the handshake era of the MCP specification).
 const PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 const SESSION_HEADER: &str = "mcp-session-id";
+/// The fields of a message the door reads: a request's, and a response's to its own
+/// `elicitation/create`.
+const MESSAGE_FIELDS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// What a client may ask once it has a session.
@@ -124,6 +126,17 @@ pub async fn handle(
         }
         return StatusCode::ACCEPTED.into_response();
     };
+    // A response of the client to our `elicitation/create`: the answer to a plan's question.
+    if method.is_none()
+        && let Some(session) = session
+        && (message.contains_key("result") || message.contains_key("error"))
+    {
+        let request = id.as_str().map_or_else(|| id.to_string(), str::to_owned);
+        if let Some(asked) = sessions.answered(caller.owner(), session, &request) {
+            tools::elicited(&state, caller.owner(), asked, &message).await;
+            return StatusCode::ACCEPTED.into_response();
+        }
+    }
     let owner = caller.owner();
     let answer = match method {
         None => Err(McpError::NoMethod),
@@ -166,7 +179,7 @@ async fn read(
     }
     let server = &state.config().server;
     let raw = body::read(server, headers, request_body).await?;
-    match body::parse(server, &raw, &JSON_RPC_FIELDS) {
+    match body::parse(server, &raw, &MESSAGE_FIELDS) {
         Ok(Value::Object(message)) => Ok(message),
         Ok(_) => Err(McpError::NotOneMessage),
         Err(e) => Err(McpError::Parse(e.to_string())),
@@ -206,7 +219,11 @@ async fn initialize(
     let version = requested
         .filter(|v| PROTOCOL_VERSIONS.contains(v))
         .unwrap_or(PROTOCOL_VERSIONS[0]);
-    let session = sessions.open(owner).await?;
+    let elicitation = params
+        .get("capabilities")
+        .and_then(|c| c.get("elicitation"))
+        .is_some_and(Value::is_object);
+    let session = sessions.open(owner, elicitation).await?;
     let body = jsonrpc::result(
         id,
         &json!({
