@@ -484,7 +484,13 @@ async fn an_unreachable_jwks_is_503_and_static_tokens_still_work() {
         &format!("http://127.0.0.1:{closed}/jwks.json"),
         Duration::from_secs(30),
     );
-    let gw = gateway_with(c, &peer, "").await;
+    // A keys-file token shaped like a JWT is still a static token.
+    let dotted = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(b"abc.def.ghi"))
+    };
+    let keys = format!("[keys.dotted]\nsha256 = \"{dotted}\"\n");
+    let gw = gateway_with(c, &peer, &keys).await;
     let key = TestKey::ed("ed-1");
     let resp = http()
         .post(format!("{}/plan", gw.url))
@@ -498,6 +504,7 @@ async fn an_unreachable_jwks_is_503_and_static_tokens_still_work() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "auth_unavailable", "{body}");
     assert_eq!(plan_status(&gw.url, "legacy-token", "ops").await.0, 200);
+    assert_eq!(plan_status(&gw.url, "abc.def.ghi", "ops").await.0, 200);
     gw.stop().await;
 }
 
