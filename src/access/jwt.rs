@@ -90,7 +90,9 @@ pub struct JwtVerifier {
     cached: RwLock<Cached>,
     /// One fetch at a time.
     fetching: tokio::sync::Mutex<()>,
-    validation: Validation,
+    /// The checks of a token, one per accepted algorithm (the library wants every algorithm a
+    /// validation lists in the key's family, so each lists only its own), built once.
+    validations: Vec<(Algorithm, Validation)>,
 }
 
 /// The algorithms a token may use: asymmetric ones only.
@@ -128,19 +130,24 @@ impl JwtVerifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("JWKS http client: {e}"))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = ACCEPTED.to_vec();
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let validations = ACCEPTED
+            .iter()
+            .map(|alg| {
+                let mut validation = Validation::new(*alg);
+                validation.leeway = LEEWAY_SECS;
+                validation.validate_nbf = true;
+                validation.set_issuer(&[&config.issuer]);
+                validation.set_audience(&[&config.audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                (*alg, validation)
+            })
+            .collect();
         Ok(Self {
             config,
             http,
             cached: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
-            validation,
+            validations,
         })
     }
 
@@ -151,12 +158,12 @@ impl JwtVerifier {
     pub async fn verify(&self, token: &str) -> Result<JwtCaller, JwtError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| JwtError::Invalid(format!("not a JWT with an accepted header: {e}")))?;
-        if !ACCEPTED.contains(&header.alg) {
+        let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == header.alg) else {
             return Err(JwtError::Invalid(format!(
                 "algorithm {:?} is not accepted (only RS*, PS*, ES256, ES384 and EdDSA)",
                 header.alg
             )));
-        }
+        };
         let kid = header.kid.as_deref();
         let Some(key) = self.key_for(kid, header.alg).await? else {
             return Err(JwtError::Invalid(match kid {
@@ -164,10 +171,7 @@ impl JwtVerifier {
                 None => "the token names no kid and the JWKS holds several keys".to_owned(),
             }));
         };
-        // The library wants every listed algorithm in the key's family: list the one checked.
-        let mut validation = self.validation.clone();
-        validation.algorithms = vec![header.alg];
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+        let data = jsonwebtoken::decode::<Claims>(token, &key, validation)
             .map_err(|e| JwtError::Invalid(format!("rejected: {e}")))?;
         let sub = data
             .claims

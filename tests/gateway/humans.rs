@@ -318,6 +318,49 @@ async fn fan_out_asks_too_and_no_answer_declines_in_time() {
     gw.stop().await;
 }
 
+/// Starts an interactive plan over `agent` whose peer asks "Which city?", answers "Lisbon" and
+/// checks the call completes with the peer's echo of it; the question frame and every frame.
+async fn answer_which_city(
+    gw: &TestGateway,
+    question: &str,
+    agent: Value,
+    protocol: &str,
+) -> (Value, Vec<Frame>) {
+    let mut resp = start(
+        &gw.url,
+        &json!({"question": question, "agents": [agent], "preferences": {"interactive": true}}),
+    )
+    .await;
+    let head = read_frame(&mut resp, "task.input_required").await;
+    let plan = plan_id_of(&head);
+    let asked = data_of(&head, "task.input_required");
+    assert_eq!(asked["prompt"], "Which city?", "{protocol}: {asked}");
+    let task = asked["task_id"].as_str().unwrap();
+    let (status, _) = post_answer(
+        &gw.url,
+        TOKEN,
+        &plan,
+        task,
+        "input",
+        &json!({"text": "Lisbon"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let frames = rest(head, resp).await;
+    let done = finished(&frames);
+    assert_eq!(
+        (done["state"].as_str(), done["remote_state"].as_str()),
+        (Some("completed"), Some("completed")),
+        "{protocol}: {done}"
+    );
+    assert!(
+        answer(&frames).contains("echo: Lisbon"),
+        "{protocol}: {}",
+        answer(&frames)
+    );
+    (asked, frames)
+}
+
 #[tokio::test]
 async fn a_peers_question_is_answered_on_the_same_task_in_both_dialects() {
     let peer = FakePeer::start(Script::AskOnce("Which city?".into())).await;
@@ -326,40 +369,9 @@ async fn a_peers_question_is_answered_on_the_same_task_in_both_dialects() {
         let agent = json!({"name": "travel", "endpoint": peer.url, "protocol": protocol,
             "skills": [{"id": "book", "description": "Books a trip"}]});
         let before = peer.requests().len();
-        let mut resp = start(
-            &gw.url,
-            &json!({"question": "book me a trip", "agents": [agent],
-                "preferences": {"interactive": true}}),
-        )
-        .await;
-        let head = read_frame(&mut resp, "task.input_required").await;
-        let plan = plan_id_of(&head);
-        let asked = data_of(&head, "task.input_required");
-        assert_eq!(asked["prompt"], "Which city?", "{protocol}");
+        let (asked, frames) = answer_which_city(&gw, "book me a trip", agent, protocol).await;
         assert_eq!(asked["agent"], "travel");
-        let task = asked["task_id"].as_str().unwrap();
-        let (status, _) = post_answer(
-            &gw.url,
-            TOKEN,
-            &plan,
-            task,
-            "input",
-            &json!({"text": "Lisbon"}),
-        )
-        .await;
-        assert_eq!(status, 202);
-        let frames = rest(head, resp).await;
         let done = finished(&frames);
-        assert_eq!(
-            (done["state"].as_str(), done["remote_state"].as_str()),
-            (Some("completed"), Some("completed")),
-            "{protocol}: {done}"
-        );
-        assert!(
-            answer(&frames).contains("echo: Lisbon"),
-            "{}",
-            answer(&frames)
-        );
         // The answer went to the peer on the task it left waiting.
         let sends: Vec<_> = peer.requests()[before..]
             .iter()
@@ -434,39 +446,8 @@ async fn the_real_a2a_sdk_agent_gets_its_answer_on_the_same_task() {
         let agent = json!({"name": "sdk", "endpoint": url, "protocol": protocol,
             "skills": [{"id": "echo", "description": "Echoes"}]});
         // The SDK agent asks what follows `ask:`, and echoes the answer on the same task.
-        let mut resp = start(
-            &gw.url,
-            &json!({"question": "ask:Which city?", "agents": [agent],
-                "preferences": {"interactive": true}}),
-        )
-        .await;
-        let head = read_frame(&mut resp, "task.input_required").await;
-        let plan = plan_id_of(&head);
-        let asked = data_of(&head, "task.input_required");
-        assert_eq!(asked["prompt"], "Which city?", "{protocol}: {asked}");
-        let task = asked["task_id"].as_str().unwrap();
-        let (status, _) = post_answer(
-            &gw.url,
-            TOKEN,
-            &plan,
-            task,
-            "input",
-            &json!({"text": "Lisbon"}),
-        )
-        .await;
-        assert_eq!(status, 202);
-        let frames = rest(head, resp).await;
+        let (_, frames) = answer_which_city(&gw, "ask:Which city?", agent, protocol).await;
         let done = finished(&frames);
-        assert_eq!(
-            (done["state"].as_str(), done["remote_state"].as_str()),
-            (Some("completed"), Some("completed")),
-            "{protocol}: {done}"
-        );
-        assert!(
-            answer(&frames).contains("echo: Lisbon"),
-            "{protocol}: {}",
-            answer(&frames)
-        );
         // The SDK completed the task it had left waiting: it holds both turns.
         let remote = done["remote_task_id"].as_str().unwrap();
         let stored = peer_rpc(&url, "GetTask", json!({"id": remote}), Some("1.0")).await;

@@ -32,14 +32,15 @@ use crate::state::AppState;
 /// `returnImmediately: true`, the task at once while the plan goes on.
 pub(crate) async fn send(call: &Call<'_>, params: &Value) -> Result<Response, Failure> {
     let immediately = call.dialect.returns_immediately(params);
-    if let Some(task) = answer_if_waiting(call, params).await? {
+    let message = read_message(call, params)?;
+    if let Some(task) = answer_if_waiting(call, &message).await? {
         if !immediately {
             follow_to_rest(&task).await;
         }
         let data = task.data();
         return Ok(call.result(&call.dialect.task_result(&data.view(&task))));
     }
-    let (task, mut driver) = open_task(call, params).await?;
+    let (task, mut driver) = open_task(call, message).await?;
     if immediately {
         let response = {
             let data = task.data();
@@ -97,10 +98,8 @@ async fn follow_to_rest(task: &DoorTask) {
 /// send.
 async fn answer_if_waiting(
     call: &Call<'_>,
-    params: &Value,
+    message: &IncomingMessage,
 ) -> Result<Option<Arc<DoorTask>>, Failure> {
-    let max_bytes = call.state.config().a2a_server.max_message_bytes;
-    let message = call.dialect.read_message(params, max_bytes)?;
     let Some(task) = message
         .task_id
         .as_deref()
@@ -118,7 +117,7 @@ async fn answer_if_waiting(
     let Some((plan, plan_task, kind)) = question else {
         return Ok(None);
     };
-    let reply = reply_of(&message, kind)?;
+    let reply = reply_of(message, kind)?;
     call.state
         .runs()
         .asks()
@@ -184,10 +183,11 @@ fn reply_of(message: &IncomingMessage, kind: AskKind) -> Result<Reply, RpcError>
 /// `message/stream`: the task, then its updates, as SSE events each holding one JSON-RPC
 /// response; `: keep-alive` comments while nothing happens.
 pub(crate) async fn stream(call: &Call<'_>, params: &Value) -> Result<Response, Failure> {
-    if let Some(task) = answer_if_waiting(call, params).await? {
+    let message = read_message(call, params)?;
+    if let Some(task) = answer_if_waiting(call, &message).await? {
         return Ok(follow_stream(call, task));
     }
-    let (task, driver) = open_task(call, params).await?;
+    let (task, driver) = open_task(call, message).await?;
     let state = call.state.clone();
     let (dialect, id) = (call.dialect, call.id.clone());
     let frame = |id: &Value, result: Value| {
@@ -310,11 +310,18 @@ fn check_task_id(tasks: &TaskStore, owner: &str, task_id: &str) -> Result<(), Rp
     Ok(())
 }
 
+/// `params.message` of a send, read once (an answer to a waiting task, or a new task).
+fn read_message(call: &Call<'_>, params: &Value) -> Result<IncomingMessage, RpcError> {
+    let max_bytes = call.state.config().a2a_server.max_message_bytes;
+    call.dialect.read_message(params, max_bytes)
+}
+
 /// Checks a send, creates its task and starts its plan.
-async fn open_task(call: &Call<'_>, params: &Value) -> Result<(Arc<DoorTask>, Driver), Failure> {
+async fn open_task(
+    call: &Call<'_>,
+    message: IncomingMessage,
+) -> Result<(Arc<DoorTask>, Driver), Failure> {
     let state = call.state;
-    let max_bytes = state.config().a2a_server.max_message_bytes;
-    let message = call.dialect.read_message(params, max_bytes)?;
     let catalog = state
         .catalogs()
         .find(message.skill_id.as_deref())
