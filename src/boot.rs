@@ -258,6 +258,12 @@ pub fn build_with(
             max_concurrent_calls: config.plan.max_concurrent_calls,
             confirm_timeout: config.plan.confirm_timeout,
             ask_retention: config.resume.retention,
+            file_caps: crate::planner::files::FileCaps {
+                max_file_bytes: config.files.max_file_bytes,
+                max_plan_bytes: config.files.max_plan_bytes,
+            },
+            file_retention: config.files.retention,
+            max_total_file_bytes: config.files.max_total_bytes,
         },
         tracker,
         Arc::clone(&metrics),
@@ -277,7 +283,8 @@ pub fn build_with(
                 config.mcp.session_ttl,
             ))
             .with_shared_key_plans(crate::store::counters::SharedCounters::new(store.clone()))
-            .with_shared_asks(crate::store::asks::SharedAsks::new(store.clone())),
+            .with_shared_asks(crate::store::asks::SharedAsks::new(store.clone()))
+            .with_shared_files(store.clone()),
         None => runs,
     };
     let auth = Authenticator::with_keys(config.auth.mode, &config.auth.tokens, keys);

@@ -12,7 +12,7 @@ use crate::a2a::client::{A2aClient, rpc_url};
 use crate::a2a::error::A2aError;
 use crate::a2a::jsonrpc::{Dialect, SendParams};
 use crate::a2a::peer::{DialectChoice, Peer};
-use crate::a2a::wire::{self, Reply, StateClass, TaskState};
+use crate::a2a::wire::{self, OutgoingFile, Reply, StateClass, TaskState};
 
 /// How long an aborted call waits for its best-effort cancel before reporting.
 const CANCEL_WAIT_ON_ABORT: Duration = Duration::from_millis(300);
@@ -28,8 +28,10 @@ fn is_dialect_refusal(code: i64) -> bool {
 pub struct PeerCall<'a> {
     pub peer: &'a Peer,
     pub skill_id: &'a str,
-    /// The text sent as the single message part.
+    /// The text sent as the message's first part.
     pub input: &'a str,
+    /// Files sent after the text, as file parts in the peer's dialect.
+    pub files: &'a [OutgoingFile],
     /// The plan's session id.
     pub context_id: &'a str,
     pub reference_task_id: Option<&'a str>,
@@ -112,6 +114,7 @@ impl<'c> Exchange<'c, '_> {
             context_id: self.call.context_id,
             task_id,
             text: self.call.input,
+            files: self.call.files,
             reference_task_id: self.call.reference_task_id,
             skill_id: self.call.skill_id,
         }

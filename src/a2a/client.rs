@@ -259,8 +259,12 @@ impl A2aClient {
     ) -> Result<serde_json::Value, A2aError> {
         let response = request.send().await.map_err(|e| http::send_error(&e))?;
         let status = response.status();
-        let body = http::read_limited(response, self.config.max_response_bytes).await?;
-        jsonrpc::parse_response(status, &body)
+        let limit = self.config.max_response_bytes;
+        let body =
+            http::read_limited(response, limit.saturating_add(self.config.file_allowance)).await?;
+        let answer = jsonrpc::parse_response(status, &body)?;
+        http::check_answer_size(body.len(), &answer, limit)?;
+        Ok(answer)
     }
 
     /// Sends a best-effort cancel on the tracker, bounded by `cancel_timeout`, independent of

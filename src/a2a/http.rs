@@ -48,6 +48,25 @@ pub(crate) fn send_error(e: &reqwest::Error) -> A2aError {
     A2aError::transport(error_chain(e), true)
 }
 
+/// The error of an answer over `a2a.max_response_bytes`.
+pub(crate) fn too_large(limit: usize) -> A2aError {
+    A2aError::transport(format!("peer response exceeds {limit} bytes"), false)
+}
+
+/// Holds a JSON answer of `len` bytes, read within `limit` + the file allowance, to `limit`
+/// once the base64 text of its inline files is set aside: those bytes answer to the file caps
+/// (`files.*`), whoever keeps the files.
+pub(crate) fn check_answer_size(
+    len: usize,
+    answer: &serde_json::Value,
+    limit: usize,
+) -> Result<(), A2aError> {
+    if len > limit && len.saturating_sub(crate::a2a::wire::inline_file_len(answer)) > limit {
+        return Err(too_large(limit));
+    }
+    Ok(())
+}
+
 /// Reads a response body, refusing to buffer more than `limit` bytes.
 pub(crate) async fn read_limited(
     mut response: reqwest::Response,

@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::a2a::error::A2aError;
+use crate::a2a::wire::{OutgoingContent, OutgoingFile};
 
 /// The A2A dialect used with a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,8 @@ pub struct SendParams<'a> {
     /// or the `input-required` task it continues (both dialects).
     pub task_id: Option<&'a str>,
     pub text: &'a str,
+    /// File parts after the text.
+    pub files: &'a [OutgoingFile],
     pub reference_task_id: Option<&'a str>,
     pub skill_id: &'a str,
 }
@@ -59,6 +62,42 @@ impl Dialect {
         self.message_body(p, false)
     }
 
+    /// A file part in this dialect: v0.3 `{"kind":"file","file":{"name","mimeType","bytes"|"uri"}}`,
+    /// v1.0 `{"raw"|"url","filename","mediaType"}`.
+    #[must_use]
+    pub fn file_part(self, f: &OutgoingFile) -> Value {
+        use base64::Engine as _;
+        let (inline, address) = match &f.content {
+            OutgoingContent::Bytes(b) => (
+                Some(base64::engine::general_purpose::STANDARD.encode(b)),
+                None,
+            ),
+            OutgoingContent::Uri(u) => (None, Some(u.as_str())),
+        };
+        match self {
+            Self::V03 => {
+                let mut file = serde_json::Map::new();
+                file.insert("name".into(), json!(f.name));
+                file.insert("mimeType".into(), json!(f.media_type));
+                match (inline, address) {
+                    (Some(b), _) => file.insert("bytes".into(), Value::String(b)),
+                    (_, u) => file.insert("uri".into(), json!(u)),
+                };
+                json!({"kind": "file", "file": file})
+            }
+            Self::V10 => {
+                let mut part = serde_json::Map::new();
+                match (inline, address) {
+                    (Some(b), _) => part.insert("raw".into(), Value::String(b)),
+                    (_, u) => part.insert("url".into(), json!(u)),
+                };
+                part.insert("filename".into(), json!(f.name));
+                part.insert("mediaType".into(), json!(f.media_type));
+                Value::Object(part)
+            }
+        }
+    }
+
     /// The body of a send or streaming send; both share the message and differ in method and in
     /// the v1.0 `returnImmediately` flag.
     fn message_body(self, p: SendParams<'_>, streaming: bool) -> Vec<u8> {
@@ -72,7 +111,9 @@ impl Dialect {
                 if let Some(t) = p.task_id {
                     message.insert("taskId".into(), json!(t));
                 }
-                message.insert("parts".into(), json!([{"kind": "text", "text": p.text}]));
+                let mut parts = vec![json!({"kind": "text", "text": p.text})];
+                parts.extend(p.files.iter().map(|f| self.file_part(f)));
+                message.insert("parts".into(), Value::Array(parts));
             }
             Self::V10 => {
                 message.insert("messageId".into(), json!(uuid()));
@@ -82,7 +123,9 @@ impl Dialect {
                     message.insert("taskId".into(), json!(t));
                 }
                 message.insert("role".into(), json!("ROLE_USER"));
-                message.insert("parts".into(), json!([{"text": p.text}]));
+                let mut parts = vec![json!({"text": p.text})];
+                parts.extend(p.files.iter().map(|f| self.file_part(f)));
+                message.insert("parts".into(), Value::Array(parts));
             }
         }
         if let Some(r) = p.reference_task_id {
@@ -245,6 +288,7 @@ mod tests {
     #[test]
     fn v03_send_body_has_contract_shape() {
         let body = Dialect::V03.send_body(SendParams {
+            files: &[],
             context_id: "ctx",
             task_id: Some("tid"),
             text: "héllo",

@@ -27,7 +27,7 @@ pub use call::{CallOutcome, PeerCall, StatusSender, StatusUpdate};
 pub use client::{A2aClient, rpc_url};
 pub use error::A2aError;
 pub use peer::{DialectChoice, Peer, PeerAuth};
-pub use wire::{Reply, TaskState};
+pub use wire::{OutgoingContent, OutgoingFile, Reply, TaskState};
 
 /// Decodes a peer's SSE stream from raw bytes without a network (fuzzing entry point).
 ///

@@ -32,6 +32,9 @@ struct Snapshot {
     context_id: Option<String>,
     /// Last `(state, message)` reported, to skip repeats.
     last_reported: Option<(TaskState, Option<String>)>,
+    /// File parts of status messages seen on the way (a later status replaces the message,
+    /// not the files it carried).
+    status_files: Vec<wire::Part>,
 }
 
 /// Why the byte stream under the SSE parser stopped.
@@ -82,10 +85,26 @@ impl Snapshot {
     }
 
     fn into_task(self, fallback_id: Option<String>) -> Task {
+        let mut status_message = self.status_message;
+        let missing: Vec<wire::Part> = self
+            .status_files
+            .into_iter()
+            .filter(|f| !status_message.as_ref().is_some_and(|m| m.parts.contains(f)))
+            .collect();
+        if !missing.is_empty() {
+            status_message
+                .get_or_insert_with(|| Message {
+                    role: "agent".to_owned(),
+                    parts: Vec::new(),
+                    context_id: None,
+                })
+                .parts
+                .extend(missing);
+        }
         Task {
             id: self.id.or(fallback_id).unwrap_or_default(),
             state: self.state.unwrap_or(TaskState::Unknown),
-            status_message: self.status_message,
+            status_message,
             artifacts: self.artifacts,
             history: self.history,
             context_id: self.context_id,
@@ -174,6 +193,11 @@ impl Snapshot {
                     .filter(|m| m.is_object())
                     .and_then(|m| wire::parse_message(m).ok());
                 let text = message.as_ref().and_then(message_text);
+                for part in message.iter().flat_map(|m| &m.parts) {
+                    if matches!(part, wire::Part::File(_)) && !self.status_files.contains(part) {
+                        self.status_files.push(part.clone());
+                    }
+                }
                 self.state = Some(state.clone());
                 if message.is_some() {
                     self.status_message = message;
@@ -309,9 +333,14 @@ impl A2aClient {
             }
             // Not a stream: a plain JSON-RPC answer (spec §5.8).
             let status = response.status();
-            let body = read_limited(response, self.config.max_response_bytes).await?;
+            let limit = self.config.max_response_bytes;
+            let body =
+                read_limited(response, limit.saturating_add(self.config.file_allowance)).await?;
             drop(slot);
-            match jsonrpc::parse_response(status, &body) {
+            let answer = jsonrpc::parse_response(status, &body).and_then(|answer| {
+                http::check_answer_size(body.len(), &answer, limit).map(|()| answer)
+            });
+            match answer {
                 Err(A2aError::Rpc {
                     code: -32601 | -32004,
                     ..
@@ -396,7 +425,9 @@ impl A2aClient {
             ..
         } = *x;
         let limit = self.config.max_response_bytes;
-        // Bound the bytes buffered for a single event: count since the last event boundary.
+        // Bound the bytes buffered for a single event: count since the last event boundary
+        // (its inline files may add up to the file allowance).
+        let event_limit = limit.saturating_add(self.config.file_allowance);
         let mut pending = 0usize;
         let bytes = response.bytes_stream().map(move |chunk| {
             // The connection slot lives as long as the byte stream.
@@ -406,7 +437,7 @@ impl A2aClient {
                 Some(end) => chunk.len() - end - 2,
                 None => pending + chunk.len(),
             };
-            if pending > limit {
+            if pending > event_limit {
                 return Err(StreamFailure::TooLarge);
             }
             Ok(chunk)
@@ -463,7 +494,16 @@ impl A2aClient {
                 }
             };
             let value = unwrap_event(value)?;
-            let applied = snapshot.apply(&value, event.data.len(), call.status);
+            // Inline files answer to the file caps; the rest of an event to the limit.
+            let size = event
+                .data
+                .len()
+                .saturating_sub(wire::inline_file_len(&value));
+            if size > limit {
+                progress.cancel = true;
+                return Err(http::too_large(limit));
+            }
+            let applied = snapshot.apply(&value, size, call.status);
             if let Some(id) = &snapshot.id {
                 progress.remote_task_id = Some(id.clone());
             }

@@ -60,9 +60,60 @@ pub enum Part {
         metadata: Option<Map<String, Value>>,
     },
     Data(Value),
-    File {
-        text: Option<String>,
-    },
+    File(FilePart),
+}
+
+/// A file part in either dialect: v0.3 `{"kind":"file","file":{"name","mimeType","bytes"|"uri"}}`
+/// (Bindu: `mime_type`), v1.0 `{"raw"|"url","mediaType","filename"}`. The bytes stay base64 text
+/// here; whoever keeps the file decodes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilePart {
+    /// The file's name (`name` / `filename`), when the peer gave one.
+    pub name: Option<String>,
+    /// `mimeType` / `mediaType`, when given and not empty.
+    pub media_type: Option<String>,
+    pub content: FileContent,
+    /// A `text` a peer put beside the file (spec §5.10 shows it), kept for the envelope.
+    pub text: Option<String>,
+}
+
+/// Where a file's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileContent {
+    /// Inline, as the peer's base64 text (v0.3 `bytes`, v1.0 `raw`).
+    Base64(String),
+    /// At the peer's address (v0.3 `uri`, v1.0 `url`); the gateway never fetches it.
+    Uri(String),
+    /// Neither (a text-only "file").
+    Empty,
+}
+
+impl FilePart {
+    /// Length of the inline base64 text (what the file adds to a response's size).
+    #[must_use]
+    pub fn inline_len(&self) -> usize {
+        match &self.content {
+            FileContent::Base64(b) => b.len(),
+            FileContent::Uri(_) | FileContent::Empty => 0,
+        }
+    }
+}
+
+/// A file sent to a peer as a file part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingFile {
+    pub name: String,
+    pub media_type: String,
+    pub content: OutgoingContent,
+}
+
+/// What a sent file part carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutgoingContent {
+    /// Inline bytes (v0.3 `file.bytes`, v1.0 `raw`, base64 on the wire).
+    Bytes(bytes::Bytes),
+    /// An address the peer fetches itself (v0.3 `file.uri`, v1.0 `url`).
+    Uri(String),
 }
 
 /// Classes of task states (spec §5.6).
@@ -358,14 +409,73 @@ pub fn parse_part(value: &Value) -> Option<Part> {
 }
 
 fn file_part(obj: &Map<String, Value>) -> Part {
-    let text = obj
-        .get("file")
-        .and_then(Value::as_object)
-        .and_then(|f| f.get("text"))
-        .or_else(|| obj.get("text"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    Part::File { text }
+    // v0.3 nests the file; v1.0 keeps its fields on the part itself.
+    let inner = obj.get("file").and_then(Value::as_object).unwrap_or(obj);
+    let text_of = |key: &str| {
+        get(inner, key)
+            .or_else(|| get(obj, key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let content = if let Some(b) = text_of("bytes").or_else(|| text_of("raw")) {
+        FileContent::Base64(b)
+    } else if let Some(u) = text_of("uri").or_else(|| text_of("url")) {
+        FileContent::Uri(u)
+    } else {
+        FileContent::Empty
+    };
+    Part::File(FilePart {
+        name: text_of("name").or_else(|| text_of("filename")),
+        media_type: text_of("mimeType").or_else(|| text_of("mediaType")),
+        content,
+        text: text_of("text"),
+    })
+}
+
+/// The length of the inline file text (v0.3 `file.bytes`, v1.0 `raw`) anywhere in an answer:
+/// what its size owes to files.
+#[must_use]
+pub fn inline_file_len(value: &Value) -> usize {
+    match value {
+        Value::Object(obj) => {
+            let own = match (obj.get("raw"), obj.get("file")) {
+                (Some(Value::String(raw)), _) => raw.len(),
+                (_, Some(Value::Object(file))) => file
+                    .get("bytes")
+                    .and_then(Value::as_str)
+                    .map_or(0, str::len),
+                _ => 0,
+            };
+            own + obj
+                .iter()
+                .filter(|(k, _)| k.as_str() != "raw" && k.as_str() != "file")
+                .map(|(_, v)| inline_file_len(v))
+                .sum::<usize>()
+        }
+        Value::Array(items) => items.iter().map(inline_file_len).sum(),
+        _ => 0,
+    }
+}
+
+/// Every file part of a reply: a Message's parts; a Task's artifacts, then its status message.
+#[must_use]
+pub fn file_parts(reply: &Reply) -> Vec<&FilePart> {
+    let parts: Box<dyn Iterator<Item = &Part>> = match reply {
+        Reply::Message(m) => Box::new(m.parts.iter()),
+        Reply::Task(t) => Box::new(
+            t.artifacts
+                .iter()
+                .flat_map(|a| &a.parts)
+                .chain(t.status_message.iter().flat_map(|m| &m.parts)),
+        ),
+    };
+    parts
+        .filter_map(|p| match p {
+            Part::File(f) => Some(f),
+            _ => None,
+        })
+        .collect()
 }
 
 fn short(v: &Value) -> String {
@@ -379,7 +489,7 @@ fn parts_text(parts: &[Part], with_data: bool) -> Vec<String> {
         .filter_map(|p| match p {
             Part::Text { text, .. } => Some(text.clone()),
             Part::Data(d) if with_data => Some(d.to_string()),
-            Part::File { text } if with_data => text.clone(),
+            Part::File(f) if with_data => f.text.clone(),
             _ => None,
         })
         .collect()
@@ -416,6 +526,10 @@ pub fn output_text(reply: &Reply) -> String {
                     return text.join("\n\n");
                 }
             }
+            if !file_parts(reply).is_empty() {
+                // Files alone are the output (each gets its own line).
+                return String::new();
+            }
             format!("[task {} {} \u{2014} no text output]", t.id, t.state)
         }
     }
@@ -425,10 +539,9 @@ pub fn output_text(reply: &Reply) -> String {
 /// lack both get one `tasks/get` so the history fallback can work).
 #[must_use]
 pub fn has_direct_text(task: &Task) -> bool {
-    let artifact_text = task
-        .artifacts
-        .iter()
-        .any(|a| !parts_text(&a.parts, true).is_empty());
+    let artifact_text = task.artifacts.iter().any(|a| {
+        !parts_text(&a.parts, true).is_empty() || a.parts.iter().any(|p| matches!(p, Part::File(_)))
+    });
     let status_text = task
         .status_message
         .as_ref()

@@ -103,6 +103,12 @@ fn plan_routes(state: &AppState) -> Router<AppState> {
             post(plan::tasks::input)
                 .layer(middleware::from_fn_with_state(gate.clone(), admission))
                 .fallback(not_found),
+        )
+        .route(
+            "/plan/{plan_id}/files/{file_id}",
+            get(plan::files::get)
+                .layer(middleware::from_fn_with_state(gate.clone(), admission))
+                .fallback(not_found),
         );
     if state.config().sessions.enabled {
         router = router

@@ -117,6 +117,17 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("store", &["redis_url", "lease_ms"]),
+    (
+        "files",
+        &[
+            "max_file_bytes",
+            "max_plan_bytes",
+            "retention_secs",
+            "max_total_bytes",
+            "max_attachments",
+            "inline_answer_bytes",
+        ],
+    ),
     ("openai", &["max_system_bytes"]),
     ("mcp", &["max_sessions", "session_ttl_secs"]),
     ("identity", &["did_seed", "author", "name"]),
@@ -142,6 +153,7 @@ pub struct FileConfig {
     pub resume: ResumeSection,
     pub sessions: SessionsSection,
     pub store: StoreSection,
+    pub files: FilesSection,
     pub identity: IdentitySection,
     pub hydra: HydraSection,
     pub tls: TlsSection,
@@ -274,6 +286,18 @@ pub struct ResumeSection {
     pub retention_secs: Option<i64>,
     pub max_bytes: Option<i64>,
     pub max_plans: Option<i64>,
+}
+
+/// `[files]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FilesSection {
+    pub max_file_bytes: Option<i64>,
+    pub max_plan_bytes: Option<i64>,
+    pub retention_secs: Option<i64>,
+    pub max_total_bytes: Option<i64>,
+    pub max_attachments: Option<i64>,
+    pub inline_answer_bytes: Option<i64>,
 }
 
 /// `[sessions]`.

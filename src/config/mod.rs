@@ -145,6 +145,18 @@ pub const DEFAULT_A2A_DID_RESOLVE_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_A2A_CANCEL_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_A2A_STREAM_GRACE_MS: u64 = 2_000;
 pub const DEFAULT_A2A_MAX_RESPONSE_BYTES: usize = 8_388_608;
+/// `files.max_file_bytes`: 10 MiB.
+pub const DEFAULT_FILES_MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// `files.max_plan_bytes`: 50 MiB.
+pub const DEFAULT_FILES_MAX_PLAN_BYTES: usize = 50 * 1024 * 1024;
+/// `files.retention_secs`: an hour.
+pub const DEFAULT_FILES_RETENTION_SECS: u64 = 3600;
+/// `files.max_total_bytes`: 256 MiB.
+pub const DEFAULT_FILES_MAX_TOTAL_BYTES: usize = 256 * 1024 * 1024;
+/// `files.max_attachments`.
+pub const DEFAULT_FILES_MAX_ATTACHMENTS: usize = 10;
+/// `files.inline_answer_bytes`: 1 MiB.
+pub const DEFAULT_FILES_INLINE_ANSWER_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_A2A_MAX_OUTPUT_CHARS: usize = 200_000;
 /// Peer requests in flight, gateway-wide: well under the descriptor limit once raised, with
 /// room for clients.
@@ -187,6 +199,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// Where shared state lives: this instance's memory, or Redis.
     pub store: StoreConfig,
+    /// Files of plans: agents' and clients' (`[files]`).
+    pub files: FilesConfig,
     /// `NODE_ENV`, trimmed; reported in `/health` only.
     pub environment: String,
     /// Environment variables whose names are on the peer allow-list, captured at boot.
@@ -346,6 +360,33 @@ pub struct ResumeConfig {
     pub max_plans: usize,
 }
 
+/// Files of plans: what agents return and clients attach, kept outside the LLM's context.
+#[derive(Debug, Clone, Copy)]
+pub struct FilesConfig {
+    /// One file's bytes (decoded).
+    pub max_file_bytes: usize,
+    /// One plan's files, attachments included.
+    pub max_plan_bytes: usize,
+    /// How long a plan's files stay fetchable after it ends.
+    pub retention: Duration,
+    /// Bytes kept over all plans; the oldest files are evicted first.
+    pub max_total_bytes: usize,
+    /// Attachments one request may carry.
+    pub max_attachments: usize,
+    /// Files up to this size go inline (as bytes) in the A2A door's answers; larger ones as
+    /// the gateway's URL.
+    pub inline_answer_bytes: usize,
+}
+
+impl FilesConfig {
+    /// The base64 text of `n` bytes is this long: what a peer's answer may carry beyond
+    /// `a2a.max_response_bytes` for its inline files.
+    #[must_use]
+    pub fn base64_len(n: usize) -> usize {
+        n.div_ceil(3).saturating_mul(4)
+    }
+}
+
 /// Server-side conversations: a `/plan` `session_id` continues the caller's stored
 /// conversation.
 #[derive(Debug, Clone)]
@@ -416,7 +457,13 @@ pub struct A2aConfig {
     pub cancel_timeout: Duration,
     pub stream_grace: Duration,
     pub block_private_endpoints: bool,
+    /// Bytes of one answer (or one stream event) besides the inline files it carries.
     pub max_response_bytes: usize,
+    /// What an answer may carry on top of `max_response_bytes` as inline files' base64 text:
+    /// the base64 length of `files.max_plan_bytes` (set from `[files]`). Those bytes are then
+    /// held to the file caps, so a 10 MiB file (~13.4 MiB of base64) is not refused as a
+    /// too-large answer.
+    pub file_allowance: usize,
     pub max_output_chars: usize,
     /// Requests to peers in flight at once, gateway-wide (sends, polls, streams, cards, cancels).
     pub max_connections: usize,
@@ -457,7 +504,9 @@ impl Config {
 
     fn resolve(env: &Env<'_>, file: &FileConfig) -> Result<Self, ConfigError> {
         let src = Sources { env, file };
-        let a2a = src.a2a()?;
+        let mut a2a = src.a2a()?;
+        let files = src.files()?;
+        a2a.file_allowance = FilesConfig::base64_len(files.max_plan_bytes);
         let peer_env = peer_env(env, &a2a.env_allowlist);
         src.refuse_tls()?;
         Ok(Self {
@@ -484,6 +533,7 @@ impl Config {
             },
             resume: src.resume()?,
             sessions: src.sessions()?,
+            files,
             store: StoreConfig {
                 redis_url: env
                     .get(ENV_REDIS_URL)
@@ -984,6 +1034,38 @@ impl Sources<'_> {
         })
     }
 
+    fn files(&self) -> Result<FilesConfig, ConfigError> {
+        let f = &self.file.files;
+        let max_file_bytes = self.count(
+            f.max_file_bytes,
+            "files.max_file_bytes",
+            DEFAULT_FILES_MAX_FILE_BYTES,
+        )?;
+        Ok(FilesConfig {
+            max_file_bytes,
+            max_plan_bytes: self.count(
+                f.max_plan_bytes,
+                "files.max_plan_bytes",
+                DEFAULT_FILES_MAX_PLAN_BYTES,
+            )?,
+            retention: Duration::from_secs(
+                self.non_negative(f.retention_secs, "files.retention_secs")?
+                    .unwrap_or(DEFAULT_FILES_RETENTION_SECS),
+            ),
+            max_total_bytes: self.count(
+                f.max_total_bytes,
+                "files.max_total_bytes",
+                DEFAULT_FILES_MAX_TOTAL_BYTES,
+            )?,
+            max_attachments: self
+                .non_negative(f.max_attachments, "files.max_attachments")?
+                .map_or(DEFAULT_FILES_MAX_ATTACHMENTS, to_usize),
+            inline_answer_bytes: self
+                .non_negative(f.inline_answer_bytes, "files.inline_answer_bytes")?
+                .map_or(DEFAULT_FILES_INLINE_ANSWER_BYTES, to_usize),
+        })
+    }
+
     fn sessions(&self) -> Result<SessionsConfig, ConfigError> {
         let s = &self.file.sessions;
         Ok(SessionsConfig {
@@ -1153,6 +1235,7 @@ impl Sources<'_> {
                 "a2a.max_response_bytes",
                 DEFAULT_A2A_MAX_RESPONSE_BYTES,
             )?,
+            file_allowance: 0,
             max_output_chars: self.count(
                 a.max_output_chars,
                 "a2a.max_output_chars",

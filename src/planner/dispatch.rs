@@ -7,7 +7,7 @@ use tracing::Instrument as _;
 
 use crate::a2a::wire::StateClass;
 use crate::a2a::wire::{self, Part, Reply};
-use crate::a2a::{A2aError, CallOutcome, PeerCall, StatusUpdate, TaskState};
+use crate::a2a::{A2aError, CallOutcome, OutgoingFile, PeerCall, StatusUpdate, TaskState};
 use crate::identity::verify::{SIGNATURE_KEY, Signatures, SignedText, check_texts};
 use crate::llm::ToolCall;
 use crate::planner::ask::{AskKind, Reply as Answer};
@@ -237,11 +237,20 @@ impl Plan {
                 None,
             );
         };
-        if let Err(e) = tool.validate(args) {
+        // `files` is the gateway's argument: the ids of files to send along, not peer input.
+        let (args, file_ids) = match tool.split_files(args) {
+            Ok(split) => split,
+            Err(e) => return ToolOutcome::failed(e, None, None),
+        };
+        if let Err(e) = tool.validate(&args) {
             return ToolOutcome::failed(e, None, None);
         }
-        let input = tool.peer_input(args);
-        self.call_agent_asking(deps, task_id, tool.agent, &skill.id, &input)
+        let files = match self.files.outgoing(&file_ids).await {
+            Ok(files) => files,
+            Err(e) => return ToolOutcome::failed(e, None, None),
+        };
+        let input = tool.peer_input(&args);
+        self.call_agent_asking(deps, task_id, tool.agent, &skill.id, &input, &files)
             .await
     }
 
@@ -331,9 +340,10 @@ impl Plan {
         agent_index: usize,
         skill_id: &str,
         input: &str,
+        files: &[OutgoingFile],
     ) -> ToolOutcome {
         let mut outcome = self
-            .call_agent(deps, task_id, agent_index, skill_id, input)
+            .call_agent(deps, task_id, agent_index, skill_id, input, files)
             .await;
         while self.request.preferences.interactive
             && self.asker.cannot_ask().is_none()
@@ -353,7 +363,7 @@ impl Plan {
                 break;
             };
             outcome = self
-                .call_agent(deps, task_id, agent_index, skill_id, &answer)
+                .call_agent(deps, task_id, agent_index, skill_id, &answer, &[])
                 .await;
         }
         outcome
@@ -368,6 +378,7 @@ impl Plan {
         agent_index: usize,
         skill_id: &str,
         input: &str,
+        files: &[OutgoingFile],
     ) -> ToolOutcome {
         let started = std::time::Instant::now();
         let span = tracing::info_span!(
@@ -376,7 +387,7 @@ impl Plan {
             skill = skill_id,
         );
         let outcome = self
-            .call_agent_once(deps, task_id, agent_index, skill_id, input)
+            .call_agent_once(deps, task_id, agent_index, skill_id, input, files)
             .instrument(span)
             .await;
         let kind = match (&outcome.remote_state, &outcome.error) {
@@ -407,6 +418,7 @@ impl Plan {
         agent_index: usize,
         skill_id: &str,
         input: &str,
+        files: &[OutgoingFile],
     ) -> ToolOutcome {
         let agent = &self.request.agents[agent_index];
         // Wait for a call slot; an abort while waiting falls through to a call that ends at once.
@@ -426,6 +438,7 @@ impl Plan {
                     peer: &self.peers[agent_index],
                     skill_id,
                     input,
+                    files,
                     context_id: &context_id,
                     reference_task_id: self
                         .request
@@ -568,10 +581,30 @@ impl Plan {
                         "unknown"
                     }
                 };
-                let text = cap_output(
+                // The peer's files become the plan's; the model reads one line per file.
+                let mut files = Vec::new();
+                for part in wire::file_parts(&reply) {
+                    match self.files.add_part(part).await {
+                        Ok(Some(file)) => files.push(file),
+                        Ok(None) => {}
+                        Err(e) => {
+                            return ToolOutcome {
+                                signatures,
+                                ..ToolOutcome::failed(e, outcome.remote_task_id, Some(state))
+                            };
+                        }
+                    }
+                }
+                let mut text = cap_output(
                     wire::output_text(&reply),
                     deps.a2a.config().max_output_chars,
                 );
+                for file in &files {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(&file.line());
+                }
                 let content = envelope(
                     &agent.name,
                     agent.trust.pinned_did.as_deref(),
@@ -594,6 +627,7 @@ impl Plan {
                     remote_text: Some(scrub(&text)),
                     remote_context_id: None,
                     rejected: None,
+                    files,
                 }
             }
         }
@@ -660,7 +694,7 @@ fn signed_texts(artifacts: &[wire::Artifact]) -> impl Iterator<Item = SignedText
                     .and_then(|m| m.get(SIGNATURE_KEY))
                     .and_then(Value::as_str),
             }),
-            Part::Data(_) | Part::File { .. } => None,
+            Part::Data(_) | Part::File(_) => None,
         })
 }
 

@@ -38,6 +38,8 @@ pub struct ToolOutcome {
     pub remote_context_id: Option<String>,
     /// The user declined the call (`task.finished` state `rejected`), with this reason.
     pub rejected: Option<String>,
+    /// Files the peer returned (`task.artifact` `files`); their lines are in `content`.
+    pub files: Vec<crate::planner::files::PlanFile>,
 }
 
 impl ToolOutcome {
@@ -53,6 +55,7 @@ impl ToolOutcome {
             remote_text: None,
             remote_context_id: None,
             rejected: None,
+            files: Vec::new(),
         }
     }
 
@@ -68,6 +71,7 @@ impl ToolOutcome {
             remote_text: None,
             remote_context_id: None,
             rejected: Some(reason),
+            files: Vec::new(),
         }
     }
 
@@ -87,6 +91,7 @@ impl ToolOutcome {
             remote_text: None,
             remote_context_id: None,
             rejected: None,
+            files: Vec::new(),
         }
     }
 

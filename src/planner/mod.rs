@@ -8,6 +8,7 @@ pub mod ask;
 pub mod compaction;
 pub mod dispatch;
 pub mod event;
+pub mod files;
 pub mod guard;
 pub mod prompt;
 pub mod render;
@@ -232,6 +233,10 @@ pub struct Plan {
     pub confirm_timeout: Duration,
     /// When the plan was made (its deadline counts from here).
     pub born: Instant,
+    /// The plan's files (agents' and the client's).
+    pub files: files::PlanFiles,
+    /// The client's attachments, until the plan keeps them as it starts.
+    attachments: std::sync::Mutex<Vec<files::Attachment>>,
 }
 
 /// Why a plan ended without `final`.
@@ -301,6 +306,8 @@ pub struct PlanStart {
     pub asker: Arc<dyn ask::Asker>,
     /// `plan.confirm_timeout_ms`.
     pub confirm_timeout: Duration,
+    /// Where the plan's files are kept, and their caps.
+    pub files: (Arc<dyn files::FileKeeper>, files::FileCaps),
 }
 
 impl Plan {
@@ -325,7 +332,10 @@ impl Plan {
             budget,
             asker,
             confirm_timeout,
+            files: (keeper, caps),
         } = start;
+        let mut request = request;
+        let attachments = std::mem::take(&mut request.attachments);
         let stats = PlanStats::default();
         let _ = stats.plan_id.set(plan_id);
         Self {
@@ -346,7 +356,26 @@ impl Plan {
             asker,
             confirm_timeout,
             born: Instant::now(),
+            files: files::PlanFiles::new(keeper, caps),
+            attachments: std::sync::Mutex::new(attachments),
         }
+    }
+
+    /// Keeps the client's attachments as files of the plan; their lines for the model.
+    async fn keep_attachments(&self) -> Result<Vec<files::PlanFile>, PlanFailure> {
+        let attachments = std::mem::take(
+            &mut *self
+                .attachments
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if attachments.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.files
+            .add_attachments(attachments)
+            .await
+            .map_err(|e| PlanFailure::Internal(format!("attachments: {e}")))
     }
 
     /// Runs the plan to its terminal frames (`final`/`error`, then `done`). `hard_stop` fires
@@ -522,7 +551,7 @@ impl Plan {
 
     /// The conversation before the first step: prior summary, history turns, the question
     /// (spec §3.9 seeding). The system message is sent separately, pre-serialised.
-    fn seed_messages(&self) -> Vec<Message> {
+    fn seed_messages(&self, attached: &[files::PlanFile]) -> Vec<Message> {
         let r = &self.request;
         let mut messages = Vec::with_capacity(r.history.len() + 3);
         if let Some(summary) = r.prior_summary.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -542,7 +571,18 @@ impl Plan {
                 }
             }
         }
-        messages.push(Message::User(r.question.clone()));
+        if attached.is_empty() {
+            messages.push(Message::User(r.question.clone()));
+        } else {
+            // The model learns each attachment by its line; the bytes stay with the gateway.
+            let mut question = r.question.clone();
+            question.push_str("\n\nAttached files (pass their ids in a tool's `files` argument to give them to an agent):");
+            for f in attached {
+                question.push('\n');
+                question.push_str(&f.line());
+            }
+            messages.push(Message::User(question));
+        }
         messages
     }
 
@@ -613,13 +653,17 @@ impl Plan {
             .or(deps.default_steps)
             .unwrap_or(10)
             .max(1);
-        let mut messages = self.seed_messages();
+        let attached = self.keep_attachments().await?;
+        let mut messages = self.seed_messages(&attached);
         self.compact(deps, llm, &mut messages).await;
         self.emit_plan().await;
-        // Tool definitions do not change during a plan: serialise them once.
-        let tools = self
+        // Tool definitions are serialised once, and once more when the plan's first file
+        // arrives (from then on every skill offers `files`).
+        let recipe_description = render::recipe_tool_description(&deps.recipes);
+        let mut with_files = self.files.any();
+        let mut tools = self
             .tools
-            .definitions_json(&render::recipe_tool_description(&deps.recipes))
+            .definitions_json(&recipe_description, with_files)
             .map_err(|e| PlanFailure::Internal(e.to_string()))?;
         let mut guard = DoomLoopGuard::default();
         let mut usage = Usage::default();
@@ -642,6 +686,13 @@ impl Plan {
                 && budget.exhausted().await
             {
                 return Err(PlanFailure::Budget);
+            }
+            if !with_files && self.files.any() {
+                with_files = true;
+                tools = self
+                    .tools
+                    .definitions_json(&recipe_description, true)
+                    .map_err(|e| PlanFailure::Internal(e.to_string()))?;
             }
             let closing = max_steps >= 2 && step == max_steps - 1;
             let part_id = uuid::Uuid::new_v4().to_string();
@@ -714,6 +765,15 @@ impl Plan {
     }
 
     async fn run_fanout(&self, deps: &PlannerDeps) -> Result<PlanSuccess, PlanFailure> {
+        // Every skill gets every attachment.
+        let attached = self.keep_attachments().await?;
+        let ids: Vec<String> = attached.iter().map(|f| f.file_id.clone()).collect();
+        let outgoing = self
+            .files
+            .outgoing(&ids)
+            .await
+            .map_err(|e| PlanFailure::Internal(format!("attachments: {e}")))?;
+        let outgoing = &outgoing;
         self.emit_plan().await;
         let question = &self.request.question;
         let mut started = Vec::new();
@@ -747,7 +807,7 @@ impl Plan {
                             .await;
                     }
                     let outcome = self
-                        .call_agent_asking(deps, &subject.task_id, *a, skill_id, question)
+                        .call_agent_asking(deps, &subject.task_id, *a, skill_id, question, outgoing)
                         .await;
                     self.end_call(subject.clone(), outcome).await
                 }),

@@ -29,6 +29,8 @@ pub struct PlanRequest {
     /// How many leading `history` turns this plan must fold into the summary
     /// (`sessions.max_turns`), whatever their size.
     pub fold_turns: usize,
+    /// Files the client attached (`attachments`), kept as files of the plan when it starts.
+    pub attachments: Vec<crate::planner::files::Attachment>,
 }
 
 /// One agent's side of a stored conversation.
@@ -55,6 +57,7 @@ impl PlanRequest {
             instructions: None,
             threads: HashMap::new(),
             fold_turns: 0,
+            attachments: Vec::new(),
         }
     }
 }

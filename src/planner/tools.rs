@@ -31,6 +31,25 @@ static DEFAULT_PARAMETERS_JSON: LazyLock<Box<RawValue>> =
 static DEFAULT_VALIDATOR: LazyLock<Option<jsonschema::Validator>> =
     LazyLock::new(|| jsonschema::draft202012::new(&DEFAULT_PARAMETERS).ok());
 
+/// The `files` argument every skill tool offers once its plan has files.
+static FILES_PROPERTY: LazyLock<Value> = LazyLock::new(
+    || json!({"type": "array", "items": {"type": "string"}, "description": "Ids of this plan's files (the [file <id>: ...] lines) to send to the agent with the input."}),
+);
+
+/// Adds the `files` property to an object schema (unless it has its own).
+fn with_files_property(schema: &RawValue) -> Box<RawValue> {
+    let mut value: Value = serde_json::from_str(schema.get()).unwrap_or(Value::Null);
+    if let Some(obj) = value.as_object_mut() {
+        let properties = obj
+            .entry("properties")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Some(p) = properties.as_object_mut() {
+            p.entry("files").or_insert_with(|| FILES_PROPERTY.clone());
+        }
+    }
+    serde_json::value::to_raw_value(&value).unwrap_or_else(|_| schema.to_owned())
+}
+
 /// A tool's parameters schema, as JSON text.
 #[derive(Debug)]
 pub enum Parameters {
@@ -82,6 +101,8 @@ pub struct PeerTool {
     pub shape: InputShape,
     /// Compiled lazily on first use (`None` inside = the schema does not compile).
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
+    /// The parameters with the gateway's `files` argument, built when first offered.
+    with_files: OnceLock<Box<RawValue>>,
 }
 
 /// What a tool name resolves to.
@@ -245,6 +266,7 @@ impl ToolSet {
                     parameters,
                     shape,
                     validator: OnceLock::new(),
+                    with_files: OnceLock::new(),
                 });
             }
         }
@@ -272,6 +294,7 @@ impl ToolSet {
     pub fn definitions_json(
         &self,
         load_recipe_description: &str,
+        with_files: bool,
     ) -> Result<Box<RawValue>, serde_json::Error> {
         static LOAD_RECIPE_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
             serde_json::value::to_raw_value(&json!({"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"], "additionalProperties": false}))
@@ -285,7 +308,11 @@ impl ToolSet {
                 function: Function {
                     name: &t.id,
                     description: &t.description,
-                    parameters: t.parameters.json(),
+                    parameters: if with_files {
+                        t.parameters_with_files()
+                    } else {
+                        t.parameters.json()
+                    },
                 },
             })
             .chain(std::iter::once(Definition {
@@ -302,6 +329,53 @@ impl ToolSet {
 }
 
 impl PeerTool {
+    /// The parameters with the optional `files` argument (a skill whose own schema has a
+    /// `files` property keeps it as it is).
+    #[must_use]
+    pub fn parameters_with_files(&self) -> &RawValue {
+        self.with_files
+            .get_or_init(|| with_files_property(self.parameters.json()))
+    }
+
+    /// Whether the skill's own schema has a `files` property (then `files` is peer input).
+    fn own_files(&self) -> bool {
+        self.shape == InputShape::ObjectSchema
+            && self
+                .parameters
+                .value()
+                .get("properties")
+                .is_some_and(|p| p.get("files").is_some())
+    }
+
+    /// Takes the gateway's `files` argument (file ids) out of the model's arguments.
+    ///
+    /// # Errors
+    /// `files` that is not an array of strings.
+    pub fn split_files(&self, args: &Value) -> Result<(Value, Vec<String>), String> {
+        let Some(files) = args.get("files") else {
+            return Ok((args.clone(), Vec::new()));
+        };
+        if self.own_files() {
+            return Ok((args.clone(), Vec::new()));
+        }
+        let ids = match files {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>(),
+            Value::Null => Some(Vec::new()),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            "invalid tool input: files: must be an array of file ids (strings)".to_owned()
+        })?;
+        let mut rest = args.clone();
+        if let Some(obj) = rest.as_object_mut() {
+            obj.remove("files");
+        }
+        Ok((rest, ids))
+    }
+
     /// Validates arguments against the parameters schema (draft 2020-12).
     ///
     /// # Errors

@@ -10,13 +10,14 @@ use serde_json::{Map, Value};
 
 use crate::config::{MAX_PLAN_TIMEOUT_MS, MIN_PLAN_TIMEOUT_MS};
 use crate::identity::decode_public_key;
+use crate::planner::files::{Attachment, AttachmentContent};
 use crate::planner::request::{
     Agent, HistoryTurn, PeerAuth, PlanRequest, Preferences, Protocol, Role, Skill, Trust,
 };
 
 /// Top-level fields of a `/plan` body (spec §1.5, and `catalog`); a reader skips the others
 /// unread.
-pub const PLAN_FIELDS: [&str; 8] = [
+pub const PLAN_FIELDS: [&str; 9] = [
     "question",
     "agents",
     "preferences",
@@ -25,6 +26,7 @@ pub const PLAN_FIELDS: [&str; 8] = [
     "prior_summary",
     "prior_task_ids",
     "catalog",
+    "attachments",
 ];
 
 /// One validation problem.
@@ -344,6 +346,20 @@ impl Validator {
                 None
             }
         };
+        let attachments = match obj.get("attachments") {
+            None => Some(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, a)| self.attachment(a, &format!("attachments.{i}")))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .collect::<Option<Vec<_>>>(),
+            other => {
+                self.wrong_type("attachments", "array", other);
+                None
+            }
+        };
         Some(PlanRequest {
             question: question?,
             agents: agents?,
@@ -355,6 +371,69 @@ impl Validator {
             instructions: None,
             threads: std::collections::HashMap::new(),
             fold_turns: 0,
+            attachments: attachments?,
+        })
+    }
+
+    /// One attachment: `name`, `media_type`, and either `data` (base64) or `url` (http/https).
+    fn attachment(&mut self, value: &Value, path: &str) -> Option<Attachment> {
+        let Value::Object(obj) = value else {
+            self.wrong_type(path, "object", Some(value));
+            return None;
+        };
+        let name = match self.string(obj, "name", &format!("{path}.name"), true) {
+            Ok(Some(n)) if n.trim().is_empty() => {
+                self.push(&format!("{path}.name"), "name must be a non-empty string");
+                None
+            }
+            Ok(n) => n,
+            Err(()) => None,
+        };
+        let media_type = match self.string(obj, "media_type", &format!("{path}.media_type"), true) {
+            Ok(Some(m)) if !m.contains('/') => {
+                self.push(
+                    &format!("{path}.media_type"),
+                    "media_type must be a media type such as \"image/png\"",
+                );
+                None
+            }
+            Ok(m) => m,
+            Err(()) => None,
+        };
+        let data = self
+            .string(obj, "data", &format!("{path}.data"), false)
+            .ok()?;
+        let url = self
+            .string(obj, "url", &format!("{path}.url"), false)
+            .ok()?;
+        let content = match (data, url) {
+            (Some(data), None) => match crate::planner::files::decode_base64(&data) {
+                Some(bytes) => Some(AttachmentContent::Bytes(bytes.into())),
+                None => {
+                    self.push(&format!("{path}.data"), "data must be base64 text");
+                    None
+                }
+            },
+            (None, Some(url)) => {
+                if url.starts_with("https://") || url.starts_with("http://") {
+                    Some(AttachmentContent::Url(url))
+                } else {
+                    self.push(&format!("{path}.url"), "url must be an http or https URL");
+                    None
+                }
+            }
+            _ => {
+                self.push(
+                    path,
+                    "an attachment has either data (base64) or url, not both",
+                );
+                None
+            }
+        };
+        Some(Attachment {
+            name: name?,
+            media_type: media_type?,
+            content: content?,
         })
     }
 

@@ -17,6 +17,7 @@
 
 pub mod answer;
 pub mod ask;
+pub mod files;
 mod place;
 pub mod pump;
 pub mod registry;
@@ -53,6 +54,12 @@ pub struct RunLimits {
     pub confirm_timeout: Duration,
     /// How long the tasks of an ended plan answer 409 rather than 404 (`resume.retention_secs`).
     pub ask_retention: Duration,
+    /// `files.max_file_bytes` and `files.max_plan_bytes`.
+    pub file_caps: crate::planner::files::FileCaps,
+    /// `files.retention_secs`: how long an ended plan's files stay.
+    pub file_retention: Duration,
+    /// `files.max_total_bytes`: files kept over all plans.
+    pub max_total_file_bytes: usize,
 }
 
 /// Starts and owns the gateway's plans; cheap to share (`Arc` fields).
@@ -80,6 +87,8 @@ pub struct Runs {
     asks: Arc<ask::Asks>,
     /// Store listeners running on the tracker for the gateway's life.
     listeners: std::sync::atomic::AtomicUsize,
+    /// Plans' files (memory, or the shared store).
+    files: Arc<crate::store::files::Files>,
 }
 
 /// What a plan starts with, besides its request.
@@ -103,6 +112,8 @@ pub struct StartInfo {
     pub budget: Option<Arc<dyn crate::planner::TokenBudget>>,
     /// Whether the plan's client can be asked (confirmations, peers' questions).
     pub asking: Asking,
+    /// Who may fetch the plan's files (the caller's owner).
+    pub owner: String,
 }
 
 /// Whether a plan's client can answer its questions.
@@ -116,7 +127,7 @@ pub enum Asking {
 
 impl StartInfo {
     /// A fresh session and plan id, the cards' budget from now, no first event, for the caller
-    /// named `caller` in logs.
+    /// named `caller` in logs (set `owner` for the plan's files to be fetchable).
     #[must_use]
     pub fn fresh(runs: &Runs, request_id: String, caller: &str) -> Self {
         Self {
@@ -129,6 +140,7 @@ impl StartInfo {
             caller: caller.to_owned(),
             budget: None,
             asking: Asking::CannotAsk("this door cannot ask"),
+            owner: String::new(),
         }
     }
 }
@@ -157,6 +169,10 @@ impl Runs {
             key_plans: None,
             asks: Arc::new(ask::Asks::new(limits.ask_retention, None)),
             listeners: std::sync::atomic::AtomicUsize::new(0),
+            files: Arc::new(crate::store::files::Files::memory(
+                limits.max_total_file_bytes,
+                limits.file_retention,
+            )),
             deps,
             limits,
             tracker,
@@ -329,6 +345,23 @@ impl Runs {
     ) -> Self {
         self.key_plans = Some(counters);
         self
+    }
+
+    /// Keeps plans' files on the shared store, so the files route answers on any instance.
+    #[must_use]
+    pub fn with_shared_files(mut self, store: crate::store::redis::RedisStore) -> Self {
+        self.files = Arc::new(crate::store::files::Files::redis(
+            store,
+            self.limits.max_total_file_bytes,
+            self.limits.file_retention,
+        ));
+        self
+    }
+
+    /// Plans' files (the files route reads them).
+    #[must_use]
+    pub fn files(&self) -> &Arc<crate::store::files::Files> {
+        &self.files
     }
 
     /// Keeps the MCP door's sessions on the shared store.

@@ -167,6 +167,15 @@ impl Runs {
             }
             super::Asking::CannotAsk(why) => Arc::new(crate::planner::ask::CannotAsk(why)),
         };
+        let keeper: Arc<dyn crate::planner::files::FileKeeper> =
+            Arc::new(super::files::KeptFiles {
+                store: Arc::clone(&self.files),
+                plan_id: info.plan_id.clone(),
+                owner: info.owner,
+                lease: deadline + self.limits.file_retention + std::time::Duration::from_secs(30),
+            });
+        let files = Arc::clone(&self.files);
+        let plan_id = info.plan_id.clone();
         let plan = Plan::new(
             PlanStart {
                 session_id: info.session_id,
@@ -180,6 +189,7 @@ impl Runs {
                 budget: info.budget,
                 asker,
                 confirm_timeout: self.limits.confirm_timeout,
+                files: (keeper, self.limits.file_caps),
             },
             &self.deps,
             Emitter::observed(tx, info.observer),
@@ -196,6 +206,10 @@ impl Runs {
             async move {
                 let _tracked = tracked;
                 plan.run(deps, hard_stop).await;
+                // From now on the plan's files are kept `files.retention_secs`.
+                if let Err(e) = files.finish(&plan_id).await {
+                    tracing::warn!(error = %e, "cannot start the retention of a plan's files");
+                }
             }
             .instrument(tracing::Span::current()),
         );

@@ -5,6 +5,7 @@ pub mod asks;
 pub mod contexts;
 pub mod counters;
 pub mod events;
+pub mod files;
 pub mod idempotency;
 pub mod records;
 pub mod redis;

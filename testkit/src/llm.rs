@@ -304,6 +304,12 @@ impl FakeLlm {
         Self::start_inner(Vec::new(), Some(policy), false, delays).await
     }
 
+    /// A server that answers every request by `policy` and records every request (a test
+    /// whose answers depend on what the gateway sent, such as ids it minted).
+    pub async fn recording(policy: Policy) -> Self {
+        Self::start_inner(Vec::new(), Some(policy), true, Arc::default()).await
+    }
+
     async fn start_inner(
         turns: Vec<Turn>,
         policy: Option<Policy>,

@@ -41,6 +41,8 @@ pub enum Script {
     PollsUnavailable,
     /// `completed` on the first poll with one artifact holding these parts.
     Artifact(Value),
+    /// `completed` on the first poll, no artifact, a status message holding these parts.
+    StatusParts(Value),
     /// The send answers `input-required` at once with this question; a later send on that task
     /// (its `taskId`) answers `completed` with `echo: <the answer>`.
     AskOnce(String),
@@ -366,6 +368,12 @@ async fn rpc_v03(state: &Arc<PeerState>, method: &str, req: &Value, id: Value) -
                     &task_id,
                     "completed",
                     json!({"artifacts": [{"artifactId": "a1", "parts": parts}]}),
+                ),
+                Script::StatusParts(parts) => task(
+                    &task_id,
+                    "completed",
+                    json!({"status": {"state": "completed",
+                        "message": {"role": "agent", "parts": parts}}}),
                 ),
                 Script::Stream(_) | Script::StreamTimed(_) | Script::RejectClientTaskId => {
                     task(&task_id, "completed", echo_artifacts(input))

@@ -17,6 +17,7 @@ mod clients;
 mod conversation;
 mod cross_door;
 mod doors;
+mod files;
 mod hostile;
 mod http_surface;
 mod humans;

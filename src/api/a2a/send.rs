@@ -394,6 +394,7 @@ async fn open_task(
         budget: call.caller.budget(),
         // A question becomes the task's `input-required`; the answer is a send on the task.
         asking: crate::run::Asking::Owner(call.owner.to_owned()),
+        owner: call.owner.to_owned(),
         ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
     };
     let plan_id = info.plan_id.clone();

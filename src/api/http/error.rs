@@ -24,6 +24,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// Attachments over one of the `files.*` limits (the text names it).
+    #[error("{0}")]
+    AttachmentsTooLarge(String),
     /// The body did not arrive within `server.body_read_timeout_ms`.
     #[error("request body not received within {ms} ms (server.body_read_timeout_ms)")]
     BodyTimeout { ms: u128 },
@@ -84,7 +87,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::AttachmentsTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::InvalidJson(_) | Self::Invalid { .. } | Self::ToolIdCollision(_) => {
                 StatusCode::BAD_REQUEST
@@ -127,6 +132,7 @@ impl ApiError {
             | Self::NotWaiting(_)
             | Self::Forbidden(_)
             | Self::PayloadTooLarge { .. }
+            | Self::AttachmentsTooLarge(_)
             | Self::BodyTimeout { .. }
             | Self::InvalidJson(_)
             | Self::Invalid { .. }
@@ -140,7 +146,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::PayloadTooLarge { .. } | Self::AttachmentsTooLarge(_) => "payload_too_large",
             Self::BodyTimeout { .. } => "request_timeout",
             Self::InvalidJson(_) | Self::Invalid { .. } | Self::ToolIdCollision(_) => {
                 "invalid_request"
@@ -216,6 +222,7 @@ impl IntoResponse for ApiError {
                 json!({"error": self.code(), "detail": detail, "issues": issues})
             }
             Self::PayloadTooLarge { .. }
+            | Self::AttachmentsTooLarge(_)
             | Self::BodyTimeout { .. }
             | Self::ShuttingDown
             | Self::Overloaded

@@ -70,6 +70,7 @@ impl RpcError {
             | ApiError::RateLimited { .. }
             | ApiError::BudgetExhausted { .. }
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::AttachmentsTooLarge(_)
             | ApiError::BodyTimeout { .. }
             | ApiError::Invalid { .. }
             | ApiError::ToolIdCollision(_) => code::INVALID_REQUEST,

@@ -140,6 +140,7 @@ async fn ask(call: &ToolCall<'_>) -> Response {
         } else {
             crate::run::Asking::CannotAsk("this client cannot be asked")
         },
+        owner: call.caller.owner().to_owned(),
         ..StartInfo::fresh(runs, request_id(call.headers), call.caller.label())
     };
     let plan_id = info.plan_id.clone();

@@ -153,6 +153,7 @@ async fn open(
             budget: caller.budget(),
             // Chat completions have no way to ask the user mid-answer.
             asking: crate::run::Asking::CannotAsk("this door cannot ask for approval"),
+            owner: caller.owner().to_owned(),
             ..StartInfo::fresh(runs, request_id(headers), caller.label())
         },
     );

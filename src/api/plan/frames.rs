@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::identity::verify::Signatures;
 use crate::planner::event::{CallSubject, PlanEvent, ToolOutcome, Usage};
+use crate::planner::files::PlanFile;
 
 /// Renders an event as wire bytes: `event: <name>\ndata: <compact JSON>\n\n` per frame.
 #[must_use]
@@ -35,6 +36,17 @@ fn signatures(s: Option<&Signatures>) -> Value {
     )
 }
 
+/// One `files` entry of `task.artifact`: a kept file's `url` (the plan's files route), or the
+/// `source_url` of one the peer only linked to.
+pub fn file_entry(f: &PlanFile) -> Value {
+    match (&f.url, &f.source_url) {
+        (Some(url), _) => json!({"file_id": f.file_id, "name": f.name, "media_type": f.media_type,
+            "size": f.size, "url": url}),
+        (None, source) => json!({"file_id": f.file_id, "name": f.name, "media_type": f.media_type,
+            "source_url": source}),
+    }
+}
+
 /// A peer call's end: `task.artifact` (what the peer said), then `task.finished` (how it
 /// ended); a call the user declined has only `task.finished` (state `rejected`, its `reason`).
 fn task_ended(subject: &CallSubject, outcome: &ToolOutcome) -> Vec<(&'static str, Value)> {
@@ -55,6 +67,12 @@ fn task_ended(subject: &CallSubject, outcome: &ToolOutcome) -> Vec<(&'static str
         }
         if let Some(s) = &outcome.signatures {
             a.insert("signatures".into(), signatures(s.as_ref()));
+        }
+        if !outcome.files.is_empty() {
+            a.insert(
+                "files".into(),
+                Value::Array(outcome.files.iter().map(file_entry).collect()),
+            );
         }
     }
     if let Some(f) = finished.as_object_mut() {

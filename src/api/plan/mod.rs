@@ -4,6 +4,7 @@
 //! [`frames`]) or, with resumable streams, the event log ([`resume`]). No planner logic lives
 //! here.
 
+pub mod files;
 pub mod frames;
 pub mod idempotency;
 pub mod resume;
@@ -88,6 +89,42 @@ fn check_catalog_size(
     }
 }
 
+/// Attachment limits: `files.max_attachments` of them, each within `files.max_file_bytes`,
+/// all within `files.max_plan_bytes` (413 naming the limit).
+fn check_attachments(
+    request: &PlanRequest,
+    limits: &crate::config::FilesConfig,
+) -> Result<(), ApiError> {
+    use crate::planner::files::AttachmentContent;
+    let count = request.attachments.len();
+    if count > limits.max_attachments {
+        return Err(ApiError::AttachmentsTooLarge(format!(
+            "attachments: at most {} per request (files.max_attachments), got {count}",
+            limits.max_attachments
+        )));
+    }
+    let mut total = 0usize;
+    for (i, a) in request.attachments.iter().enumerate() {
+        if let AttachmentContent::Bytes(bytes) = &a.content {
+            if bytes.len() > limits.max_file_bytes {
+                return Err(ApiError::AttachmentsTooLarge(format!(
+                    "attachments.{i}.data: {} bytes, over files.max_file_bytes ({})",
+                    bytes.len(),
+                    limits.max_file_bytes
+                )));
+            }
+            total += bytes.len();
+        }
+    }
+    if total > limits.max_plan_bytes {
+        return Err(ApiError::AttachmentsTooLarge(format!(
+            "attachments: {total} bytes in all, over files.max_plan_bytes ({})",
+            limits.max_plan_bytes
+        )));
+    }
+    Ok(())
+}
+
 /// The longest `session_id` that names a stored conversation (with sessions on).
 const MAX_SESSION_ID_CHARS: usize = 256;
 
@@ -137,6 +174,7 @@ fn read_request(state: &AppState, caller: &Caller, raw: &[u8]) -> Result<PlanReq
         request.agents = catalog.agents.iter().cloned().chain(own).collect();
     }
     check_catalog_size(&request, &state.config().plan)?;
+    check_attachments(&request, &state.config().files)?;
     check_collisions(&request.agents).map_err(ApiError::ToolIdCollision)?;
     Ok(request)
 }
@@ -216,6 +254,7 @@ async fn open(
         caller: caller.label().to_owned(),
         budget: caller.budget(),
         asking: crate::run::Asking::Owner(caller.owner().to_owned()),
+        owner: caller.owner().to_owned(),
     };
     if resume {
         // A resumable plan outlives its first reader: it runs on the tracker.
