@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use crate::planner::event::{CallSubject, ToolOutcome};
+use crate::planner::files::PlanFile;
 
 /// What a door says when a plan ended without `final`.
 pub const NO_ANSWER: &str = "the plan ended without an answer";
@@ -53,6 +54,23 @@ impl Answer {
         self.part = None;
         std::mem::take(&mut self.text)
     }
+}
+
+/// The plan's files as Markdown links after an answer (`base` is the gateway's URL as the
+/// caller reached it; kept files are fetched there with the caller's token).
+#[must_use]
+pub fn file_links(files: &[PlanFile], base: &str) -> String {
+    let mut out = String::new();
+    for f in files {
+        let target = match (&f.source_url, &f.url) {
+            (Some(link), _) => link.clone(),
+            (None, Some(url)) => format!("{base}{url}"),
+            (None, None) => continue,
+        };
+        out.push_str(if out.is_empty() { "\n\nFiles:" } else { "" });
+        out.push_str(&format!("\n- [{}]({target}) ({})", f.name, f.media_type));
+    }
+    out
 }
 
 /// Tool call id → `agent/skill`, kept between a call's start and its end.

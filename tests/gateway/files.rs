@@ -548,3 +548,122 @@ async fn the_oldest_files_are_evicted_past_the_total() {
         assert_eq!(sha(&resp.bytes().await.unwrap()), sha(&bytes));
     }
 }
+
+/// A gateway whose `default` catalog holds one agent that returns a small image and a larger
+/// file, in fan-out mode; `files.inline_answer_bytes` sits between the two.
+async fn door_gateway(peer: &FakePeer) -> TestGateway {
+    let path = std::env::temp_dir().join(format!("plangate-files-{}.json", uuid::Uuid::new_v4()));
+    let catalogs = json!({"catalogs": {"default": {"description": "makes files",
+        "agents": [peer.agent("maker", "make")]}}});
+    std::fs::write(&path, serde_json::to_vec(&catalogs).unwrap()).unwrap();
+    let mut c = config();
+    c.catalog_file = Some(path);
+    c.files.inline_answer_bytes = 10_000;
+    gateway(c).await
+}
+
+fn door_peer_files() -> (Vec<u8>, Vec<u8>, Script) {
+    let small = payload(2_000, 20);
+    let large = payload(50_000, 21);
+    let script = Script::Artifact(json!([
+        {"kind": "text", "text": "two files"},
+        {"kind": "file", "file": {"name": "small.png", "mimeType": "image/png", "bytes": b64(&small)}},
+        {"kind": "file", "file": {"name": "large.bin", "mimeType": "application/octet-stream", "bytes": b64(&large)}}
+    ]));
+    (small, large, script)
+}
+
+/// The bytes behind a link to the gateway's files route, fetched with `token`.
+async fn fetch_link(link: &str, token: &str) -> Vec<u8> {
+    let resp = http().get(link).bearer_auth(token).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{link}");
+    resp.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn the_a2a_door_gives_files_as_file_parts_to_the_a2a_sdk_client() {
+    let Some(python) = a2a_python() else {
+        return;
+    };
+    let (small, large, script) = door_peer_files();
+    let peer = FakePeer::start(script).await;
+    let gw = door_gateway(&peer).await;
+    for dialect in ["1.0", "0.3"] {
+        let seen = run_json(
+            &python,
+            "tests/peers/a2a_door_client.py",
+            &json!({"url": gw.url, "token": TOKEN, "dialect": dialect, "steps": [
+                {"op": "send", "text": "make files", "mode": "blocking"}]}),
+        )
+        .await;
+        let task = &seen["results"][0]["events"][0]["task"];
+        assert_eq!(
+            task["status"]["state"], "TASK_STATE_COMPLETED",
+            "{dialect}: {task}"
+        );
+        let parts = task["artifacts"][0]["parts"].as_array().unwrap();
+        assert_eq!(parts.len(), 3, "{dialect}: {parts:?}");
+        // Small: inline bytes, as the SDK decoded them from the wire.
+        assert_eq!(parts[1]["filename"], "small.png", "{dialect}");
+        assert_eq!(parts[1]["mediaType"], "image/png");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(parts[1]["raw"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(sha(&raw), sha(&small), "{dialect}");
+        // Large: a link to the gateway's files route, for the same caller.
+        assert_eq!(parts[2]["filename"], "large.bin");
+        let link = parts[2]["url"].as_str().unwrap();
+        assert!(link.starts_with(&format!("{}/plan/", gw.url)), "{link}");
+        assert_eq!(
+            sha(&fetch_link(link, TOKEN).await),
+            sha(&large),
+            "{dialect}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_mcp_and_openai_doors_link_the_files_for_their_sdks() {
+    let Some(python) = clients_python() else {
+        return;
+    };
+    let (small, large, script) = door_peer_files();
+    let peer = FakePeer::start(script).await;
+    let gw = door_gateway(&peer).await;
+    let seen = run_json(
+        &python,
+        "tests/clients/files_client.py",
+        &json!({"url": gw.url, "token": TOKEN, "question": "make files", "model": "plangate/default"}),
+    )
+    .await;
+    // MCP: the answer, then a resource link per file (the SDK's ResourceLink).
+    let content = seen["mcp"]["content"].as_array().unwrap();
+    assert_eq!(seen["mcp"]["isError"], false, "{seen}");
+    assert_eq!(content[0]["type"], "text");
+    let links: Vec<&Value> = content
+        .iter()
+        .filter(|c| c["type"] == "resource_link")
+        .collect();
+    assert_eq!(links.len(), 2, "{content:?}");
+    for (link, name, media_type, bytes) in [
+        (links[0], "small.png", "image/png", &small),
+        (links[1], "large.bin", "application/octet-stream", &large),
+    ] {
+        assert_eq!(link["name"], name);
+        assert_eq!(link["mimeType"], media_type);
+        assert_eq!(link["size"], bytes.len());
+        let fetched = fetch_link(link["uri"].as_str().unwrap(), TOKEN).await;
+        assert_eq!(sha(&fetched), sha(bytes), "{name}");
+    }
+    // OpenAI: Markdown links after the answer.
+    let text = seen["openai"]["content"].as_str().unwrap();
+    assert!(text.contains("two files"), "{text}");
+    for (name, bytes) in [("small.png", &small), ("large.bin", &large)] {
+        let at = text
+            .find(&format!("[{name}]("))
+            .unwrap_or_else(|| panic!("{text}"));
+        let rest = &text[at + name.len() + 3..];
+        let link = &rest[..rest.find(')').unwrap()];
+        assert_eq!(sha(&fetch_link(link, TOKEN).await), sha(bytes), "{name}");
+    }
+}

@@ -5,7 +5,7 @@
 //! the v0.3 shape (`url`, `protocolVersion`, `preferredTransport`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -19,21 +19,8 @@ const DESCRIPTION: &str = "An A2A planner gateway: ask a question of a catalog o
 (the skill id names the catalog); the answer is assembled from their work.";
 
 /// The gateway's URL as this caller reached it: `a2a_server.public_url`, else `http://<Host>`.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config().a2a_server.public_url {
-        return url.clone();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-                })
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    crate::api::http::links::base_url(state.config().a2a_server.public_url.as_deref(), headers)
 }
 
 fn card_inputs<'a>(state: &'a AppState, base_url: &'a str) -> CardInputs<'a> {

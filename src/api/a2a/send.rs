@@ -413,6 +413,9 @@ async fn open_task(
         ended: false,
         plan_id,
         queued: std::collections::VecDeque::new(),
+        files: Vec::new(),
+        base_url: super::card::base_url(state, call.headers),
+        answer_files: Vec::new(),
     };
     Ok((task, driver))
 }
@@ -449,6 +452,12 @@ struct Driver {
     plan_id: String,
     /// Questions that came while another one waited, shown in turn.
     queued: std::collections::VecDeque<PlanEvent>,
+    /// The plan's files so far, and the gateway's URL as the caller reached it (for those
+    /// given as links).
+    files: Vec<crate::planner::files::PlanFile>,
+    base_url: String,
+    /// The files as the answer artifact gives them (read before the answer is set).
+    answer_files: Vec<crate::a2a::OutgoingFile>,
 }
 
 impl Driver {
@@ -477,6 +486,7 @@ impl Driver {
             };
             if matches!(event, PlanEvent::Final { .. }) {
                 self.remember_shared().await;
+                self.answer_files = self.answer_files().await;
             }
             let update = self.apply(event);
             self.task.changes.send_modify(|n| *n += 1);
@@ -569,8 +579,50 @@ impl Driver {
         }
     }
 
+    /// The plan's files as the answer gives them: up to `files.inline_answer_bytes` inline,
+    /// larger ones as the gateway's URL, links as they came.
+    async fn answer_files(&self) -> Vec<crate::a2a::OutgoingFile> {
+        use crate::a2a::{OutgoingContent, OutgoingFile};
+        let inline = self.state.config().files.inline_answer_bytes;
+        let mut out = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let content = match (&f.source_url, &f.url) {
+                (Some(link), _) => OutgoingContent::Uri(link.clone()),
+                (None, Some(url)) => {
+                    let small = f.size.is_some_and(|s| s <= inline as u64);
+                    let bytes = if small {
+                        self.state
+                            .runs()
+                            .files()
+                            .get(&self.plan_id, &f.file_id)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|stored| stored.bytes)
+                    } else {
+                        None
+                    };
+                    match bytes {
+                        Some(bytes) => OutgoingContent::Bytes(bytes),
+                        None => OutgoingContent::Uri(format!("{}{url}", self.base_url)),
+                    }
+                }
+                (None, None) => continue,
+            };
+            out.push(OutgoingFile {
+                name: f.name.clone(),
+                media_type: f.media_type.clone(),
+                content,
+            });
+        }
+        out
+    }
+
     /// What one event does to the task.
     fn apply(&mut self, event: PlanEvent) -> Option<Update> {
+        if let PlanEvent::TaskEnded { outcome, .. } = &event {
+            self.files.extend(outcome.files.iter().cloned());
+        }
         match &event {
             PlanEvent::TaskConfirm { .. } | PlanEvent::TaskInputRequired { .. } => {
                 return self.ask(event);
@@ -620,6 +672,7 @@ impl Driver {
                     .identity()
                     .map(|identity| identity.sign_base58(answer.as_bytes()));
                 data.artifact = Some((uuid::Uuid::new_v4().to_string(), answer.clone(), signature));
+                data.files = std::mem::take(&mut self.answer_files);
                 data.status_text = None;
                 data.set_state(TaskState::Completed);
                 drop(data);

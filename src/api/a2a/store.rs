@@ -35,6 +35,8 @@ pub struct TaskData {
     pub status_text: Option<String>,
     /// The answer artifact: id, text, signature.
     pub artifact: Option<(String, String, Option<String>)>,
+    /// The plan's files, given with the answer artifact.
+    pub files: Vec<crate::a2a::OutgoingFile>,
     /// (role, message id, text), oldest first.
     pub history: Vec<(Role, String, String)>,
     /// When the task reached a terminal state.
@@ -66,6 +68,7 @@ impl TaskData {
                     artifact_id,
                     text,
                     signature: signature.as_deref(),
+                    files: &self.files,
                 }),
             history: &self.history,
         }
@@ -201,6 +204,7 @@ impl TaskStore {
                 timestamp: now_rfc3339(),
                 status_text: None,
                 artifact: None,
+                files: Vec::new(),
                 history: vec![(Role::User, message_id, text)],
                 ended: None,
                 abort: None,

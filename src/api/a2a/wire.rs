@@ -72,6 +72,8 @@ pub struct ArtifactView<'a> {
     pub text: &'a str,
     /// base58 Ed25519 signature of the text (`metadata["did.message.signature"]`).
     pub signature: Option<&'a str>,
+    /// The plan's files, as file parts after the text: small ones inline, the rest as links.
+    pub files: &'a [crate::a2a::OutgoingFile],
 }
 
 impl Dialect {
@@ -300,10 +302,17 @@ impl Dialect {
     }
 
     fn artifact(self, artifact: &ArtifactView<'_>) -> Value {
+        // File parts are spelled as the peer client sends them, in the caller's dialect.
+        let files = match self {
+            Self::V03 => crate::a2a::jsonrpc::Dialect::V03,
+            Self::V10 => crate::a2a::jsonrpc::Dialect::V10,
+        };
+        let mut parts = vec![self.text_part(artifact.text, artifact.signature)];
+        parts.extend(artifact.files.iter().map(|f| files.file_part(f)));
         json!({
             "artifactId": artifact.artifact_id,
             "name": "answer",
-            "parts": [self.text_part(artifact.text, artifact.signature)],
+            "parts": parts,
         })
     }
 
@@ -486,6 +495,7 @@ mod tests {
                 artifact_id: "a",
                 text: "answer",
                 signature: Some("sig"),
+                files: &[],
             }),
             history: &history,
         };

@@ -8,11 +8,13 @@
 //! - [`request_id`]: `X-Request-Id`, kept when sane, generated otherwise.
 //! - [`sse`]: event-stream responses and their keep-alive.
 //! - [`jsonrpc`]: the JSON-RPC 2.0 envelope the A2A and MCP doors answer with.
+//! - [`links`]: the gateway's URL as a caller reached it (cards, links to files).
 
 pub mod body;
 pub mod caller;
 pub mod error;
 pub mod json;
 pub mod jsonrpc;
+pub mod links;
 pub mod request_id;
 pub mod sse;

@@ -171,6 +171,11 @@ async fn ask(call: &ToolCall<'_>) -> Response {
         answer: Answer::default(),
         labels: CallLabels::default(),
         plan_id,
+        files: Vec::new(),
+        base_url: crate::api::http::links::base_url(
+            call.state.config().a2a_server.public_url.as_deref(),
+            call.headers,
+        ),
     };
     if accepts_sse {
         stream(call.state, running)
@@ -198,6 +203,10 @@ struct Running {
     labels: CallLabels,
     /// The plan's id (its questions are answered under it).
     plan_id: String,
+    /// The plan's files, given as resource links with the answer.
+    files: Vec<crate::planner::files::PlanFile>,
+    /// The gateway's URL as the client reached it.
+    base_url: String,
 }
 
 /// What the client gets next.
@@ -238,6 +247,29 @@ impl Running {
         )
     }
 
+    /// The answer, then a `resource_link` per file of the plan (kept files at the gateway's
+    /// files route, which takes the caller's token; links as the agent gave them).
+    fn answer_with_files(&self) -> Step {
+        let mut content = vec![json!({"type": "text", "text": self.answer.text()})];
+        for f in &self.files {
+            let (uri, size) = match (&f.source_url, &f.url) {
+                (Some(link), _) => (link.clone(), None),
+                (None, Some(url)) => (format!("{}{url}", self.base_url), f.size),
+                (None, None) => continue,
+            };
+            let mut link = json!({"type": "resource_link", "uri": uri, "name": f.name,
+                "mimeType": f.media_type});
+            if let Some(size) = size {
+                link["size"] = json!(size);
+            }
+            content.push(link);
+        }
+        Step::Result(jsonrpc::result(
+            &self.id,
+            &json!({"content": content, "isError": false}),
+        ))
+    }
+
     fn result(&self, text: &str, is_error: bool) -> Step {
         Step::Result(jsonrpc::result(&self.id, &text_result(text, is_error)))
     }
@@ -257,6 +289,7 @@ impl Running {
                     }
                 }
                 PlanEvent::TaskEnded { subject, outcome } => {
+                    self.files.extend(outcome.files.iter().cloned());
                     let text = self.labels.ended(subject, &outcome);
                     if let Some(step) = self.progress(&text) {
                         return step;
@@ -293,7 +326,7 @@ impl Running {
                         "required": ["answer"]});
                     return self.elicit(task_id, AskKind::Input, &message, &schema);
                 }
-                PlanEvent::Final { .. } => return self.result(self.answer.text(), false),
+                PlanEvent::Final { .. } => return self.answer_with_files(),
                 PlanEvent::Error { message, code } => {
                     failure = Some(format!("the plan failed: {message} ({code})"));
                 }

@@ -165,6 +165,12 @@ async fn open(
         model: chat.model,
         answer: Answer::default(),
         labels: HashMap::new(),
+        files: Vec::new(),
+        base_url: crate::api::http::links::base_url(
+            state.config().a2a_server.public_url.as_deref(),
+            headers,
+        ),
+        after_links: None,
     };
     if chat.stream {
         Ok(relay::stream(

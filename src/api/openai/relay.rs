@@ -16,10 +16,10 @@ use super::error::plan_failure;
 use crate::api::http::sse::door_stream;
 use crate::planner::event::PlanEvent;
 use crate::run::PlanGuard;
-use crate::run::answer::{Answer, NO_ANSWER};
+use crate::run::answer::{Answer, NO_ANSWER, file_links};
 
 /// What one plan event means for a chat client.
-enum Out {
+pub(crate) enum Out {
     /// Answer text.
     Text(String),
     /// Peer activity (the `plangate` extension).
@@ -43,10 +43,19 @@ pub(crate) struct Relay {
     pub(crate) answer: Answer,
     /// Tool call id → skill.
     pub(crate) labels: HashMap<String, String>,
+    /// The plan's files, linked after the answer.
+    pub(crate) files: Vec<crate::planner::files::PlanFile>,
+    /// The gateway's URL as the client reached it.
+    pub(crate) base_url: String,
+    /// What comes after the links.
+    pub(crate) after_links: Option<Out>,
 }
 
 impl Relay {
     async fn next(&mut self) -> Out {
+        if let Some(out) = self.after_links.take() {
+            return out;
+        }
         loop {
             let Some(event) = self.events.recv().await else {
                 return Out::Done;
@@ -67,6 +76,7 @@ impl Relay {
                     );
                 }
                 PlanEvent::TaskEnded { subject, outcome } => {
+                    self.files.extend(outcome.files.iter().cloned());
                     let mut activity = json!({"event": "task.finished", "task_id": subject.task_id,
                         "agent": subject.agent, "skill": self.labels.get(&subject.task_id),
                         "state": outcome.finished_state()});
@@ -83,13 +93,20 @@ impl Relay {
                         "content-filter" => "content_filter",
                         _ => "stop",
                     };
-                    return Out::Finished {
+                    let finished = Out::Finished {
                         reason,
                         usage: json!({"prompt_tokens": usage.input_tokens,
                             "completion_tokens": usage.output_tokens,
                             "total_tokens": usage.total_tokens,
                             "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens}}),
                     };
+                    // The plan's files close the answer as Markdown links.
+                    let links = file_links(&self.files, &self.base_url);
+                    if links.is_empty() {
+                        return finished;
+                    }
+                    self.after_links = Some(finished);
+                    return Out::Text(links);
                 }
                 PlanEvent::Error { message, code } => return Out::Failed { message, code },
                 PlanEvent::Done => return Out::Done,
