@@ -56,6 +56,12 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-bindu-echo.sh" ]]; then
     start_peer PLANGATE_VERIFYING_PEER_URL verifying-peer /health 60 \
       "$PEERS_VENV_DIR/bindu/bin/python" tests/peers/verifying_peer.py "{port}" \
       FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF verifying-peer-token
+    # A Bindu agent that returns a PNG and keeps the files it is sent (tests/gateway/files.rs).
+    start_peer PLANGATE_BINDU_FILES_URL bindu-files /health 90 \
+      env TELEMETRY_ENABLED=false SENTRY_ENABLED=false AUTH__ENABLED=false VAULT__ENABLED=false \
+      TUNNEL_ENABLED=false STORAGE_TYPE=memory SCHEDULER_TYPE=memory OTEL_SDK_DISABLED=true \
+      OTEL_TRACES_EXPORTER=none DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1 \
+      "$PEERS_VENV_DIR/bindu/bin/python" tests/peers/bindu_file_agent.py "{port}" "$ROOT/target/bindu-files-{port}"
     export PLANGATE_REQUIRE_PEERS=1
   elif (( rc == 69 )); then
     echo "test.sh: no Python >= 3.12 found; Bindu interop tests will be skipped" >&2
@@ -73,6 +79,9 @@ if [[ "${PLANGATE_SKIP_PEERS:-0}" != 1 && -f "$PEERS/run-a2a-echo.sh" ]]; then
     start_peer PLANGATE_A2A_URL a2a-compat "$card" 60 bash "$PEERS/run-a2a-echo.sh" "{port}"
     start_peer PLANGATE_A2A_NOCOMPAT_URL a2a "$card" 60 \
       bash "$PEERS/run-a2a-echo.sh" "{port}" --no-compat
+    # An a2a-sdk agent that returns a PNG and reports the files it is sent (tests/gateway/files.rs).
+    start_peer PLANGATE_A2A_FILES_URL a2a-files "$card" 60 \
+      "$PEERS_VENV_DIR/a2a/bin/python" tests/peers/a2a_file_agent.py "{port}"
     export PLANGATE_REQUIRE_A2A=1
   elif (( rc == 69 )); then
     echo "test.sh: no Python >= 3.10 found; a2a-sdk interop tests will be skipped" >&2

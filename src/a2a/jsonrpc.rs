@@ -62,7 +62,7 @@ impl Dialect {
         self.message_body(p, false)
     }
 
-    /// A file part in this dialect: v0.3 `{"kind":"file","file":{"name","mimeType","bytes"|"uri"}}`,
+    /// A file part in this dialect: v0.3 `{"kind":"file","text":"","file":{"name","mimeType","bytes"|"uri"}}`,
     /// v1.0 `{"raw"|"url","filename","mediaType"}`.
     #[must_use]
     pub fn file_part(self, f: &OutgoingFile) -> Value {
@@ -83,7 +83,9 @@ impl Dialect {
                     (Some(b), _) => file.insert("bytes".into(), Value::String(b)),
                     (_, u) => file.insert("uri".into(), json!(u)),
                 };
-                json!({"kind": "file", "file": file})
+                // Bindu refuses a file part without `text` (its FilePart extends TextPart);
+                // the a2a-sdk takes it.
+                json!({"kind": "file", "text": "", "file": file})
             }
             Self::V10 => {
                 let mut part = serde_json::Map::new();

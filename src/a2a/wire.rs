@@ -344,7 +344,7 @@ pub fn parse_message(value: &Value) -> Result<Message, String> {
     let parts = obj
         .get("parts")
         .and_then(Value::as_array)
-        .map(|p| p.iter().filter_map(parse_part).collect())
+        .map(|p| parse_parts(p))
         .unwrap_or_default();
     Ok(Message {
         role,
@@ -372,9 +372,66 @@ pub fn parse_artifact(value: &Value) -> Option<Artifact> {
     let parts = obj
         .get("parts")
         .and_then(Value::as_array)
-        .map(|p| p.iter().filter_map(parse_part).collect())
+        .map(|p| parse_parts(p))
         .unwrap_or_default();
     Some(Artifact { artifact_id, parts })
+}
+
+/// Parses a list of parts (unknown ones skipped). A file part a peer wrapped in a data part
+/// (Bindu's handler results: `{"result": {"kind": "file", "file": {...}}}`) is taken out as a
+/// file part of its own, and the data keeps `"[file <name>]"` in its place: its bytes never
+/// travel as data text.
+#[must_use]
+pub fn parse_parts(values: &[Value]) -> Vec<Part> {
+    let mut parts = Vec::with_capacity(values.len());
+    for value in values {
+        match parse_part(value) {
+            Some(Part::Data(mut data)) => {
+                let mut hoisted = Vec::new();
+                hoist_files(&mut data, &mut hoisted, 0);
+                parts.push(Part::Data(data));
+                parts.extend(hoisted);
+            }
+            Some(part) => parts.push(part),
+            None => {}
+        }
+    }
+    parts
+}
+
+/// How deep a data part is searched for wrapped files.
+const HOIST_DEPTH: usize = 8;
+
+fn hoist_files(value: &mut Value, out: &mut Vec<Part>, depth: usize) {
+    if depth > HOIST_DEPTH {
+        return;
+    }
+    match value {
+        Value::Object(obj) => {
+            let wrapped = kind(obj) == Some("file")
+                && obj.get("file").and_then(Value::as_object).is_some_and(|f| {
+                    f.get("bytes").is_some_and(Value::is_string)
+                        || f.get("uri").is_some_and(Value::is_string)
+                });
+            if wrapped && let Part::File(file) = file_part(obj) {
+                *value = Value::String(format!(
+                    "[file {}]",
+                    file.name.as_deref().unwrap_or("unnamed")
+                ));
+                out.push(Part::File(file));
+                return;
+            }
+            for v in obj.values_mut() {
+                hoist_files(v, out, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                hoist_files(v, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Parses one part, with or without `kind`; unknown parts give `None`.
@@ -607,6 +664,26 @@ mod tests {
             "artifacts": [{"artifactId": "a", "parts": [{"text": "x"}, {"data": {"n": 1.0}}, {"raw": "AA=="}, {"weird": 1}]}]}});
         let r = parse_reply(&v).unwrap();
         assert_eq!(output_text(&r), "x\n\n{\"n\":1.0}");
+    }
+
+    #[test]
+    fn file_parts_of_both_dialects_and_wrapped_in_data_are_read() {
+        let v = json!({"id": "t", "status": {"state": "completed", "message": {"role": "agent",
+            "parts": [{"kind": "file", "file": {"name": "n.txt", "mime_type": "text/plain", "bytes": "aGk="}}]}},
+            "artifacts": [{"parts": [
+                {"raw": "AAEC", "mediaType": "image/png", "filename": "a.png"},
+                {"url": "https://x/y.pdf", "mediaType": "application/pdf"},
+                {"kind": "data", "data": {"result": {"kind": "file", "file": {"name": "w.png", "mimeType": "image/png", "bytes": "AAAA"}}}}]}]});
+        let reply = Reply::Task(parse_task(&v).unwrap());
+        let files = file_parts(&reply);
+        let names: Vec<Option<&str>> = files.iter().map(|f| f.name.as_deref()).collect();
+        assert_eq!(names, [Some("a.png"), None, Some("w.png"), Some("n.txt")]);
+        assert_eq!(files[0].content, FileContent::Base64("AAEC".into()));
+        assert_eq!(files[1].content, FileContent::Uri("https://x/y.pdf".into()));
+        assert_eq!(files[3].media_type.as_deref(), Some("text/plain"));
+        // The wrapped file's bytes left the data part.
+        assert_eq!(output_text(&reply), r#"{"result":"[file w.png]"}"#);
+        assert_eq!(inline_file_len(&v), 4 + 4 + 4);
     }
 
     #[test]

@@ -667,3 +667,113 @@ async fn the_mcp_and_openai_doors_link_the_files_for_their_sdks() {
         assert_eq!(sha(&fetch_link(link, TOKEN).await), sha(bytes), "{name}");
     }
 }
+
+/// The PNG the real test agents return (tests/peers/*_file_agent.py read the same file).
+fn chart_png() -> Vec<u8> {
+    std::fs::read(repo().join("fixtures/files/chart.png")).unwrap()
+}
+
+/// A plan whose model hands the attachment `notes.txt` to `agent`'s skill `skill`, then
+/// answers; its frames.
+async fn hand_over(agent: Value, tool: &'static str, notes: &[u8]) -> Vec<Frame> {
+    let llm = FakeLlm::recording(Box::new(move |raw: &[u8]| {
+        let text = String::from_utf8_lossy(raw);
+        if text.contains(r#""role":"tool""#) {
+            return Turn::text("done");
+        }
+        let id = file_id_in(&text, "notes.txt").unwrap_or_default();
+        Turn::call("c1", tool, json!({"input": "draw a chart", "files": [id]}))
+    }))
+    .await;
+    let gw = gateway(llm_config(&llm.url)).await;
+    let frames = plan(
+        &gw,
+        &json!({"question": "chart my notes", "agents": [agent],
+            "attachments": [{"name": "notes.txt", "media_type": "text/plain", "data": b64(notes)}]}),
+    )
+    .await;
+    let entry = files_by_name(&frames)
+        .remove("chart.png")
+        .unwrap_or_else(|| panic!("no chart.png: {frames:?}"));
+    assert_eq!(entry["media_type"], "image/png");
+    let fetched = fetch(&gw, TOKEN, entry["url"].as_str().unwrap()).await;
+    assert_eq!(
+        fetched.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next(),
+        Some("inline")
+    );
+    assert_eq!(
+        sha(&fetched.bytes().await.unwrap()),
+        sha(&chart_png()),
+        "the PNG arrived intact"
+    );
+    let sent: String = llm.requests().iter().map(Value::to_string).collect();
+    assert!(
+        !sent.contains(&b64(&chart_png())[..64]),
+        "the PNG reached the LLM"
+    );
+    frames
+}
+
+#[tokio::test]
+async fn a_real_a2a_sdk_agent_takes_a_file_and_returns_a_png_in_both_dialects() {
+    let Some(url) = peer_url("PLANGATE_A2A_FILES_URL", "PLANGATE_REQUIRE_A2A") else {
+        return;
+    };
+    let notes = b"rain 12mm\nsun 6h\n".to_vec();
+    for protocol in ["1.0", "0.3"] {
+        let agent = json!({"name": "charts", "endpoint": url, "protocol": protocol,
+            "skills": [{"id": "chart", "description": "Draws a chart as a PNG"}]});
+        let frames = hand_over(agent, "call_charts_chart", &notes).await;
+        let artifact = &find(&frames, "task.artifact")[0];
+        let content = artifact["content"].as_str().unwrap();
+        // The agent saw the attachment's exact bytes (it reports their sha256).
+        assert!(
+            content.contains(&format!("got notes.txt text/plain {}", sha(&notes))),
+            "{protocol}: {content}"
+        );
+        assert!(content.contains(&format!("sent chart.png {}", sha(&chart_png()))));
+    }
+}
+
+#[tokio::test]
+async fn a_real_bindu_agent_takes_a_file_and_its_wrapped_png_arrives_intact() {
+    let Some(url) = peer_url("PLANGATE_BINDU_FILES_URL", "PLANGATE_REQUIRE_PEERS") else {
+        return;
+    };
+    let notes = b"wind 4 Bft\n".to_vec();
+    let agent = json!({"name": "bindu", "endpoint": url, "protocol": "0.3",
+        "skills": [{"id": "chart", "description": "Draws a chart as a PNG"}]});
+    let frames = hand_over(agent, "call_bindu_chart", &notes).await;
+    // Bindu wraps its handler's file in a data part: the gateway took it out, and the data
+    // the model read holds a placeholder, not the bytes.
+    let content = find(&frames, "task.artifact")[0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content.contains(r#""result":"[file chart.png]""#),
+        "{content}"
+    );
+    // Bindu kept the file part it was sent, with the attachment's bytes.
+    let task_id = finished(&frames)["remote_task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let task = peer_rpc(&url, "tasks/get", json!({"taskId": task_id}), None).await;
+    let sent = task["result"]["history"][0]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "file")
+        .cloned()
+        .unwrap_or_else(|| panic!("{task}"));
+    assert_eq!(sent["file"]["name"], "notes.txt");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(sent["file"]["bytes"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, notes);
+}
