@@ -893,3 +893,91 @@ async fn an_answer_sent_to_b_reaches_the_plan_waiting_on_a() {
     b.stop().await;
     redis.stop().await;
 }
+
+/// The `url` of the first file of a plan's `task.artifact` frames.
+fn first_file_url(frames: &[Frame]) -> String {
+    find(frames, "task.artifact")
+        .into_iter()
+        .find_map(|a| a["files"][0]["url"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no file in {frames:?}"))
+}
+
+async fn get_file(base: &str, token: &str, url: &str) -> (u16, Vec<u8>) {
+    let resp = http()
+        .get(format!("{base}{url}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn a_plans_files_are_served_by_every_instance_and_the_oldest_go_first() {
+    use base64::Engine as _;
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let bytes: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let peer = FakePeer::start(Script::Artifact(json!([{"kind": "file", "file": {
+        "name": "r.bin", "mimeType": "application/octet-stream",
+        "bytes": base64::engine::general_purpose::STANDARD.encode(&bytes)}}])))
+    .await;
+    let turns = |n: usize| {
+        (0..n)
+            .flat_map(|_| {
+                [
+                    plangate_testkit::llm::Turn::call("c1", "call_p_s", json!({"input": "x"})),
+                    plangate_testkit::llm::Turn::text("ok"),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    let llm = plangate_testkit::llm::FakeLlm::start(turns(4)).await;
+    // 100 000 bytes over all instances: the third 40 000-byte file evicts the first.
+    let small = |c: &mut plangate::config::Config| c.files.max_total_bytes = 100_000;
+    let a = on_redis(&redis, &llm.url, &peer, small).await;
+    let b = on_redis(&redis, &llm.url, &peer, small).await;
+    let ask = |gw: &TestGateway| {
+        let url = gw.url.clone();
+        async move {
+            let resp = http()
+                .post(format!("{url}/plan"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"question": "q", "catalog": "default"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            collect(resp).await
+        }
+    };
+    let first = first_file_url(&ask(&a).await);
+    // Served by the other instance, to the plan's caller only.
+    let (status, got) = get_file(&b.url, TOKEN, &first).await;
+    assert_eq!((status, got == bytes), (200, true));
+    assert_eq!(get_file(&b.url, "other-token", &first).await.0, 404);
+    let second = first_file_url(&ask(&b).await);
+    let third = first_file_url(&ask(&b).await);
+    assert_eq!(
+        get_file(&a.url, TOKEN, &first).await.0,
+        404,
+        "the oldest went"
+    );
+    for url in [&second, &third] {
+        let (status, got) = get_file(&a.url, TOKEN, url).await;
+        assert_eq!((status, got == bytes), (200, true));
+    }
+    // An instance keeping files no time after their plan: gone once the plan has ended.
+    let c = on_redis(&redis, &llm.url, &peer, |c| {
+        c.files.retention = Duration::ZERO;
+    })
+    .await;
+    let fourth = first_file_url(&ask(&c).await);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get_file(&a.url, TOKEN, &fourth).await.0 != 404 {
+        assert!(Instant::now() < deadline, "the file outlived its retention");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    redis.stop().await;
+}
