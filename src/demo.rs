@@ -72,6 +72,7 @@ pub async fn run(
             json: false,
             live,
             answering: crate::cli::ask::Answering::CannotAsk,
+            save_files: None,
         };
         let http = reqwest::Client::builder()
             .build()

@@ -77,6 +77,9 @@ enum Command {
         /// terminal is asked `[y/N]`; without a terminal the call is declined.
         #[arg(long)]
         decline_all: bool,
+        /// Write the files the agents return into DIR (it must exist).
+        #[arg(long, value_name = "DIR")]
+        save_files: Option<PathBuf>,
         /// The question.
         question: String,
     },
@@ -348,6 +351,7 @@ async fn ask(
     json: bool,
     session: Option<String>,
     answering: plangate::cli::ask::Answering,
+    save_files: Option<PathBuf>,
     question: String,
 ) -> ExitCode {
     use plangate::cli::ask;
@@ -364,6 +368,7 @@ async fn ask(
         json,
         live: !json && stdout_is_live_terminal(),
         answering,
+        save_files,
     };
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let input: Option<&mut (dyn tokio::io::AsyncBufRead + Unpin + Send)> =
@@ -412,6 +417,7 @@ async fn chat(target: Target, session: Option<String>) -> ExitCode {
         } else {
             ask::Answering::CannotAsk
         },
+        save_files: None,
     };
     let mut input = tokio::io::BufReader::new(tokio::io::stdin());
     let code = chat::run(
@@ -524,8 +530,16 @@ async fn run() -> ExitCode {
             session,
             approve_all,
             decline_all,
+            save_files,
             question,
         } => {
+            if let Some(dir) = save_files.as_ref().filter(|d| !d.is_dir()) {
+                eprintln!(
+                    "plangate ask: --save-files {}: not a directory",
+                    dir.display()
+                );
+                return ExitCode::from(plangate::cli::ask::EXIT_USAGE);
+            }
             let target = Target {
                 gateway,
                 token,
@@ -533,7 +547,7 @@ async fn run() -> ExitCode {
                 agents_file,
             };
             let answering = answering(approve_all, decline_all);
-            ask(target, json, session, answering, question).await
+            ask(target, json, session, answering, save_files, question).await
         }
         Command::Chat {
             gateway,

@@ -46,6 +46,8 @@ pub struct Ask {
     pub live: bool,
     /// How a plan's questions are answered.
     pub answering: Answering,
+    /// Where the plan's files are written (`--save-files DIR`).
+    pub save_files: Option<std::path::PathBuf>,
 }
 
 /// How `plangate ask` answers a plan's questions.
@@ -238,6 +240,11 @@ pub async fn run_answering(
                 .as_str()
                 .unwrap_or_default()
                 .clone_into(&mut plan_id),
+            "task.artifact" => {
+                if let Some(dir) = &ask.save_files {
+                    save_files(ask, http, dir, &data, out, err).await;
+                }
+            }
             "task.confirm" | "task.input_required" => {
                 let reply = match input.as_deref_mut() {
                     Some(input) if prompting => prompt_for(&event.event, &data, input, err).await,
@@ -253,6 +260,63 @@ pub async fn run_answering(
     view.clear_status_line(out);
     let _ = writeln!(err, "plangate ask: the stream ended without `done`");
     EXIT_UNAVAILABLE
+}
+
+/// Writes the files of a `task.artifact` frame into `dir` (fetched from the gateway with the
+/// plan's token); a file linked to elsewhere is named, not fetched. A name taken already in `dir`
+/// gets the file's id in front.
+async fn save_files(
+    ask: &Ask,
+    http: &reqwest::Client,
+    dir: &std::path::Path,
+    data: &Value,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) {
+    for file in data["files"].as_array().into_iter().flatten() {
+        let name = file["name"].as_str().unwrap_or("file");
+        let Some(url) = file["url"].as_str() else {
+            if let Some(link) = file["source_url"].as_str() {
+                let _ = writeln!(out, "  ↗ {name}: {link} (not fetched)");
+            }
+            continue;
+        };
+        // Only the last path component of the name: a file lands in `dir`, nowhere else.
+        let safe = std::path::Path::new(name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.starts_with('.'))
+            .unwrap_or("file");
+        let mut path = dir.join(safe);
+        if path.exists() {
+            path = dir.join(format!(
+                "{}-{safe}",
+                file["file_id"].as_str().unwrap_or("f")
+            ));
+        }
+        let mut request = http.get(format!("{}{url}", ask.gateway.trim_end_matches('/')));
+        if let Some(token) = &ask.token {
+            request = request.bearer_auth(token);
+        }
+        let fetched = match request.send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.map_err(|e| e.to_string()),
+            Ok(r) => Err(format!("the gateway answered {}", r.status())),
+            Err(e) => Err(e.to_string()),
+        };
+        let written = fetched.and_then(|bytes| {
+            std::fs::write(&path, &bytes)
+                .map(|()| bytes.len())
+                .map_err(|e| e.to_string())
+        });
+        match written {
+            Ok(n) => {
+                let _ = writeln!(out, "  ↓ saved {} ({n} bytes)", path.display());
+            }
+            Err(e) => {
+                let _ = writeln!(err, "plangate ask: cannot save {name}: {e}");
+            }
+        }
+    }
 }
 
 /// The answer `answering` gives without asking: `(route, body)`, or none (a question it
@@ -526,6 +590,19 @@ impl Renderer {
                     data["agent"].as_str().unwrap_or(""),
                     data["prompt"].as_str().unwrap_or("")
                 );
+            }
+            "task.artifact" => {
+                for file in data["files"].as_array().into_iter().flatten() {
+                    let size = file["size"]
+                        .as_u64()
+                        .map_or_else(|| "linked".to_owned(), |n| format!("{n} bytes"));
+                    let _ = writeln!(
+                        out,
+                        "  ▪ {} ({}, {size})",
+                        file["name"].as_str().unwrap_or(""),
+                        file["media_type"].as_str().unwrap_or("")
+                    );
+                }
             }
             "task.status" => {
                 let message = data["message"]

@@ -92,7 +92,15 @@ try {
         took: c.querySelector(".took").textContent,
         output: c.querySelector(".output").textContent,
       })),
-      images: document.querySelectorAll("img").length,
+      // Images other than the plan's files (which the page fetches itself and shows as blobs).
+      images: document.querySelectorAll("img:not(.file img)").length,
+      files: [...document.querySelectorAll(".file")].map((f) => {
+        const img = f.querySelector("img");
+        const link = f.querySelector("a");
+        return { name: f.dataset.name, image: img ? { loaded: img.complete && img.naturalWidth > 0,
+          width: img.naturalWidth, src: img.src.split(":")[0] } : null,
+          link: link ? link.getAttribute("href") : null, text: f.textContent };
+      }),
       // The answer's Markdown may only make these elements, with nothing but a class.
       elementsInResults: [...document.querySelectorAll("#answer *, .card .output *, #error *, #conversation .a *")]
         .filter((e) => !(e.closest("#answer, #conversation .a") && ["P", "UL", "OL", "LI", "H3", "PRE", "STRONG", "EM", "CODE", "SPAN"].includes(e.tagName)
@@ -117,7 +125,8 @@ try {
     dialogs,
     pageErrors,
     consoleErrors,
-    foreignRequests: requests.filter((u) => !u.startsWith(job.url)),
+    // The page's own blobs (files it fetched) are of the gateway's origin too.
+    foreignRequests: requests.filter((u) => !u.startsWith(job.url) && !u.startsWith(`blob:${job.url}`)),
   }));
 } finally {
   await browser.close();

@@ -490,3 +490,66 @@ async fn ask_on_a_terminal_asks_y_n_and_a_yes_runs_the_call() {
     assert_eq!(peer.requests().len(), 1);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn ask_save_files_writes_the_agents_files_into_the_folder() {
+    use base64::Engine as _;
+    let png = std::fs::read(repo().join("fixtures/files/chart.png")).unwrap();
+    let peer = FakePeer::start(Script::Artifact(serde_json::json!([
+        {"kind": "text", "text": "a chart"},
+        {"kind": "file", "file": {"name": "chart.png", "mimeType": "image/png",
+            "bytes": base64::engine::general_purpose::STANDARD.encode(&png)}},
+        {"kind": "file", "file": {"name": "../../escape.txt", "mimeType": "text/plain", "bytes": "aGk="}},
+        {"kind": "file", "file": {"name": "far.pdf", "mimeType": "application/pdf", "uri": "https://files.example/far.pdf"}}
+    ])))
+    .await;
+    let gw = TestGateway::spawn(config()).await;
+    let dir = std::env::temp_dir().join(format!("plangate-save-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir(&dir).unwrap();
+    let agent = format!("charts={}:draw", peer.url);
+    let out = ask(&[
+        "--gateway",
+        &gw.url,
+        "--agent",
+        &agent,
+        "--save-files",
+        dir.to_str().unwrap(),
+        "draw",
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("▪ chart.png (image/png, "), "{stdout}");
+    assert!(stdout.contains("↓ saved "), "{stdout}");
+    assert!(
+        stdout.contains("far.pdf: https://files.example/far.pdf (not fetched)"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(dir.join("chart.png")).unwrap(), png);
+    // The gateway names it `..escape.txt`; it lands in the folder whatever its name says.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!dir.parent().unwrap().join("escape.txt").exists());
+    // A folder that is not there is a usage error.
+    let out = ask(&[
+        "--gateway",
+        &gw.url,
+        "--agent",
+        &agent,
+        "--save-files",
+        "/nonexistent/plangate",
+        "draw",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--save-files"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    gw.stop().await;
+}

@@ -346,3 +346,52 @@ async fn playground_approves_a_waiting_call_and_answers_an_agents_question() {
     wait_for_idle(&gw.state).await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn playground_shows_an_agents_image_inline_and_links_the_other_files() {
+    use base64::Engine as _;
+    if !browser_ready() {
+        return;
+    }
+    let png = std::fs::read(repo().join("fixtures/files/chart.png")).unwrap();
+    let peer = plangate_testkit::peer::FakePeer::start(plangate_testkit::peer::Script::Artifact(
+        json!([
+            {"kind": "text", "text": "a chart and its data"},
+            {"kind": "file", "file": {"name": "chart.png", "mimeType": "image/png",
+                "bytes": base64::engine::general_purpose::STANDARD.encode(&png)}},
+            {"kind": "file", "file": {"name": "data.csv", "mimeType": "text/csv", "bytes": "YSxiCjEsMgo="}},
+            {"kind": "file", "file": {"name": "far.pdf", "mimeType": "application/pdf", "uri": "https://files.example/far.pdf"}}
+        ]),
+    ))
+    .await;
+    let gw = TestGateway::spawn(bearer("browser-token")).await;
+    let path = screenshot("playground-files.png");
+    let seen = run_json(
+        "node",
+        "tests/browser/playground.mjs",
+        &json!({
+            "url": gw.url, "token": "browser-token", "question": "draw",
+            "agents": [peer.agent("charts", "draw")], "action": "run", "screenshot": path,
+        }),
+    )
+    .await;
+    assert_clean(&seen);
+    let files = seen["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3, "{seen}");
+    // The image, fetched with the token, shown from a blob (48×48, as drawn).
+    assert_eq!(files[0]["name"], "chart.png");
+    assert_eq!(files[0]["image"]["loaded"], true, "{seen}");
+    assert_eq!(files[0]["image"]["width"], 48);
+    assert_eq!(files[0]["image"]["src"], "blob");
+    // The CSV as a link the page saves from a blob; the PDF at its own address.
+    assert_eq!(files[1]["image"], Value::Null);
+    assert_eq!(files[1]["link"], "#");
+    assert!(
+        files[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("data.csv (text/csv, 8 bytes)")
+    );
+    assert_eq!(files[2]["link"], "https://files.example/far.pdf");
+    gw.stop().await;
+}

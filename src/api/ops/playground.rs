@@ -1,7 +1,8 @@
 //! `GET /playground`: one self-contained page (`playground.html`, compiled in) to run plans from
 //! a browser. Its Content-Security-Policy allows only the page's own inline script and style (by
 //! hash) and requests to the gateway itself, so nothing a peer sends can load or run anything even
-//! if it ever reached the page as markup (the page only writes text).
+//! if it ever reached the page as markup (the page only writes text). Images only come from
+//! `blob:` URLs, which only the page's script makes (from a plan's image files it fetched).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,7 @@ impl Playground {
         let style = hash_source(inline(PAGE, "style"));
         let policy = format!(
             "default-src 'none'; script-src {script}; style-src {style}; connect-src 'self'; \
-             img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+             img-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         );
         Self {
             csp: HeaderValue::from_str(&policy)
