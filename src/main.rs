@@ -534,10 +534,11 @@ async fn run() -> ExitCode {
             question,
         } => {
             if let Some(dir) = save_files.as_ref().filter(|d| !d.is_dir()) {
-                eprintln!(
-                    "plangate ask: --save-files {}: not a directory",
+                let message = format!(
+                    "plangate ask: --save-files {}: not a directory\n",
                     dir.display()
                 );
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
                 return ExitCode::from(plangate::cli::ask::EXIT_USAGE);
             }
             let target = Target {
