@@ -11,6 +11,47 @@ use clap::{Parser, Subcommand};
 /// many short-lived plans (see BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// How long large payloads must have stopped before the allocator is asked to give memory back.
+const TRIM_QUIET: Duration = Duration::from_secs(1);
+
+/// The trimmer: once large payloads (files, big answers) have stopped for [`TRIM_QUIET`], it
+/// asks mimalloc to return the pages freed meanwhile (`mi_collect`, from a thread with a heap of
+/// its own). mimalloc would do it by itself only when the threads that freed them allocate
+/// again, which an idle gateway's do not; purging at once on every free (`purge_delay=0`)
+/// cost 5–15 % CPU per plan (`plangate-bench cpu`), this costs nothing between large payloads.
+/// Measured with `plangate-bench files` (see BENCHMARKS.md).
+fn start_trimmer() {
+    let (doorbell, rings) = std::sync::mpsc::sync_channel::<()>(1);
+    plangate::telemetry::memory::install(doorbell);
+    let spawned = std::thread::Builder::new()
+        .name("plangate-trim".to_owned())
+        .spawn(move || {
+            while rings.recv().is_ok() {
+                // Wait for quiet: every ring meanwhile starts the wait over.
+                while rings.recv_timeout(TRIM_QUIET).is_ok() {}
+                // The heap of this thread must exist for the collection to run.
+                drop(std::hint::black_box(vec![0u8; 64]));
+                collect_freed_memory();
+            }
+        });
+    if let Err(e) = spawned {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("plangate: no memory trimmer ({e})\n").as_bytes(),
+        );
+    }
+}
+
+/// `mi_collect(true)`: frees what this thread's heap holds and purges the arenas' freed pages.
+#[expect(
+    unsafe_code,
+    reason = "one FFI call into the allocator in use; it takes no pointers and may be called at any time from any thread"
+)]
+fn collect_freed_memory() {
+    // SAFETY: `mi_collect` only walks mimalloc's own structures; it is thread-safe.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
 use plangate::boot::BootError;
 use plangate::config::{
     Config, ConfigError, ENV_HOSTNAME, ENV_LOG_FORMAT, ENV_PORT, ENV_WORKER_THREADS,
@@ -444,6 +485,7 @@ fn boot_failed(e: &plangate::boot::BootError) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    start_trimmer();
     // `GATEWAY_WORKER_THREADS`: 1 runs everything on one thread (least CPU per plan), unset or 0
     // uses one worker per core (best throughput and tail latency).
     let workers = match std::env::var(ENV_WORKER_THREADS) {

@@ -72,7 +72,15 @@ pub(crate) async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, A2aError> {
-    let mut body = Vec::new();
+    // A declared length sizes the buffer once (a large answer is not copied as it doubles).
+    let declared = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    if declared > limit {
+        return Err(too_large(limit));
+    }
+    let mut body = Vec::with_capacity(declared);
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
@@ -84,7 +92,10 @@ pub(crate) async fn read_limited(
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(body),
+            Ok(None) => {
+                crate::telemetry::memory::large_payload(body.len());
+                return Ok(body);
+            }
             Err(e) => return Err(A2aError::transport(error_chain(&e), true)),
         }
     }

@@ -503,6 +503,7 @@ impl A2aClient {
                 progress.cancel = true;
                 return Err(http::too_large(limit));
             }
+            crate::telemetry::memory::large_payload(event.data.len());
             let applied = snapshot.apply(&value, size, call.status);
             if let Some(id) = &snapshot.id {
                 progress.remote_task_id = Some(id.clone());

@@ -148,6 +148,7 @@ impl MemoryInner {
         if let Some(entry) = self.files.remove(key) {
             self.order.remove(&entry.seq);
             self.total -= entry.file.bytes.len();
+            crate::telemetry::memory::large_payload(entry.file.bytes.len());
         }
     }
 
@@ -193,6 +194,7 @@ impl MemoryFiles {
             // `order` no longer holds it; `remove` finds nothing there to take.
             if let Some(entry) = inner.files.remove(&oldest) {
                 inner.total -= entry.file.bytes.len();
+                crate::telemetry::memory::large_payload(entry.file.bytes.len());
             }
         }
         let seq = inner.next;

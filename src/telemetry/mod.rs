@@ -3,6 +3,7 @@
 //! (`GATEWAY_LOG_FORMAT`), with ANSI colours only when stderr is a terminal. Secrets never reach a
 //! log line: they are `SecretString`s and sensitive header values.
 
+pub mod memory;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;

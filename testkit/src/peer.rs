@@ -513,6 +513,8 @@ impl FakePeer {
         let app = Router::new()
             .route("/", post(rpc))
             .route(card_path, get(serve_card))
+            // Messages with files are as big as real peers take (axum's default is 2 MB).
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(Arc::clone(&state));
         let url = crate::serve(app).await;
         Self { url, state }

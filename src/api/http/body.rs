@@ -49,6 +49,7 @@ async fn read_limited(body: Body, limit: usize, headers: &HeaderMap) -> Result<V
         }
         out.extend_from_slice(&chunk);
     }
+    crate::telemetry::memory::large_payload(out.len());
     Ok(out)
 }
 

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod files;
 mod floor;
 mod realistic;
 mod sessions;
@@ -47,7 +48,7 @@ use serde_json::{Value, json};
 struct Args {
     /// startup | idle | cpu | latency | throughput | metrics | open-plans | soak | first-poll |
     /// stream-vs-poll | tokens | floor | one-tool | multi-step | big-catalog | long-history |
-    /// big-artifact | realistic (tokens, floor and every shape) | sessions | all | smoke
+    /// big-artifact | realistic (tokens, floor and every shape) | sessions | files | all | smoke
     scenario: String,
     /// Print one JSON object with the headline figures.
     #[arg(long)]
@@ -258,6 +259,10 @@ impl Gateway {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // Allocator settings under trial reach the gateway (`MIMALLOC_PURGE_DELAY=0 plangate-bench …`).
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MIMALLOC_")) {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn plangate");
@@ -906,6 +911,9 @@ async fn run(args: Args) {
     }
     if all || s == "sessions" {
         sessions::measure(&mut report, &fakes, 1000).await;
+    }
+    if s == "files" {
+        files::measure(&mut report).await;
     }
     if s == "floor" {
         floor::measure(&mut report, &fakes.llm_url, args.paced_plans).await;
