@@ -77,7 +77,7 @@ pub enum TokenKind {
 }
 
 /// The routes `plangate_http_requests_total` knows; anything else is `unmatched`.
-pub const ROUTES: [&str; 22] = [
+pub const ROUTES: [&str; 23] = [
     "/plan",
     "/health",
     "/ready",
@@ -98,6 +98,7 @@ pub const ROUTES: [&str; 22] = [
     "/plan/{plan_id}",
     "/plan/{plan_id}/tasks/{task_id}/confirm",
     "/plan/{plan_id}/tasks/{task_id}/input",
+    "/plan/{plan_id}/files/{file_id}",
     "/sessions",
     "/sessions/{session_id}",
 ];
