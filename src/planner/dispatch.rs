@@ -238,18 +238,22 @@ impl Plan {
             );
         };
         // `files` is the gateway's argument: the ids of files to send along, not peer input.
-        let (args, file_ids) = match tool.split_files(args) {
+        let split = match tool.split_files(args) {
             Ok(split) => split,
             Err(e) => return ToolOutcome::failed(e, None, None),
         };
-        if let Err(e) = tool.validate(&args) {
+        let (args, file_ids) = match &split {
+            Some((rest, ids)) => (rest, ids.as_slice()),
+            None => (args, &[][..]),
+        };
+        if let Err(e) = tool.validate(args) {
             return ToolOutcome::failed(e, None, None);
         }
-        let files = match self.files.outgoing(&file_ids).await {
+        let files = match self.files.outgoing(file_ids).await {
             Ok(files) => files,
             Err(e) => return ToolOutcome::failed(e, None, None),
         };
-        let input = tool.peer_input(&args);
+        let input = tool.peer_input(args);
         self.call_agent_asking(deps, task_id, tool.agent, &skill.id, &input, &files)
             .await
     }

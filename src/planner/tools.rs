@@ -347,16 +347,17 @@ impl PeerTool {
                 .is_some_and(|p| p.get("files").is_some())
     }
 
-    /// Takes the gateway's `files` argument (file ids) out of the model's arguments.
+    /// Takes the gateway's `files` argument (file ids) out of the model's arguments: `None`
+    /// when there is none to take (the arguments are used as they are).
     ///
     /// # Errors
     /// `files` that is not an array of strings.
-    pub fn split_files(&self, args: &Value) -> Result<(Value, Vec<String>), String> {
+    pub fn split_files(&self, args: &Value) -> Result<Option<(Value, Vec<String>)>, String> {
         let Some(files) = args.get("files") else {
-            return Ok((args.clone(), Vec::new()));
+            return Ok(None);
         };
         if self.own_files() {
-            return Ok((args.clone(), Vec::new()));
+            return Ok(None);
         }
         let ids = match files {
             Value::Array(items) => items
@@ -373,7 +374,7 @@ impl PeerTool {
         if let Some(obj) = rest.as_object_mut() {
             obj.remove("files");
         }
-        Ok((rest, ids))
+        Ok(Some((rest, ids)))
     }
 
     /// Validates arguments against the parameters schema (draft 2020-12).

@@ -28,6 +28,20 @@ pub struct KeptFiles {
     /// How long a file may be kept before its plan reports its end (the plan's deadline and
     /// the retention).
     pub(super) lease: Duration,
+    /// Whether the plan kept any file (only then does its end touch the store).
+    pub(super) kept: std::sync::atomic::AtomicBool,
+}
+
+impl KeptFiles {
+    /// The plan ended: its files, if any, are kept `files.retention_secs` from now.
+    pub(super) async fn finish(&self) {
+        if !self.kept.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = self.store.finish(&self.plan_id).await {
+            tracing::warn!(error = %e, "cannot start the retention of a plan's files");
+        }
+    }
 }
 
 impl FileKeeper for KeptFiles {
@@ -39,6 +53,7 @@ impl FileKeeper for KeptFiles {
         };
         let file_id = file.file_id.clone();
         Box::pin(async move {
+            self.kept.store(true, std::sync::atomic::Ordering::SeqCst);
             self.store
                 .put(&self.plan_id, &file_id, meta, bytes, self.lease)
                 .await

@@ -167,15 +167,14 @@ impl Runs {
             }
             super::Asking::CannotAsk(why) => Arc::new(crate::planner::ask::CannotAsk(why)),
         };
-        let keeper: Arc<dyn crate::planner::files::FileKeeper> =
-            Arc::new(super::files::KeptFiles {
-                store: Arc::clone(&self.files),
-                plan_id: info.plan_id.clone(),
-                owner: info.owner,
-                lease: deadline + self.limits.file_retention + std::time::Duration::from_secs(30),
-            });
-        let files = Arc::clone(&self.files);
-        let plan_id = info.plan_id.clone();
+        let kept = Arc::new(super::files::KeptFiles {
+            store: Arc::clone(&self.files),
+            plan_id: info.plan_id.clone(),
+            owner: info.owner,
+            lease: deadline + self.limits.file_retention + std::time::Duration::from_secs(30),
+            kept: std::sync::atomic::AtomicBool::new(false),
+        });
+        let keeper: Arc<dyn crate::planner::files::FileKeeper> = Arc::clone(&kept) as _;
         let plan = Plan::new(
             PlanStart {
                 session_id: info.session_id,
@@ -207,9 +206,7 @@ impl Runs {
                 let _tracked = tracked;
                 plan.run(deps, hard_stop).await;
                 // From now on the plan's files are kept `files.retention_secs`.
-                if let Err(e) = files.finish(&plan_id).await {
-                    tracing::warn!(error = %e, "cannot start the retention of a plan's files");
-                }
+                kept.finish().await;
             }
             .instrument(tracing::Span::current()),
         );

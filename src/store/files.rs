@@ -134,6 +134,8 @@ struct MemoryInner {
     order: std::collections::BTreeMap<u64, (String, String)>,
     next: u64,
     total: usize,
+    /// When expired files were last looked for (at most once a second: a sweep walks them all).
+    swept: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -153,6 +155,13 @@ impl MemoryInner {
     }
 
     fn sweep(&mut self, now: Instant) {
+        if self
+            .swept
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.swept = Some(now);
         let expired: Vec<(String, String)> = self
             .files
             .iter()
@@ -214,11 +223,13 @@ impl MemoryFiles {
     }
 
     fn get(&self, plan: &str, file_id: &str) -> Option<StoredFile> {
+        let now = Instant::now();
         let mut inner = self.lock();
-        inner.sweep(Instant::now());
+        inner.sweep(now);
         inner
             .files
             .get(&(plan.to_owned(), file_id.to_owned()))
+            .filter(|e| e.expires > now)
             .map(|e| e.file.clone())
     }
 
@@ -230,6 +241,7 @@ impl MemoryFiles {
                 entry.expires = entry.expires.min(until);
             }
         }
+        inner.swept = None;
         inner.sweep(Instant::now());
     }
 }
