@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bindu.penguin.bindufy import bindufy
-
 # The PNG of fixtures/files (the tests read the same file).
 PNG = (Path(__file__).resolve().parents[2] / "fixtures" / "files" / "chart.png").read_bytes()
 
@@ -29,9 +27,12 @@ async def handler(messages: list[dict[str, Any]]):
 
 def main() -> None:
     port = int(sys.argv[1])
-    key_dir = Path(sys.argv[2])
+    key_dir = Path(sys.argv[2]).resolve()
     key_dir.mkdir(parents=True, exist_ok=True)
+    # Bindu writes logs/ into the working directory as it is imported: keep it in the key dir.
     os.chdir(key_dir)
+    from bindu.penguin.bindufy import bindufy
+
     config = {
         "author": "files@example.com",
         "name": "file-agent",
