@@ -36,6 +36,19 @@ pub struct PlanFile {
 }
 
 impl PlanFile {
+    /// This file as a file part sent to a peer, with `content` (the bytes or link in hand).
+    #[must_use]
+    pub fn outgoing(&self, content: AttachmentContent) -> OutgoingFile {
+        OutgoingFile {
+            name: self.name.clone(),
+            media_type: self.media_type.clone(),
+            content: match content {
+                AttachmentContent::Bytes(bytes) => OutgoingContent::Bytes(bytes),
+                AttachmentContent::Url(url) => OutgoingContent::Uri(url),
+            },
+        }
+    }
+
     /// The line the model reads for this file.
     #[must_use]
     pub fn line(&self) -> String {

@@ -361,8 +361,12 @@ impl Plan {
         }
     }
 
-    /// Keeps the client's attachments as files of the plan; their lines for the model.
-    async fn keep_attachments(&self) -> Result<Vec<files::PlanFile>, PlanFailure> {
+    /// Keeps the client's attachments as files of the plan: their files (whose lines the
+    /// model reads), and the same as they are sent to peers (from the bytes in hand, not read
+    /// back from where they are kept).
+    async fn keep_attachments(
+        &self,
+    ) -> Result<(Vec<files::PlanFile>, Vec<crate::a2a::OutgoingFile>), PlanFailure> {
         let attachments = std::mem::take(
             &mut *self
                 .attachments
@@ -370,12 +374,21 @@ impl Plan {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         if attachments.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
-        self.files
+        let contents: Vec<files::AttachmentContent> =
+            attachments.iter().map(|a| a.content.clone()).collect();
+        let kept = self
+            .files
             .add_attachments(attachments)
             .await
-            .map_err(|e| PlanFailure::Internal(format!("attachments: {e}")))
+            .map_err(|e| PlanFailure::Internal(format!("attachments: {e}")))?;
+        let outgoing = kept
+            .iter()
+            .zip(contents)
+            .map(|(file, content)| file.outgoing(content))
+            .collect();
+        Ok((kept, outgoing))
     }
 
     /// Runs the plan to its terminal frames (`final`/`error`, then `done`). `hard_stop` fires
@@ -653,7 +666,7 @@ impl Plan {
             .or(deps.default_steps)
             .unwrap_or(10)
             .max(1);
-        let attached = self.keep_attachments().await?;
+        let (attached, _) = self.keep_attachments().await?;
         let mut messages = self.seed_messages(&attached);
         self.compact(deps, llm, &mut messages).await;
         self.emit_plan().await;
@@ -766,13 +779,7 @@ impl Plan {
 
     async fn run_fanout(&self, deps: &PlannerDeps) -> Result<PlanSuccess, PlanFailure> {
         // Every skill gets every attachment.
-        let attached = self.keep_attachments().await?;
-        let ids: Vec<String> = attached.iter().map(|f| f.file_id.clone()).collect();
-        let outgoing = self
-            .files
-            .outgoing(&ids)
-            .await
-            .map_err(|e| PlanFailure::Internal(format!("attachments: {e}")))?;
+        let (_, outgoing) = self.keep_attachments().await?;
         let outgoing = &outgoing;
         self.emit_plan().await;
         let question = &self.request.question;

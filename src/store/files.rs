@@ -78,6 +78,13 @@ impl Files {
         bytes: Bytes,
         lease: Duration,
     ) -> Result<(), PutError> {
+        let max = match self {
+            Self::Memory(m) => m.max_total_bytes,
+            Self::Redis(r) => r.max_total_bytes,
+        };
+        if bytes.len() > max {
+            return Err(PutError::TooLarge(max));
+        }
         match self {
             Self::Memory(m) => m.put(plan, file_id, meta, bytes, lease),
             Self::Redis(r) => r.put(plan, file_id, meta, bytes, lease).await,
@@ -190,9 +197,6 @@ impl MemoryFiles {
         lease: Duration,
     ) -> Result<(), PutError> {
         let size = bytes.len();
-        if size > self.max_total_bytes {
-            return Err(PutError::TooLarge(self.max_total_bytes));
-        }
         let now = Instant::now();
         let mut inner = self.lock();
         inner.sweep(now);
@@ -326,9 +330,6 @@ impl RedisFiles {
         lease: Duration,
     ) -> Result<(), PutError> {
         let size = bytes.len();
-        if size > self.max_total_bytes {
-            return Err(PutError::TooLarge(self.max_total_bytes));
-        }
         let mut conn = self.store.connection();
         let _: i64 = redis::cmd("EVAL")
             .arg(PUT_SCRIPT)
