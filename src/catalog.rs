@@ -144,6 +144,22 @@ impl Catalogs {
                     String::new()
                 }
             };
+            let mut filter = crate::planner::filter::SkillFilter::default();
+            for (key, list) in [
+                ("include", &mut filter.include),
+                ("exclude", &mut filter.exclude),
+            ] {
+                match entry.get(key) {
+                    None => {}
+                    Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                        list.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
+                    }
+                    Some(_) => issues.push(issue(
+                        &format!("{path}.{key}"),
+                        "expected an array of agent/skill globs".to_owned(),
+                    )),
+                }
+            }
             let agents_path = format!("{path}.agents");
             let Some(raw_agents) = entry.get("agents") else {
                 issues.push(issue(
@@ -156,7 +172,9 @@ impl Catalogs {
             let found = secrets.len();
             issues.extend(secrets);
             match validate_agents(raw_agents, &agents_path) {
-                Ok(agents) if found == 0 => {
+                Ok(mut agents) if found == 0 => {
+                    // The catalog's own filter: no request can widen it.
+                    filter.apply(&mut agents);
                     let mut problems = Vec::new();
                     let skills: usize = agents.iter().map(|a| a.skills.len()).sum();
                     if agents.len() > limits.max_agents {
@@ -316,6 +334,41 @@ mod tests {
         let default = catalogs.get(DEFAULT_CATALOG).unwrap();
         assert_eq!(default.description, "Everything");
         assert_eq!(default.agents[0].skills[0].id, "s");
+    }
+
+    #[test]
+    fn a_catalogs_own_filter_narrows_it_and_a_request_cannot_widen_it() {
+        let catalogs = Catalogs::from_value(
+            &json!({"catalogs": {"default": {"include": ["*/*"], "exclude": ["pay/*"], "agents": [
+                {"name": "docs", "endpoint": "http://127.0.0.1:1", "skills": [{"id": "search"}, {"id": "write"}]},
+                {"name": "pay", "endpoint": "http://127.0.0.1:2", "skills": [{"id": "charge"}]}]},
+                "bad": {"include": "docs/*", "agents": []}}}),
+            &limits(),
+        )
+        .unwrap_err();
+        assert_eq!(issues_paths(&catalogs), ["catalogs.bad.include"]);
+        let catalogs = Catalogs::from_value(
+            &json!({"catalogs": {"default": {"exclude": ["pay/*"], "agents": [
+                {"name": "docs", "endpoint": "http://127.0.0.1:1", "skills": [{"id": "search"}, {"id": "write"}]},
+                {"name": "pay", "endpoint": "http://127.0.0.1:2", "skills": [{"id": "charge"}]}]}}}),
+            &limits(),
+        )
+        .unwrap();
+        let mut agents = catalogs.get(DEFAULT_CATALOG).unwrap().agents.clone();
+        assert_eq!(agents.len(), 1, "pay is excluded");
+        // A request that includes pay/* gets nothing more; its own narrowing applies.
+        crate::planner::filter::SkillFilter {
+            include: vec!["pay/*".into(), "docs/search".into()],
+            exclude: Vec::new(),
+        }
+        .apply(&mut agents);
+        assert_eq!(agents.len(), 1);
+        assert_eq!(agents[0].skills.len(), 1);
+        assert_eq!(agents[0].skills[0].id, "search");
+    }
+
+    fn issues_paths(issues: &[Issue]) -> Vec<String> {
+        issues.iter().map(|i| i.path.clone()).collect()
     }
 
     #[test]

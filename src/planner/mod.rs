@@ -9,6 +9,7 @@ pub mod compaction;
 pub mod dispatch;
 pub mod event;
 pub mod files;
+pub mod filter;
 pub mod guard;
 pub mod prompt;
 pub mod render;

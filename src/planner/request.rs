@@ -121,6 +121,8 @@ pub struct Preferences {
     /// A peer's question (`input-required`) is passed to the client, whose answer goes back to
     /// the peer on the same task (`"interactive": true`).
     pub interactive: bool,
+    /// `preferences.skills`: which of the catalog's skills the plan may use.
+    pub skills: crate::planner::filter::SkillFilter,
 }
 
 /// One earlier conversation turn.

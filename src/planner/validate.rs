@@ -497,10 +497,32 @@ impl Validator {
                 false
             }
         };
+        let skills = match p.get("skills") {
+            None => crate::planner::filter::SkillFilter::default(),
+            Some(Value::Object(s)) => {
+                let include = self.string_list(s, "include", "preferences.skills.include");
+                let exclude = self.string_list(s, "exclude", "preferences.skills.exclude");
+                match (include, exclude) {
+                    (Ok(include), Ok(exclude)) => {
+                        crate::planner::filter::SkillFilter { include, exclude }
+                    }
+                    _ => {
+                        ok = false;
+                        crate::planner::filter::SkillFilter::default()
+                    }
+                }
+            }
+            other => {
+                self.wrong_type("preferences.skills", "object", other);
+                ok = false;
+                crate::planner::filter::SkillFilter::default()
+            }
+        };
         ok.then_some(Preferences {
             timeout_ms,
             max_steps,
             interactive,
+            skills,
         })
     }
 

@@ -11,6 +11,7 @@
 
 mod a2a_door;
 mod ask;
+mod big_catalogs;
 mod bindu;
 mod cli;
 mod clients;

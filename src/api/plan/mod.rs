@@ -173,6 +173,10 @@ fn read_request(state: &AppState, caller: &Caller, raw: &[u8]) -> Result<PlanReq
         let own = std::mem::take(&mut request.agents);
         request.agents = catalog.agents.iter().cloned().chain(own).collect();
     }
+    // `preferences.skills` narrows what the catalog (already narrowed by its own filter) and
+    // the request's agents offer, before any tool is made.
+    let filter = std::mem::take(&mut request.preferences.skills);
+    filter.apply(&mut request.agents);
     check_catalog_size(&request, &state.config().plan)?;
     check_attachments(&request, &state.config().files)?;
     check_collisions(&request.agents).map_err(ApiError::ToolIdCollision)?;
