@@ -3,15 +3,9 @@
 //! own filter is applied when the catalog is loaded, a request's (`preferences.skills`) when the
 //! request is read, so a request can only narrow what its catalog allows.
 
+pub use crate::planner::request::SkillFilter;
 use crate::planner::request::Agent;
 use crate::recipe::permission::Glob;
-
-/// `include` (empty: everything) minus `exclude`.
-#[derive(Debug, Clone, Default)]
-pub struct SkillFilter {
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-}
 
 impl SkillFilter {
     /// Whether the filter narrows anything.

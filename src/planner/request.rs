@@ -122,7 +122,15 @@ pub struct Preferences {
     /// the peer on the same task (`"interactive": true`).
     pub interactive: bool,
     /// `preferences.skills`: which of the catalog's skills the plan may use.
-    pub skills: crate::planner::filter::SkillFilter,
+    pub skills: SkillFilter,
+}
+
+/// Which skills a plan may use: `include` globs over `agent/skill` (empty: every one) minus
+/// `exclude` ones (applied by [`crate::planner::filter`]).
+#[derive(Debug, Clone, Default)]
+pub struct SkillFilter {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
 }
 
 /// One earlier conversation turn.
