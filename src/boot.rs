@@ -178,6 +178,13 @@ pub fn build_with(
                 fallback_models: config.llm.fallback_models.clone(),
                 temperature: config.planner.temperature,
                 top_p: config.planner.top_p,
+                cache_breakpoints: match config.llm.cache_control {
+                    crate::config::CacheControl::Auto => {
+                        crate::llm::is_anthropic(&config.planner.model)
+                    }
+                    crate::config::CacheControl::On => true,
+                    crate::config::CacheControl::Off => false,
+                },
             },
         )
         .with_metrics(Arc::clone(&metrics))
@@ -199,6 +206,9 @@ pub fn build_with(
     );
     let (system_message, closing_system_message) = crate::planner::system_messages(&system_prompt)
         .map_err(|e| BootError::Internal(format!("system prompt: {e}")))?;
+    let discovery_system_messages =
+        crate::planner::system_messages(&crate::planner::discovery_prompt(&system_prompt))
+            .map_err(|e| BootError::Internal(format!("system prompt: {e}")))?;
     let deps = Arc::new(PlannerDeps {
         a2a,
         keys,
@@ -206,6 +216,8 @@ pub fn build_with(
         recipes,
         system_message,
         closing_system_message,
+        discovery_system_messages,
+        tool_discovery_threshold: config.planner.tool_discovery_threshold,
         system_prompt,
         default_steps: config.planner.steps,
         context_window: config.planner.context_window,

@@ -49,11 +49,18 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "api_key",
             "fallback_models",
             "max_response_bytes",
+            "cache_control",
         ],
     ),
     (
         "planner",
-        &["model", "file", "context_window", "instructions"],
+        &[
+            "model",
+            "file",
+            "context_window",
+            "instructions",
+            "tool_discovery_threshold",
+        ],
     ),
     ("recipes", &["dir", "deny"]),
     (
@@ -220,6 +227,8 @@ pub struct LlmSection {
     pub api_key: Option<String>,
     pub fallback_models: Option<Vec<String>>,
     pub max_response_bytes: Option<i64>,
+    /// `auto` (Anthropic models), `on` or `off`: cache breakpoints in planner requests.
+    pub cache_control: Option<String>,
 }
 
 impl std::fmt::Debug for LlmSection {
@@ -240,6 +249,8 @@ pub struct PlannerSection {
     pub file: Option<String>,
     pub context_window: Option<i64>,
     pub instructions: Option<Vec<String>>,
+    /// Skills above which the planner finds skills on demand (`0` = never).
+    pub tool_discovery_threshold: Option<i64>,
 }
 
 /// `[recipes]`.

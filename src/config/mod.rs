@@ -40,6 +40,8 @@ pub const ENV_OPENROUTER_API_KEY: &str = "OPENROUTER_API_KEY";
 pub const ENV_FALLBACK_MODELS: &str = "OPENROUTER_FALLBACK_MODELS";
 pub const ENV_PLANNER_MODEL: &str = "GATEWAY_PLANNER_MODEL";
 pub const ENV_PLANNER_FILE: &str = "GATEWAY_PLANNER_FILE";
+pub const ENV_TOOL_DISCOVERY_THRESHOLD: &str = "GATEWAY_TOOL_DISCOVERY_THRESHOLD";
+pub const ENV_LLM_CACHE_CONTROL: &str = "GATEWAY_LLM_CACHE_CONTROL";
 pub const ENV_RECIPES_DIR: &str = "GATEWAY_RECIPES_DIR";
 pub const ENV_RECIPES_DENY: &str = "GATEWAY_RECIPES_DENY";
 pub const ENV_PEER_ENV_ALLOWLIST: &str = "GATEWAY_PEER_ENV_ALLOWLIST";
@@ -135,6 +137,8 @@ pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_LLM_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 /// Sampling temperature without a planner file (spec §7.4).
 pub const DEFAULT_TEMPERATURE: f64 = 0.3;
+/// Skills in a plan above which the planner finds skills on demand (`find_skills`).
+pub const DEFAULT_TOOL_DISCOVERY_THRESHOLD: usize = 24;
 pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 300;
 pub const DEFAULT_A2A_REQUEST_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_A2A_CALL_BUDGET_MS: u64 = 600_000;
@@ -302,6 +306,18 @@ pub struct LlmConfig {
     /// No key means fan-out mode (spec §3.1).
     pub api_key: Option<SecretString>,
     pub fallback_models: Vec<String>,
+    /// Cache breakpoints in planner requests (`llm.cache_control`).
+    pub cache_control: CacheControl,
+}
+
+/// `llm.cache_control`: where planner requests mark cache breakpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheControl {
+    /// Anthropic models only (the model name says `anthropic/` or `claude`).
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 /// Planner settings (spec §7.3–7.4).
@@ -314,6 +330,9 @@ pub struct PlannerConfig {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub steps: Option<u32>,
+    /// Skills above which the planner is offered `find_skills` instead of every skill (`0` =
+    /// never).
+    pub tool_discovery_threshold: usize,
     /// The planner file's body; `None` = the built-in prompt.
     pub prompt: Option<String>,
     /// The planner file's `permission.recipe` rules, in order.
@@ -937,7 +956,48 @@ impl Sources<'_> {
             base_url,
             api_key,
             fallback_models,
+            cache_control: self.cache_control()?,
         })
+    }
+
+    fn cache_control(&self) -> Result<CacheControl, ConfigError> {
+        let from_env = self.env.get(ENV_LLM_CACHE_CONTROL).is_some();
+        let Some(raw) = self.pick(
+            ENV_LLM_CACHE_CONTROL,
+            self.file.llm.cache_control.as_ref(),
+        ) else {
+            return Ok(CacheControl::Auto);
+        };
+        match raw.trim() {
+            "auto" => Ok(CacheControl::Auto),
+            "on" => Ok(CacheControl::On),
+            "off" => Ok(CacheControl::Off),
+            other => {
+                let problem = format!("must be \"auto\", \"on\" or \"off\" (got \"{other}\")");
+                Err(if from_env {
+                    ConfigError::env(ENV_LLM_CACHE_CONTROL, problem)
+                } else {
+                    self.key_error("llm.cache_control", problem)
+                })
+            }
+        }
+    }
+
+    fn tool_discovery_threshold(&self) -> Result<usize, ConfigError> {
+        match self.env.get(ENV_TOOL_DISCOVERY_THRESHOLD) {
+            Some(raw) => raw.trim().parse::<usize>().map_err(|_| {
+                ConfigError::env(
+                    ENV_TOOL_DISCOVERY_THRESHOLD,
+                    format!("must be a whole number of skills, 0 to turn discovery off (got \"{raw}\")"),
+                )
+            }),
+            None => Ok(self
+                .non_negative(
+                    self.file.planner.tool_discovery_threshold,
+                    "planner.tool_discovery_threshold",
+                )?
+                .map_or(DEFAULT_TOOL_DISCOVERY_THRESHOLD, to_usize)),
+        }
     }
 
     fn planner(&self) -> Result<PlannerConfig, ConfigError> {
@@ -983,6 +1043,7 @@ impl Sources<'_> {
             },
             top_p: settings.as_ref().and_then(|s| s.top_p),
             steps: settings.as_ref().and_then(|s| s.steps),
+            tool_discovery_threshold: self.tool_discovery_threshold()?,
             recipe_rules: settings
                 .as_ref()
                 .map(|s| s.recipe_rules.clone())

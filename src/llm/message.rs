@@ -151,9 +151,14 @@ impl serde::Serialize for Message {
     }
 }
 
-/// A system message serialised once (at boot) and reused by every step of every plan.
+/// A system message serialised once (at boot) and reused by every step of every plan: as plain
+/// text, and as one text part carrying a cache breakpoint (for providers that cache a prefix only
+/// up to a marked block).
 #[derive(Debug)]
-pub struct SystemPrompt(Box<RawValue>);
+pub struct SystemPrompt {
+    plain: Box<RawValue>,
+    marked: Box<RawValue>,
+}
 
 impl SystemPrompt {
     /// Serialises the system message with this text.
@@ -161,11 +166,17 @@ impl SystemPrompt {
     /// # Errors
     /// Serialisation failure (not expected for a string).
     pub fn new(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(&Message::System(text.to_owned())).map(Self)
+        let marked = serde_json::json!({"role": "system", "content": [
+            {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]});
+        Ok(Self {
+            plain: serde_json::value::to_raw_value(&Message::System(text.to_owned()))?,
+            marked: serde_json::value::to_raw_value(&marked)?,
+        })
     }
 
-    pub(crate) fn raw(&self) -> &RawValue {
-        &self.0
+    /// The message; `breakpoint` = as a text part marked `cache_control: ephemeral`.
+    pub(crate) fn raw(&self, breakpoint: bool) -> &RawValue {
+        if breakpoint { &self.marked } else { &self.plain }
     }
 }
 
@@ -214,7 +225,7 @@ mod tests {
             r#"{"role":"tool","tool_call_id":"c1","content":"r"}"#
         );
         assert_eq!(
-            SystemPrompt::new("s").unwrap().raw().get(),
+            SystemPrompt::new("s").unwrap().raw(false).get(),
             r#"{"role":"system","content":"s"}"#
         );
     }

@@ -127,6 +127,8 @@ pub struct LlmClient {
     temperature: Option<f64>,
     top_p: Option<f64>,
     max_response_bytes: usize,
+    /// Cache breakpoints on the system message and the last tool of every step.
+    cache_breakpoints: bool,
     metrics: std::sync::Arc<Metrics>,
 }
 
@@ -150,6 +152,29 @@ pub struct LlmSettings {
     pub fallback_models: Vec<String>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
+    /// Mark cache breakpoints (see [`is_anthropic`] for the usual choice).
+    pub cache_breakpoints: bool,
+}
+
+/// Whether a model string names an Anthropic model (`openrouter/anthropic/…`, `anthropic/…`,
+/// or a name with `claude` in it, as Bedrock's and Vertex's ids have): the providers that cache a
+/// prompt prefix only up to a marked breakpoint.
+#[must_use]
+pub fn is_anthropic(model: &str) -> bool {
+    let model = model.strip_prefix("openrouter/").unwrap_or(model);
+    model.starts_with("anthropic/") || model.to_ascii_lowercase().contains("claude")
+}
+
+/// The tools array with a cache breakpoint on its last tool, or `None` when there is no tool to
+/// mark. The array is the gateway's own compact serialisation, so its last object ends right
+/// before the closing bracket.
+fn mark_last_tool(tools: &RawValue) -> Option<Box<RawValue>> {
+    let text = tools.get().trim_end();
+    let body = text.strip_suffix(']')?.trim_end();
+    let open = body.strip_suffix('}')?;
+    let separator = if open.trim_end().ends_with('{') { "" } else { "," };
+    let marked = format!("{open}{separator}\"cache_control\":{{\"type\":\"ephemeral\"}}}}]");
+    RawValue::from_string(marked).ok()
 }
 
 impl LlmClient {
@@ -166,6 +191,7 @@ impl LlmClient {
             temperature: settings.temperature,
             top_p: settings.top_p,
             max_response_bytes: settings.max_response_bytes,
+            cache_breakpoints: settings.cache_breakpoints,
             metrics: std::sync::Arc::new(Metrics::disabled()),
         }
     }
@@ -220,13 +246,19 @@ impl LlmClient {
                     .chain(self.fallback_models.iter().map(String::as_str))
                     .collect()
             });
+        let marked = if self.cache_breakpoints {
+            mark_last_tool(request.tools)
+        } else {
+            None
+        };
+        let tools = marked.as_deref().unwrap_or(request.tools);
         let body = StepBody {
             model: self.wire_model(),
             messages: Messages {
-                system: request.system.raw(),
+                system: request.system.raw(self.cache_breakpoints),
                 rest: request.messages,
             },
-            tools: (request.tools.get() != "[]").then_some(request.tools),
+            tools: (tools.get() != "[]").then_some(tools),
             tool_choice: request.tools_disabled.then_some("none"),
             stream: true,
             stream_options: StreamOptions {
@@ -556,6 +588,7 @@ mod tests {
                 fallback_models: fallback.iter().map(|s| (*s).to_owned()).collect(),
                 temperature: Some(0.3),
                 top_p: None,
+                cache_breakpoints: is_anthropic(model),
             },
         )
     }
@@ -577,13 +610,37 @@ mod tests {
         assert_eq!(b["models"], json!(["anthropic/claude", "openai/gpt-4o"]));
         assert_eq!(b["route"], "fallback");
         assert_eq!(b["tool_choice"], "none");
-        assert_eq!(b["messages"], json!([{"role": "system", "content": "S"}]));
-        assert_eq!(b["tools"], json!([{}]));
         assert_eq!(b["temperature"], 0.3);
         assert!(b.get("top_p").is_none());
+        // An Anthropic model: breakpoints on the system message (as a text part) and the last
+        // tool, besides OpenRouter's top-level `cache_control`.
+        assert_eq!(
+            b["messages"],
+            json!([{"role": "system", "content": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]}])
+        );
+        assert_eq!(b["tools"], json!([{"cache_control": {"type": "ephemeral"}}]));
         let b = body(client("gpt-4o", &["x"]));
         assert!(b.get("cache_control").is_none() && b.get("models").is_none());
+        assert_eq!(b["messages"], json!([{"role": "system", "content": "S"}]));
+        assert_eq!(b["tools"], json!([{}]));
         assert_eq!(client("m", &[]).url, "http://x/v1/chat/completions");
+    }
+
+    #[test]
+    fn the_last_tool_gets_the_breakpoint_and_only_it() {
+        let tools = serde_json::value::to_raw_value(
+            &json!([{"type": "function", "function": {"name": "a"}}, {"type": "function", "function": {"name": "b", "parameters": {}}}]),
+        )
+        .unwrap();
+        let marked: Value = serde_json::from_str(mark_last_tool(&tools).unwrap().get()).unwrap();
+        assert!(marked[0].get("cache_control").is_none());
+        assert_eq!(marked[1]["cache_control"], json!({"type": "ephemeral"}));
+        assert_eq!(marked[1]["function"]["name"], "b");
+        let empty = serde_json::value::to_raw_value(&json!([])).unwrap();
+        assert!(mark_last_tool(&empty).is_none());
+        assert!(is_anthropic("openrouter/anthropic/claude-sonnet-4.6"));
+        assert!(is_anthropic("anthropic.claude-3-haiku"));
+        assert!(!is_anthropic("openrouter/openai/gpt-4o") && !is_anthropic("gpt-4o"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::planner::ask::{AskKind, Reply as Answer};
 use crate::planner::event::{CallSubject, PlanEvent, ToolOutcome};
 use crate::planner::guard::DoomLoopGuard;
 use crate::planner::render::{cap_output, envelope, recipe_content, scrub};
-use crate::planner::tools::{LOAD_RECIPE, ToolTarget};
+use crate::planner::tools::{FIND_SKILLS, LOAD_RECIPE, ToolTarget};
 use crate::planner::{AbortReason, Plan, PlannerDeps};
 use crate::telemetry::metrics::PeerOutcome;
 
@@ -87,6 +87,14 @@ impl Plan {
                 },
                 String::new(),
             ),
+            ToolTarget::FindSkills => (
+                CallSubject {
+                    task_id,
+                    agent: FIND_SKILLS.to_owned(),
+                    ..CallSubject::default()
+                },
+                String::new(),
+            ),
             ToolTarget::Unknown => (
                 CallSubject {
                     task_id,
@@ -95,6 +103,22 @@ impl Plan {
                 },
                 String::new(),
             ),
+        }
+    }
+
+    /// Resolves a tool name from the model. With skills found on demand, `find_skills` is a
+    /// tool, and a skill called by its name (found or guessed) is offered from then on.
+    fn target(&self, name: &str) -> ToolTarget {
+        match &self.discovery {
+            Some(_) if name == FIND_SKILLS => ToolTarget::FindSkills,
+            Some(discovery) => {
+                let target = self.tools.target(name, true);
+                if let ToolTarget::Peer(i) = target {
+                    discovery.offer(i);
+                }
+                target
+            }
+            None => self.tools.target(name, true),
         }
     }
 
@@ -123,7 +147,7 @@ impl Plan {
     ) -> Vec<PreparedCall> {
         let mut prepared = Vec::with_capacity(calls.len());
         for call in calls {
-            let target = self.tools.target(&call.name, true);
+            let target = self.target(&call.name);
             let args = if call.arguments.trim().is_empty() {
                 Some(Value::Object(serde_json::Map::new()))
             } else {
@@ -146,7 +170,9 @@ impl Plan {
                         let agent = &self.request.agents[tool.agent];
                         agent.confirm || agent.skills[tool.skill].confirm
                     }
-                    ToolTarget::LoadRecipe | ToolTarget::Unknown => false,
+                    ToolTarget::LoadRecipe | ToolTarget::FindSkills | ToolTarget::Unknown => {
+                        false
+                    }
                 };
             self.announce(subject.clone(), skill.clone(), input.clone(), confirm)
                 .await;
@@ -192,8 +218,28 @@ impl Plan {
                     Err(e) => ToolOutcome::failed(e, None, None),
                 }
             }
+            (None, ToolTarget::FindSkills) => match &self.discovery {
+                Some(discovery) => {
+                    match discovery.find(&self.request, &self.tools, call.args.as_ref()) {
+                        Ok(lines) => ToolOutcome::content(lines),
+                        Err(e) => ToolOutcome::failed(e, None, None),
+                    }
+                }
+                None => ToolOutcome::failed(
+                    format!("unknown tool \"{FIND_SKILLS}\""),
+                    None,
+                    None,
+                ),
+            },
             (None, ToolTarget::Unknown) => ToolOutcome::failed(
-                format!("unknown tool \"{}\"", call.subject.agent),
+                if self.discovery.is_some() {
+                    format!(
+                        "unknown tool \"{}\"; {FIND_SKILLS} lists the skills that fit a task",
+                        call.subject.agent
+                    )
+                } else {
+                    format!("unknown tool \"{}\"", call.subject.agent)
+                },
                 None,
                 None,
             ),

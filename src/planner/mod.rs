@@ -6,6 +6,7 @@
 
 pub mod ask;
 pub mod compaction;
+pub mod discovery;
 pub mod dispatch;
 pub mod event;
 pub mod files;
@@ -57,6 +58,11 @@ pub struct PlannerDeps {
     pub system_message: SystemPrompt,
     /// The same with the closing-step addendum.
     pub closing_system_message: SystemPrompt,
+    /// Both again with what the prompt says about finding skills on demand, for plans that do.
+    pub discovery_system_messages: (SystemPrompt, SystemPrompt),
+    /// `planner.tool_discovery_threshold`: plans with more skills find them on demand (0 =
+    /// never).
+    pub tool_discovery_threshold: usize,
     /// The system prompt's text (for plans that add their caller's instructions to it).
     pub system_prompt: String,
     /// The planner's `steps` setting.
@@ -238,6 +244,9 @@ pub struct Plan {
     pub files: files::PlanFiles,
     /// The client's attachments, until the plan keeps them as it starts.
     attachments: std::sync::Mutex<Vec<files::Attachment>>,
+    /// Skills found on demand: set for an LLM plan with more skills than
+    /// `planner.tool_discovery_threshold`.
+    pub discovery: Option<discovery::Discovery>,
 }
 
 /// Why a plan ended without `final`.
@@ -248,6 +257,13 @@ enum PlanFailure {
     /// The caller's `llm_tokens_per_day` ran out between two steps.
     Budget,
     Internal(String),
+}
+
+/// The system prompt of a plan that finds skills on demand: the note on `find_skills` follows
+/// the gateway's prompt (and comes before a caller's own instructions).
+#[must_use]
+pub fn discovery_prompt(system_prompt: &str) -> String {
+    format!("{system_prompt}\n\n{}", discovery::PROMPT_NOTE)
 }
 
 /// The system messages of every LLM step, serialised once.
@@ -339,13 +355,19 @@ impl Plan {
         let attachments = std::mem::take(&mut request.attachments);
         let stats = PlanStats::default();
         let _ = stats.plan_id.set(plan_id);
+        let tools = ToolSet::from_request(&request, deps.llm.is_some());
+        let discovery = (deps.llm.is_some()
+            && deps.tool_discovery_threshold > 0
+            && tools.peers.len() > deps.tool_discovery_threshold)
+            .then(discovery::Discovery::default);
         Self {
             session_id,
             request_id,
             caller,
             budget,
             stats,
-            tools: ToolSet::from_request(&request, deps.llm.is_some()),
+            tools,
+            discovery,
             threads: std::sync::Mutex::new(request.threads.clone()),
             peers: request.agents.iter().map(peer_of).collect(),
             request,
@@ -655,6 +677,20 @@ impl Plan {
         }
     }
 
+    /// The LLM request's tools: every skill, or (finding skills on demand) `find_skills` and
+    /// the skills `offered` so far.
+    fn tool_definitions(
+        &self,
+        recipe_description: &str,
+        with_files: bool,
+        offered: Option<&[usize]>,
+    ) -> Result<Box<serde_json::value::RawValue>, PlanFailure> {
+        let offer = offered.map_or(tools::Offer::All, tools::Offer::Found);
+        self.tools
+            .definitions_json(recipe_description, with_files, offer)
+            .map_err(|e| PlanFailure::Internal(e.to_string()))
+    }
+
     async fn run_llm(
         &self,
         deps: &PlannerDeps,
@@ -671,42 +707,51 @@ impl Plan {
         let mut messages = self.seed_messages(&attached);
         self.compact(deps, llm, &mut messages).await;
         self.emit_plan().await;
-        // Tool definitions are serialised once, and once more when the plan's first file
-        // arrives (from then on every skill offers `files`).
+        // Tool definitions are serialised once, and again when the plan's first file arrives
+        // (from then on every skill offers `files`) or, with skills found on demand, when a
+        // skill was found or used.
         let recipe_description = render::recipe_tool_description(&deps.recipes);
         let mut with_files = self.files.any();
-        let mut tools = self
-            .tools
-            .definitions_json(&recipe_description, with_files)
-            .map_err(|e| PlanFailure::Internal(e.to_string()))?;
+        let mut offered = self.discovery.as_ref().map(discovery::Discovery::offered);
+        let mut tools = self.tool_definitions(&recipe_description, with_files, offered.as_deref())?;
         let mut guard = DoomLoopGuard::default();
         let mut usage = Usage::default();
         let mut finish: Option<String> = None;
         // A caller's own instructions make this plan's system messages; otherwise the ones
         // serialised at boot are used as they are.
         let own = match &self.request.instructions {
-            Some(extra) => Some(
-                system_messages(&format!("{}\n\n{extra}", deps.system_prompt))
-                    .map_err(|e| PlanFailure::Internal(e.to_string()))?,
-            ),
+            Some(extra) => {
+                let prompt = if self.discovery.is_some() {
+                    discovery_prompt(&deps.system_prompt)
+                } else {
+                    deps.system_prompt.clone()
+                };
+                Some(
+                    system_messages(&format!("{prompt}\n\n{extra}"))
+                        .map_err(|e| PlanFailure::Internal(e.to_string()))?,
+                )
+            }
             None => None,
         };
-        let (system, closing_system) = own.as_ref().map_or(
-            (&deps.system_message, &deps.closing_system_message),
-            |(s, c)| (s, c),
-        );
+        let (system, closing_system) = match (&own, &self.discovery) {
+            (Some((s, c)), _) => (s, c),
+            (None, Some(_)) => (
+                &deps.discovery_system_messages.0,
+                &deps.discovery_system_messages.1,
+            ),
+            (None, None) => (&deps.system_message, &deps.closing_system_message),
+        };
         for step in 0..max_steps {
             if let Some(budget) = &self.budget
                 && budget.exhausted().await
             {
                 return Err(PlanFailure::Budget);
             }
-            if !with_files && self.files.any() {
-                with_files = true;
-                tools = self
-                    .tools
-                    .definitions_json(&recipe_description, true)
-                    .map_err(|e| PlanFailure::Internal(e.to_string()))?;
+            let now_offered = self.discovery.as_ref().map(discovery::Discovery::offered);
+            if (!with_files && self.files.any()) || now_offered != offered {
+                with_files = self.files.any();
+                offered = now_offered;
+                tools = self.tool_definitions(&recipe_description, with_files, offered.as_deref())?;
             }
             let closing = max_steps >= 2 && step == max_steps - 1;
             let part_id = uuid::Uuid::new_v4().to_string();

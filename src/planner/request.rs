@@ -109,6 +109,8 @@ pub struct Skill {
     pub input_schema: Option<InputSchema>,
     pub output_modes: Vec<String>,
     pub tags: Vec<String>,
+    /// Example requests (A2A's `AgentSkill.examples`): read by `find_skills`, never sent.
+    pub examples: Vec<String>,
     /// The skill needs the user's yes before it is called (`"confirm": true`).
     pub confirm: bool,
 }

@@ -17,6 +17,10 @@ const MAX_TOOL_ID_LEN: usize = 64;
 const VERBATIM_DESCRIPTION_LEN: usize = 120;
 /// Name of the recipe tool.
 pub const LOAD_RECIPE: &str = "load_recipe";
+/// Name of the skill-search tool of a plan with more skills than it offers at once.
+pub const FIND_SKILLS: &str = "find_skills";
+/// What the model reads about `find_skills`.
+const FIND_SKILLS_DESCRIPTION: &str = "Search this plan's agent skills by what they do. Returns the best matches, best first, one line each (<tool name>: <description>); those tools can be called from the next step on.";
 
 /// The parameters of a skill without an object schema.
 static DEFAULT_PARAMETERS: LazyLock<Value> = LazyLock::new(
@@ -110,7 +114,17 @@ pub struct PeerTool {
 pub enum ToolTarget {
     Peer(usize),
     LoadRecipe,
+    FindSkills,
     Unknown,
+}
+
+/// Which peer tools an LLM request offers.
+#[derive(Debug, Clone, Copy)]
+pub enum Offer<'a> {
+    /// Every skill, in catalog order, then `load_recipe`.
+    All,
+    /// `find_skills` and `load_recipe`, then these skills in the order they were found.
+    Found(&'a [usize]),
 }
 
 /// All tools of one plan.
@@ -285,9 +299,11 @@ impl ToolSet {
         ToolTarget::Unknown
     }
 
-    /// OpenAI function-tool definitions as the LLM request's `tools` array: peers in catalog
-    /// order, then `load_recipe`, serialised straight from the plan's tools (no copy of any
-    /// schema).
+    /// OpenAI function-tool definitions as the LLM request's `tools` array, serialised straight
+    /// from the plan's tools (no copy of any schema): every peer in catalog order then
+    /// `load_recipe`, or (when skills are found on demand) `find_skills` and `load_recipe` then
+    /// the found peers in the order they were found. Either way what stays the same from step to
+    /// step comes first, so a provider's prefix cache keeps hitting.
     ///
     /// # Errors
     /// When serialisation fails (it does not: every part is plain JSON).
@@ -295,15 +311,21 @@ impl ToolSet {
         &self,
         load_recipe_description: &str,
         with_files: bool,
+        offer: Offer<'_>,
     ) -> Result<Box<RawValue>, serde_json::Error> {
         static LOAD_RECIPE_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
             serde_json::value::to_raw_value(&json!({"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"], "additionalProperties": false}))
                 .unwrap_or_default()
         });
-        let defs: Vec<Definition<'_>> = self
-            .peers
-            .iter()
-            .map(|t| Definition {
+        static FIND_SKILLS_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+            serde_json::value::to_raw_value(&json!({"type": "object", "properties": {
+                "query": {"type": "string", "minLength": 1, "description": "What the skill should do, in a few words."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 20, "description": "How many skills to list (default 5, at most 20)."}},
+                "required": ["query"], "additionalProperties": false}))
+                .unwrap_or_default()
+        });
+        fn peer(t: &PeerTool, with_files: bool) -> Definition<'_> {
+            Definition {
                 kind: "function",
                 function: Function {
                     name: &t.id,
@@ -314,16 +336,43 @@ impl ToolSet {
                         t.parameters.json()
                     },
                 },
-            })
-            .chain(std::iter::once(Definition {
-                kind: "function",
-                function: Function {
-                    name: LOAD_RECIPE,
-                    description: load_recipe_description,
-                    parameters: &LOAD_RECIPE_PARAMETERS,
+            }
+        }
+        let load_recipe = Definition {
+            kind: "function",
+            function: Function {
+                name: LOAD_RECIPE,
+                description: load_recipe_description,
+                parameters: &LOAD_RECIPE_PARAMETERS,
+            },
+        };
+        let defs: Vec<Definition<'_>> = match offer {
+            Offer::All => self
+                .peers
+                .iter()
+                .map(|t| peer(t, with_files))
+                .chain(std::iter::once(load_recipe))
+                .collect(),
+            Offer::Found(found) => [
+                Definition {
+                    kind: "function",
+                    function: Function {
+                        name: FIND_SKILLS,
+                        description: FIND_SKILLS_DESCRIPTION,
+                        parameters: &FIND_SKILLS_PARAMETERS,
+                    },
                 },
-            }))
-            .collect();
+                load_recipe,
+            ]
+            .into_iter()
+            .chain(
+                found
+                    .iter()
+                    .filter_map(|&i| self.peers.get(i))
+                    .map(|t| peer(t, with_files)),
+            )
+            .collect(),
+        };
         serde_json::value::to_raw_value(&defs)
     }
 }

@@ -680,6 +680,7 @@ impl Validator {
             .map(crate::planner::request::InputSchema::new);
         let output_modes = self.string_list(s, "outputModes", &format!("{path}.outputModes"));
         let tags = self.string_list(s, "tags", &format!("{path}.tags"));
+        let examples = self.string_list(s, "examples", &format!("{path}.examples"));
         let confirm = self.boolean(s, "confirm", &format!("{path}.confirm"));
         Some(Skill {
             confirm: confirm.ok()?.unwrap_or(false),
@@ -688,6 +689,7 @@ impl Validator {
             input_schema,
             output_modes: output_modes.ok()?,
             tags: tags.ok()?,
+            examples: examples.ok()?,
         })
     }
 
