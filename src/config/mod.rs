@@ -962,10 +962,8 @@ impl Sources<'_> {
 
     fn cache_control(&self) -> Result<CacheControl, ConfigError> {
         let from_env = self.env.get(ENV_LLM_CACHE_CONTROL).is_some();
-        let Some(raw) = self.pick(
-            ENV_LLM_CACHE_CONTROL,
-            self.file.llm.cache_control.as_ref(),
-        ) else {
+        let Some(raw) = self.pick(ENV_LLM_CACHE_CONTROL, self.file.llm.cache_control.as_ref())
+        else {
             return Ok(CacheControl::Auto);
         };
         match raw.trim() {
@@ -988,7 +986,9 @@ impl Sources<'_> {
             Some(raw) => raw.trim().parse::<usize>().map_err(|_| {
                 ConfigError::env(
                     ENV_TOOL_DISCOVERY_THRESHOLD,
-                    format!("must be a whole number of skills, 0 to turn discovery off (got \"{raw}\")"),
+                    format!(
+                        "must be a whole number of skills, 0 to turn discovery off (got \"{raw}\")"
+                    ),
                 )
             }),
             None => Ok(self
@@ -1671,6 +1671,48 @@ mod tests {
         let err =
             Config::load(&env(&[("GATEWAY_PLANNER_FILE", "/nope/planner.md")]), None).unwrap_err();
         assert!(err.to_string().contains("GATEWAY_PLANNER_FILE"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn discovery_threshold_and_cache_control_from_env_and_toml() {
+        let c = Config::load(&env(&[]), None).unwrap();
+        assert_eq!(c.planner.tool_discovery_threshold, 24);
+        assert_eq!(c.llm.cache_control, CacheControl::Auto);
+        let c = Config::load(
+            &env(&[
+                ("GATEWAY_TOOL_DISCOVERY_THRESHOLD", "0"),
+                ("GATEWAY_LLM_CACHE_CONTROL", "on"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.planner.tool_discovery_threshold, 0);
+        assert_eq!(c.llm.cache_control, CacheControl::On);
+        let err = Config::load(&env(&[("GATEWAY_TOOL_DISCOVERY_THRESHOLD", "-1")]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GATEWAY_TOOL_DISCOVERY_THRESHOLD"), "{err}");
+        let err = Config::load(&env(&[("GATEWAY_LLM_CACHE_CONTROL", "yes")]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"auto\", \"on\" or \"off\""), "{err}");
+        let dir = std::env::temp_dir().join(format!("plangate-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.toml");
+        std::fs::write(
+            &path,
+            "[planner]\ntool_discovery_threshold = 50\n[llm]\ncache_control = \"off\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&env(&[]), Some(&path)).unwrap();
+        assert_eq!(c.planner.tool_discovery_threshold, 50);
+        assert_eq!(c.llm.cache_control, CacheControl::Off);
+        std::fs::write(&path, "[planner]\ntool_discovery_threshold = -3\n").unwrap();
+        let err = Config::load(&env(&[]), Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("planner.tool_discovery_threshold"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

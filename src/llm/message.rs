@@ -176,7 +176,11 @@ impl SystemPrompt {
 
     /// The message; `breakpoint` = as a text part marked `cache_control: ephemeral`.
     pub(crate) fn raw(&self, breakpoint: bool) -> &RawValue {
-        if breakpoint { &self.marked } else { &self.plain }
+        if breakpoint {
+            &self.marked
+        } else {
+            &self.plain
+        }
     }
 }
 

@@ -172,7 +172,11 @@ fn mark_last_tool(tools: &RawValue) -> Option<Box<RawValue>> {
     let text = tools.get().trim_end();
     let body = text.strip_suffix(']')?.trim_end();
     let open = body.strip_suffix('}')?;
-    let separator = if open.trim_end().ends_with('{') { "" } else { "," };
+    let separator = if open.trim_end().ends_with('{') {
+        ""
+    } else {
+        ","
+    };
     let marked = format!("{open}{separator}\"cache_control\":{{\"type\":\"ephemeral\"}}}}]");
     RawValue::from_string(marked).ok()
 }
@@ -618,7 +622,10 @@ mod tests {
             b["messages"],
             json!([{"role": "system", "content": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]}])
         );
-        assert_eq!(b["tools"], json!([{"cache_control": {"type": "ephemeral"}}]));
+        assert_eq!(
+            b["tools"],
+            json!([{"cache_control": {"type": "ephemeral"}}])
+        );
         let b = body(client("gpt-4o", &["x"]));
         assert!(b.get("cache_control").is_none() && b.get("models").is_none());
         assert_eq!(b["messages"], json!([{"role": "system", "content": "S"}]));

@@ -63,6 +63,8 @@ pub struct StepAccumulator {
     calls: Vec<PartialCall>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
+    /// llama.cpp's `timings.cache_n`: prompt tokens it reused from its cache.
+    reused_prompt_tokens: Option<u64>,
 }
 
 /// The finished step.
@@ -87,7 +89,10 @@ pub fn error_message(error: &Value) -> String {
     }
 }
 
-/// Reads a `usage` object (prompt/completion/total tokens, cached prompt tokens).
+/// Reads a `usage` object (prompt/completion/total tokens, cached prompt tokens). Providers put
+/// the cached count in different places: `prompt_tokens_details.cached_tokens` (OpenAI, Azure,
+/// OpenRouter, DeepSeek, xAI, Z.ai, DashScope, Cerebras), `prompt_cache_hit_tokens` (DeepSeek's
+/// own name) or `cache_read_input_tokens` (Anthropic's name, which some gateways pass on).
 #[must_use]
 pub fn parse_usage(usage: &Value) -> Option<Usage> {
     let obj = usage.as_object()?;
@@ -98,15 +103,27 @@ pub fn parse_usage(usage: &Value) -> Option<Usage> {
         .get("total_tokens")
         .and_then(Value::as_u64)
         .unwrap_or(input + output);
-    let cached = n(obj
-        .get("prompt_tokens_details")
-        .and_then(|d| d.get("cached_tokens")));
+    let cached = [
+        obj.get("prompt_tokens_details")
+            .and_then(|d| d.get("cached_tokens")),
+        obj.get("prompt_cache_hit_tokens"),
+        obj.get("cache_read_input_tokens"),
+    ]
+    .into_iter()
+    .map(n)
+    .find(|&c| c > 0)
+    .unwrap_or(0);
     Some(Usage {
         input_tokens: input,
         output_tokens: output,
         total_tokens: total,
         cached_input_tokens: cached,
     })
+}
+
+/// llama.cpp's count of prompt tokens reused from its cache (`timings.cache_n`, beside `usage`).
+fn reused_prompt_tokens(timings: &Value) -> Option<u64> {
+    timings.get("cache_n").and_then(Value::as_u64)
 }
 
 /// The parts of a chunk the accumulator reads, borrowed from the chunk's text. Most chunks carry
@@ -119,6 +136,8 @@ struct ChunkView<'a> {
     choices: Option<Vec<ChoiceView<'a>>>,
     #[serde(default, borrow)]
     usage: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    timings: Option<&'a RawValue>,
     #[serde(default, borrow)]
     error: Option<&'a RawValue>,
 }
@@ -165,6 +184,14 @@ impl StepAccumulator {
         if let Some(usage) = view.usage.map(raw_value).as_ref().and_then(parse_usage) {
             self.usage = Some(usage);
         }
+        if let Some(reused) = view
+            .timings
+            .map(raw_value)
+            .as_ref()
+            .and_then(reused_prompt_tokens)
+        {
+            self.reused_prompt_tokens = Some(reused);
+        }
         let Some(choice) = view.choices.and_then(|c| c.into_iter().next()) else {
             return effect;
         };
@@ -195,6 +222,9 @@ impl StepAccumulator {
         }
         if let Some(usage) = chunk.get("usage").and_then(parse_usage) {
             self.usage = Some(usage);
+        }
+        if let Some(reused) = chunk.get("timings").and_then(reused_prompt_tokens) {
+            self.reused_prompt_tokens = Some(reused);
         }
         let Some(choice) = chunk
             .get("choices")
@@ -299,17 +329,48 @@ impl StepAccumulator {
                 arguments: c.arguments,
             })
             .collect();
+        let mut usage = self.usage;
+        if let (Some(u), Some(reused)) = (usage.as_mut(), self.reused_prompt_tokens)
+            && u.cached_input_tokens == 0
+        {
+            u.cached_input_tokens = reused;
+        }
         StepOutput {
             text: self.text,
             tool_calls,
             finish_reason: self.finish_reason,
-            usage: self.usage,
+            usage,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cached_tokens_are_read_where_each_provider_puts_them() {
+        let cached = |usage: serde_json::Value| parse_usage(&usage).unwrap().cached_input_tokens;
+        assert_eq!(
+            cached(
+                serde_json::json!({"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": 4}})
+            ),
+            4
+        );
+        assert_eq!(
+            cached(
+                serde_json::json!({"prompt_tokens": 9, "prompt_cache_hit_tokens": 5, "prompt_cache_miss_tokens": 4})
+            ),
+            5
+        );
+        assert_eq!(
+            cached(serde_json::json!({"prompt_tokens": 9, "cache_read_input_tokens": 6})),
+            6
+        );
+        assert_eq!(cached(serde_json::json!({"prompt_tokens": 9})), 0);
+        let mut acc = StepAccumulator::default();
+        acc.apply_data(r#"{"choices":[],"usage":{"prompt_tokens":139,"completion_tokens":1},"timings":{"cache_n":138}}"#);
+        assert_eq!(acc.finish().usage.unwrap().cached_input_tokens, 138);
+    }
+
     use super::*;
     use serde_json::json;
 

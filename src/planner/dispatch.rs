@@ -170,9 +170,7 @@ impl Plan {
                         let agent = &self.request.agents[tool.agent];
                         agent.confirm || agent.skills[tool.skill].confirm
                     }
-                    ToolTarget::LoadRecipe | ToolTarget::FindSkills | ToolTarget::Unknown => {
-                        false
-                    }
+                    ToolTarget::LoadRecipe | ToolTarget::FindSkills | ToolTarget::Unknown => false,
                 };
             self.announce(subject.clone(), skill.clone(), input.clone(), confirm)
                 .await;
@@ -225,11 +223,7 @@ impl Plan {
                         Err(e) => ToolOutcome::failed(e, None, None),
                     }
                 }
-                None => ToolOutcome::failed(
-                    format!("unknown tool \"{FIND_SKILLS}\""),
-                    None,
-                    None,
-                ),
+                None => ToolOutcome::failed(format!("unknown tool \"{FIND_SKILLS}\""), None, None),
             },
             (None, ToolTarget::Unknown) => ToolOutcome::failed(
                 if self.discovery.is_some() {

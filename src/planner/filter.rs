@@ -3,8 +3,8 @@
 //! own filter is applied when the catalog is loaded, a request's (`preferences.skills`) when the
 //! request is read, so a request can only narrow what its catalog allows.
 
-pub use crate::planner::request::SkillFilter;
 use crate::planner::request::Agent;
+pub use crate::planner::request::SkillFilter;
 use crate::recipe::permission::Glob;
 
 impl SkillFilter {

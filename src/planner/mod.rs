@@ -713,7 +713,8 @@ impl Plan {
         let recipe_description = render::recipe_tool_description(&deps.recipes);
         let mut with_files = self.files.any();
         let mut offered = self.discovery.as_ref().map(discovery::Discovery::offered);
-        let mut tools = self.tool_definitions(&recipe_description, with_files, offered.as_deref())?;
+        let mut tools =
+            self.tool_definitions(&recipe_description, with_files, offered.as_deref())?;
         let mut guard = DoomLoopGuard::default();
         let mut usage = Usage::default();
         let mut finish: Option<String> = None;
@@ -751,7 +752,8 @@ impl Plan {
             if (!with_files && self.files.any()) || now_offered != offered {
                 with_files = self.files.any();
                 offered = now_offered;
-                tools = self.tool_definitions(&recipe_description, with_files, offered.as_deref())?;
+                tools =
+                    self.tool_definitions(&recipe_description, with_files, offered.as_deref())?;
             }
             let closing = max_steps >= 2 && step == max_steps - 1;
             let part_id = uuid::Uuid::new_v4().to_string();
