@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Scenarios: `startup`, `idle`, `cpu`, `latency`, `throughput`, `open-plans`, `soak`,
-//! `first-poll`, `stream-vs-poll`, `sessions`, `all` (everything) and `smoke` (a short run for CI).
+//! `first-poll`, `stream-vs-poll`, `sessions`, `big-catalog-cost`, `all` (everything) and `smoke`
+//! (a short run for CI).
 
 #![expect(
     clippy::print_stdout,
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod catalog_cost;
 mod files;
 mod floor;
 mod realistic;
@@ -48,7 +50,8 @@ use serde_json::{Value, json};
 struct Args {
     /// startup | idle | cpu | latency | throughput | metrics | open-plans | soak | first-poll |
     /// stream-vs-poll | tokens | floor | one-tool | multi-step | big-catalog | long-history |
-    /// big-artifact | realistic (tokens, floor and every shape) | sessions | files | all | smoke
+    /// big-artifact | big-catalog-cost | realistic (tokens, floor and every shape) | sessions |
+    /// files | all | smoke
     scenario: String,
     /// Print one JSON object with the headline figures.
     #[arg(long)]
@@ -258,11 +261,16 @@ impl Gateway {
             )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        for (k, v) in env {
+        // Allocator settings under trial reach the gateway (`MIMALLOC_PURGE_DELAY=0
+        // plangate-bench …`), and so does the discovery threshold
+        // (`GATEWAY_TOOL_DISCOVERY_THRESHOLD=0 plangate-bench big-catalog` measures the plan that
+        // offers all 120 skills); a scenario's own settings win.
+        for (k, v) in std::env::vars()
+            .filter(|(k, _)| k.starts_with("MIMALLOC_") || k == "GATEWAY_TOOL_DISCOVERY_THRESHOLD")
+        {
             cmd.env(k, v);
         }
-        // Allocator settings under trial reach the gateway (`MIMALLOC_PURGE_DELAY=0 plangate-bench …`).
-        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MIMALLOC_")) {
+        for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn plangate");
@@ -881,6 +889,7 @@ async fn run(args: Args) {
         stream_vs_poll(&mut report, &fakes).await;
         open_plans(&mut report, &fakes, 200).await;
         soak(&mut report, &fakes, 1000).await;
+        catalog_cost::measure(&mut report).await;
         report.print(args.json);
         return;
     }
@@ -914,6 +923,9 @@ async fn run(args: Args) {
     }
     if s == "files" {
         files::measure(&mut report).await;
+    }
+    if all || s == "big-catalog-cost" {
+        catalog_cost::measure(&mut report).await;
     }
     if s == "floor" {
         floor::measure(&mut report, &fakes.llm_url, args.paced_plans).await;

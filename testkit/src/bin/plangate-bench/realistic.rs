@@ -95,7 +95,7 @@ fn usage_chunk(completion: usize) -> Bytes {
 /// An answer: a role chunk, reasoning deltas, `tokens` content deltas (one token each), the
 /// finish chunk and a last chunk with the usage (then `[DONE]`). The first content chunk is at
 /// index `1 + REASONING_CHUNKS`.
-fn answer(tokens: usize) -> Arc<Vec<Bytes>> {
+pub(crate) fn answer(tokens: usize) -> Arc<Vec<Bytes>> {
     static CACHE: OnceLock<Mutex<HashMap<usize, Arc<Vec<Bytes>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
     let mut cache = cache.lock().unwrap();
@@ -125,7 +125,7 @@ fn answer(tokens: usize) -> Arc<Vec<Bytes>> {
 }
 
 /// Tool calls streamed the way providers do: a header per call, its arguments in small pieces.
-fn tool_calls(calls: &[(String, Value)]) -> Turn {
+pub(crate) fn tool_calls(calls: &[(String, Value)]) -> Turn {
     let mut events = vec![chunk(&json!({"role": "assistant", "content": null}), None)];
     for (i, (name, args)) in calls.iter().enumerate() {
         events.push(chunk(
@@ -271,6 +271,27 @@ pub(crate) async fn start_peers() -> Peers {
     }
 }
 
+/// The 40-agent catalog of `big-catalog` (and `big-catalog-cost`): 3 skills each, every one with
+/// a short description, tags, output modes and a 4-field input schema (120 skills).
+pub(crate) fn big_catalog_agents(url: &str) -> Value {
+    (0..40)
+        .map(|a| {
+            let skills: Vec<Value> = ["lookup", "search", "report"]
+                .iter()
+                .map(|s| json!({"id": s, "description": format!("The {s} skill of agent {a}: finds and summarises records of department {a}"),
+                    "tags": ["finance", "records"], "outputModes": ["text/plain"],
+                    "inputSchema": {"type": "object", "properties": {
+                        "query": {"type": "string", "description": "What to look for"},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+                        "include_archived": {"type": "boolean"},
+                        "region": {"type": "string", "enum": ["emea", "amer", "apac"]}},
+                    "required": ["query"]}}))
+                .collect();
+            json!({"name": format!("agent{a:02}"), "endpoint": url, "skills": skills})
+        })
+        .collect()
+}
+
 /// The request body of one plan of `shape` (a template: `__N__` is the plan's number).
 fn plan_template(shape: Shape, peers: &Peers, tokens: usize, gap_ms: u64) -> String {
     let question = format!(
@@ -286,22 +307,7 @@ fn plan_template(shape: Shape, peers: &Peers, tokens: usize, gap_ms: u64) -> Str
             .map(|j| json!({"name": format!("a{j}"), "endpoint": peers.status_url,
                 "skills": [{"id": "status", "description": "Reports the status of one business unit"}]}))
             .collect(),
-        Shape::BigCatalog => (0..40)
-            .map(|a| {
-                let skills: Vec<Value> = ["lookup", "search", "report"]
-                    .iter()
-                    .map(|s| json!({"id": s, "description": format!("The {s} skill of agent {a}: finds and summarises records of department {a}"),
-                        "tags": ["finance", "records"], "outputModes": ["text/plain"],
-                        "inputSchema": {"type": "object", "properties": {
-                            "query": {"type": "string", "description": "What to look for"},
-                            "limit": {"type": "integer", "minimum": 1, "maximum": 50},
-                            "include_archived": {"type": "boolean"},
-                            "region": {"type": "string", "enum": ["emea", "amer", "apac"]}},
-                        "required": ["query"]}}))
-                    .collect();
-                json!({"name": format!("agent{a:02}"), "endpoint": peers.instant_url, "skills": skills})
-            })
-            .collect(),
+        Shape::BigCatalog => big_catalog_agents(&peers.instant_url),
     };
     if shape == Shape::LongHistory {
         // 200 turns of 1 200 characters: 200 × 300 = 60 000 tokens by the spec's estimate,
