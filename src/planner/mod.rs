@@ -359,7 +359,18 @@ impl Plan {
         let discovery = (deps.llm.is_some()
             && deps.tool_discovery_threshold > 0
             && tools.peers.len() > deps.tool_discovery_threshold)
-            .then(discovery::Discovery::default);
+            .then(|| {
+                // What the conversation used before is offered from the first step.
+                let found = discovery::Discovery::default();
+                for (agent, skill) in &request.used_skills {
+                    if let tools::ToolTarget::Peer(i) =
+                        tools.target(&tools::tool_id(agent, skill), true)
+                    {
+                        found.offer(i);
+                    }
+                }
+                found
+            });
         Self {
             session_id,
             request_id,

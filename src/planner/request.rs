@@ -31,6 +31,9 @@ pub struct PlanRequest {
     pub fold_turns: usize,
     /// Files the client attached (`attachments`), kept as files of the plan when it starts.
     pub attachments: Vec<crate::planner::files::Attachment>,
+    /// `(agent, skill)` pairs earlier turns of a stored conversation called, first use first: a
+    /// plan that finds skills on demand offers them from its first step.
+    pub used_skills: Vec<(String, String)>,
 }
 
 /// One agent's side of a stored conversation.
@@ -58,6 +61,7 @@ impl PlanRequest {
             threads: HashMap::new(),
             fold_turns: 0,
             attachments: Vec::new(),
+            used_skills: Vec::new(),
         }
     }
 }

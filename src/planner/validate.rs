@@ -372,6 +372,7 @@ impl Validator {
             threads: std::collections::HashMap::new(),
             fold_turns: 0,
             attachments: attachments?,
+            used_skills: Vec::new(),
         })
     }
 

@@ -99,6 +99,7 @@ impl Runs {
         let over = (conversation.turns.len() + 1).saturating_sub(self.max_turns);
         let llm = self.deps.llm.is_some();
         if !client_history {
+            request.used_skills = used_skills(&conversation);
             request.history = history_of(&conversation);
             request.prior_summary.clone_from(&conversation.summary);
             if llm {
@@ -153,6 +154,23 @@ impl Runs {
     pub fn sessions(&self) -> Option<&Arc<Sessions>> {
         self.sessions.as_ref()
     }
+}
+
+/// The agents' skills the stored turns called, first use first (the gateway's own tools, which
+/// have no skill, left out).
+fn used_skills(conversation: &Conversation) -> Vec<(String, String)> {
+    let mut used: Vec<(String, String)> = Vec::new();
+    for call in conversation.turns.iter().flat_map(|t| &t.calls) {
+        if call.skill.is_empty()
+            || used
+                .iter()
+                .any(|(a, s)| *a == call.agent && *s == call.skill)
+        {
+            continue;
+        }
+        used.push((call.agent.clone(), call.skill.clone()));
+    }
+    used
 }
 
 /// The stored turns as the `history` a client would have sent.

@@ -312,3 +312,40 @@ async fn cache_breakpoints_for_anthropic_models_only() {
         gw.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_stored_conversation_offers_the_skills_it_used_from_the_first_step() {
+    let peer = FakePeer::start(Script::Complete { working_polls: 0 }).await;
+    let llm = FakeLlm::start(vec![
+        Turn::call("g", "call_hotels_report", json!({"input": "this week"})),
+        Turn::text("Report done."),
+        Turn::text("Same as before."),
+    ])
+    .await;
+    let mut c = llm_config(&llm.url);
+    c.sessions.enabled = true;
+    c.auth.mode = plangate::config::AuthMode::Bearer;
+    c.auth.tokens = vec!["t".to_owned().into()];
+    let gw = TestGateway::spawn(c).await;
+    for question in ["Weekly hotels report", "And again?"] {
+        let resp = http()
+            .post(format!("{}/plan", gw.url))
+            .bearer_auth("t")
+            .json(
+                &json!({"question": question, "session_id": "big-1", "agents": catalog(&peer.url)}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let frames = collect(resp).await;
+        assert_eq!(find(&frames, "final").len(), 1, "{question}");
+    }
+    assert_eq!(tools_of(&llm, 0), ["find_skills", "load_recipe"]);
+    // The second turn starts with the skill the first one used.
+    assert_eq!(
+        tools_of(&llm, 2),
+        ["find_skills", "load_recipe", "call_hotels_report"]
+    );
+    gw.stop().await;
+}

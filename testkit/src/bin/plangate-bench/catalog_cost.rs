@@ -8,7 +8,8 @@
 //!
 //! The gateway runs with the default planner model (an Anthropic one, so with cache
 //! breakpoints). Reported: the bytes of every LLM request body as the gateway sent it, by step,
-//! and the largest step's share of the discovery-off step.
+//! the largest step's share of the discovery-off step, and the gateway's CPU per plan in each
+//! mode (what ranking the skills costs against serialising 121 tools per step).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use plangate_testkit::peer::{FakePeer, Script};
 use serde_json::{Value, json};
 
 use crate::realistic::{answer, big_catalog_agents, tool_calls};
-use crate::{Gateway, Report, client};
+use crate::{Gateway, Report, client, median};
 
 /// The skill the question needs, and what the scripted planner asks `find_skills`.
 const SKILL: &str = "call_agent17_search";
@@ -71,8 +72,16 @@ fn planner(body: &[u8]) -> Turn {
     Turn::text("not found")
 }
 
-/// Runs the question once on a fresh gateway; the bytes of each LLM request, in order.
-async fn one_plan(peer_url: &str, threshold: &str) -> Vec<usize> {
+/// What one mode of the scenario measured.
+struct Measured {
+    /// The bytes of each LLM request of the first plan, in order.
+    sizes: Vec<usize>,
+    /// Gateway CPU per plan, median over `plans`, in µs.
+    cpu_us: f64,
+}
+
+/// Runs the question `plans` times, one after the other, on a fresh gateway.
+async fn run_mode(peer_url: &str, threshold: &str, plans: usize) -> Measured {
     let sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
     let llm = {
         let sizes = Arc::clone(&sizes);
@@ -92,38 +101,64 @@ async fn one_plan(peer_url: &str, threshold: &str) -> Vec<usize> {
     ];
     let (gw, _) = Gateway::start(&env);
     let body = json!({"question": "What changed in department 17's records this quarter?",
-        "agents": big_catalog_agents(peer_url)});
-    let resp = client()
-        .post(format!("{}/plan", gw.url()))
-        .json(&body)
-        .send()
-        .await
-        .expect("plan request");
-    assert_eq!(resp.status(), 200, "plan refused");
-    let mut text = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(piece) = stream.next().await {
-        text.extend_from_slice(&piece.expect("plan stream"));
+        "agents": big_catalog_agents(peer_url)})
+    .to_string();
+    let http = client();
+    let mut first = None;
+    let mut cpu = Vec::with_capacity(plans);
+    for _ in 0..plans {
+        let c0 = gw.cpu_ns();
+        let resp = http
+            .post(format!("{}/plan", gw.url()))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("plan request");
+        assert_eq!(resp.status(), 200, "plan refused");
+        let mut text = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(piece) = stream.next().await {
+            text.extend_from_slice(&piece.expect("plan stream"));
+        }
+        cpu.push((gw.cpu_ns() - c0) as f64 / 1000.0);
+        let text = String::from_utf8_lossy(&text);
+        assert!(
+            text.ends_with("event: done\ndata: {}\n\n"),
+            "stream did not end with done"
+        );
+        assert!(!text.contains("event: error"), "plan failed: {text}");
+        assert!(
+            text.contains("\"state\":\"completed\"") && text.contains("\"agent\":\"agent17\""),
+            "the skill was not called: {text}"
+        );
+        assert!(text.contains("Answer"), "no answer: {text}");
+        let plan_sizes = std::mem::take(&mut *sizes.lock().unwrap());
+        first.get_or_insert(plan_sizes);
     }
-    let text = String::from_utf8_lossy(&text);
-    assert!(
-        text.ends_with("event: done\ndata: {}\n\n"),
-        "stream did not end with done"
-    );
-    assert!(!text.contains("event: error"), "plan failed: {text}");
-    assert!(
-        text.contains("\"state\":\"completed\"") && text.contains("\"agent\":\"agent17\""),
-        "the skill was not called: {text}"
-    );
-    assert!(text.contains("Answer"), "no answer: {text}");
     gw.stop();
-    std::mem::take(&mut *sizes.lock().unwrap())
+    Measured {
+        sizes: first.unwrap_or_default(),
+        cpu_us: median(&mut cpu),
+    }
 }
 
-pub(crate) async fn measure(r: &mut Report) {
+pub(crate) async fn measure(r: &mut Report, plans: usize) {
     let peer = FakePeer::start(Script::Instant).await;
-    let off = one_plan(&peer.url, "0").await;
-    let on = one_plan(&peer.url, "24").await;
+    let off = run_mode(&peer.url, "0", plans).await;
+    let on = run_mode(&peer.url, "24", plans).await;
+    for (mode, m) in [("off", &off), ("on", &on)] {
+        r.add(
+            Some(&format!("big_catalog_cost_{mode}_cpu_us")),
+            &format!(
+                "big-catalog-cost: discovery {mode}, gateway CPU per plan (median of {plans})"
+            ),
+            m.cpu_us,
+            "µs",
+            "",
+        );
+    }
+    let (off, on) = (off.sizes, on.sizes);
     assert_eq!(off.len(), 2, "discovery off: call, then answer");
     assert_eq!(on.len(), 3, "discovery on: find, call, then answer");
     for (i, bytes) in off.iter().enumerate() {

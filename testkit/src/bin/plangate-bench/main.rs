@@ -889,7 +889,7 @@ async fn run(args: Args) {
         stream_vs_poll(&mut report, &fakes).await;
         open_plans(&mut report, &fakes, 200).await;
         soak(&mut report, &fakes, 1000).await;
-        catalog_cost::measure(&mut report).await;
+        catalog_cost::measure(&mut report, 3).await;
         report.print(args.json);
         return;
     }
@@ -925,7 +925,7 @@ async fn run(args: Args) {
         files::measure(&mut report).await;
     }
     if all || s == "big-catalog-cost" {
-        catalog_cost::measure(&mut report).await;
+        catalog_cost::measure(&mut report, args.cpu_plans).await;
     }
     if s == "floor" {
         floor::measure(&mut report, &fakes.llm_url, args.paced_plans).await;
