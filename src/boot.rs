@@ -218,6 +218,7 @@ pub fn build_with(
         closing_system_message,
         discovery_system_messages,
         tool_discovery_threshold: config.planner.tool_discovery_threshold,
+        skill_indexes: crate::planner::discovery::IndexCache::default(),
         system_prompt,
         default_steps: config.planner.steps,
         context_window: config.planner.context_window,

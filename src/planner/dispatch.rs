@@ -218,7 +218,12 @@ impl Plan {
             }
             (None, ToolTarget::FindSkills) => match &self.discovery {
                 Some(discovery) => {
-                    match discovery.find(&self.request, &self.tools, call.args.as_ref()) {
+                    match discovery.find(
+                        &deps.skill_indexes,
+                        &self.request,
+                        &self.tools,
+                        call.args.as_ref(),
+                    ) {
                         Ok(lines) => ToolOutcome::content(lines),
                         Err(e) => ToolOutcome::failed(e, None, None),
                     }

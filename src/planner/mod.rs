@@ -63,6 +63,8 @@ pub struct PlannerDeps {
     /// `planner.tool_discovery_threshold`: plans with more skills find them on demand (0 =
     /// never).
     pub tool_discovery_threshold: usize,
+    /// The skill indexes of recently ranked catalogs.
+    pub skill_indexes: discovery::IndexCache,
     /// The system prompt's text (for plans that add their caller's instructions to it).
     pub system_prompt: String,
     /// The planner's `steps` setting.
