@@ -349,3 +349,21 @@ async fn a_stored_conversation_offers_the_skills_it_used_from_the_first_step() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn fan_out_still_asks_every_skill_of_a_big_catalog() {
+    let peer = FakePeer::start(Script::Complete { working_polls: 0 }).await;
+    let gw = TestGateway::spawn(config()).await;
+    let frames = gw
+        .plan(&json!({"question": "status?", "agents": catalog(&peer.url)}))
+        .await;
+    let finished = find(&frames, "task.finished");
+    assert_eq!(finished.len(), 30, "one call per skill, no find_skills");
+    assert!(finished.iter().all(|f| f["state"] == "completed"));
+    assert!(
+        find(&frames, "task.started")
+            .iter()
+            .all(|s| s["agent"] != "find_skills")
+    );
+    gw.stop().await;
+}
