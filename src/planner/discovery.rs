@@ -92,12 +92,6 @@ impl SkillIndex {
         }
     }
 
-    /// Indexes every peer tool of the plan.
-    #[must_use]
-    pub fn build(request: &PlanRequest, tools: &ToolSet) -> Self {
-        Self::from_texts(&Self::texts(request, tools))
-    }
-
     /// Tool indices of the skills that match `query`, best first (equal scores in catalog
     /// order), at most `limit`.
     #[must_use]
@@ -336,7 +330,7 @@ mod tests {
         let request = validate(&catalog()).unwrap();
         let tools = ToolSet::from_request(&request, true);
         assert_eq!(tools.peers.len(), 120);
-        let index = SkillIndex::build(&request, &tools);
+        let index = SkillIndex::from_texts(&SkillIndex::texts(&request, &tools));
         let mut misses = Vec::new();
         for (query, meant) in QUERIES {
             let top: Vec<&str> = index

@@ -7,16 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// The tool names of the first LLM request.
-fn tool_names(llm: &FakeLlm) -> Vec<String> {
-    llm.requests()[0]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn include_and_exclude_narrow_the_tools_and_a_request_cannot_widen_its_catalog() {
     let llm = FakeLlm::start(vec![Turn::text("ok"), Turn::text("ok")]).await;
@@ -40,7 +30,7 @@ async fn include_and_exclude_narrow_the_tools_and_a_request_cannot_widen_its_cat
         .await;
     assert_eq!(find(&frames, "final").len(), 1);
     assert_eq!(
-        tool_names(&llm),
+        tools_of(&llm, 0),
         ["call_docs_search", "call_mine_a", "load_recipe"],
         "pay/* stays excluded by its catalog"
     );

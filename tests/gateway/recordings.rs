@@ -208,20 +208,24 @@ fn expectations() -> Vec<Expectation> {
     ]
 }
 
-fn recordings_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/llm-recordings")
+/// The recordings' folder, or `None` after reporting the test as skipped.
+fn recordings_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/llm-recordings");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    skip(
+        &format!("recordings missing at {}", dir.display()),
+        "PLANGATE_REQUIRE_PEERS",
+    );
+    None
 }
 
 #[tokio::test]
 async fn every_recorded_provider_stream_parses_to_its_listed_result() {
-    let dir = recordings_dir();
-    if !dir.is_dir() {
-        skip(
-            &format!("recordings missing at {}", dir.display()),
-            "PLANGATE_REQUIRE_PEERS",
-        );
+    let Some(dir) = recordings_dir() else {
         return;
-    }
+    };
     let listed = expectations();
     let on_disk = std::fs::read_dir(&dir)
         .unwrap()
@@ -293,14 +297,9 @@ async fn every_recorded_provider_stream_parses_to_its_listed_result() {
 /// reported as cached, wherever it put it (issue 29).
 #[tokio::test]
 async fn cached_input_tokens_come_from_the_providers_usage() {
-    let dir = recordings_dir();
-    if !dir.is_dir() {
-        skip(
-            &format!("recordings missing at {}", dir.display()),
-            "PLANGATE_REQUIRE_PEERS",
-        );
+    let Some(dir) = recordings_dir() else {
         return;
-    }
+    };
     // (file, input tokens, cached input tokens) as each recording's usage says.
     let cases = [
         // DeepSeek: prompt_tokens_details.cached_tokens and its own prompt_cache_hit_tokens.
